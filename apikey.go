@@ -1,0 +1,400 @@
+package apiauth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"strings"
+	"time"
+)
+
+// API keys in the library's format are
+//
+//	<prefix>_<27 base62 characters of randomness><6 base62 characters of CRC32>
+//
+// 27 base62 characters carry 160.7 bits from crypto/rand. The checksum is
+// the CRC-32 (IEEE) of everything before it, so a parser rejects a typo
+// without a store lookup and a secret scanner can recognize a leaked key.
+const (
+	keyRandomLen   = 27
+	keyChecksumLen = 6
+	keyBodyLen     = keyRandomLen + keyChecksumLen
+
+	// MinImportedKeyLength is the shortest key in another format that the
+	// library accepts: any b64token of at least this many characters.
+	MinImportedKeyLength = 20
+
+	// DefaultKeyPrefix is the prefix of generated keys when none is given.
+	DefaultKeyPrefix = "sk_live"
+)
+
+const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// Errors of API-key parsing and stores.
+var (
+	// ErrKeyNotFound is returned by a KeyStore when no key has the digest
+	// or ID asked for. Keys turns it into ErrUnknownToken.
+	ErrKeyNotFound = errors.New("apiauth: key not found")
+	// ErrKeyExists is returned by a KeyStore asked to create a key whose ID
+	// or digest it already holds.
+	ErrKeyExists = errors.New("apiauth: key already exists")
+	// ErrBadChecksum rejects a key in the library's format whose checksum
+	// does not match. It matches ErrMalformedToken and ErrInvalidToken.
+	ErrBadChecksum = &rejection{msg: "apiauth: API key checksum mismatch", parent: ErrMalformedToken}
+)
+
+// GenerateKey returns a new random API key with the given prefix, such as
+// "sk_live" or "sk_test" (DefaultKeyPrefix when empty). The prefix must be
+// 1 to 32 characters from [A-Za-z0-9_].
+func GenerateKey(prefix string) (string, error) {
+	if prefix == "" {
+		prefix = DefaultKeyPrefix
+	}
+	if !validPrefix(prefix) {
+		return "", fmt.Errorf("apiauth: invalid key prefix %q: want 1-32 characters of [A-Za-z0-9_]", prefix)
+	}
+	b := make([]byte, 0, len(prefix)+1+keyBodyLen)
+	b = append(b, prefix...)
+	b = append(b, '_')
+	// Rejection sampling keeps every base62 digit uniform: bytes >= 248
+	// (4*62) are discarded.
+	var buf [64]byte
+	for n := 0; n < keyRandomLen; {
+		_, _ = rand.Read(buf[:]) // crypto/rand.Read never fails (Go 1.24).
+		for _, x := range buf {
+			if x >= 248 {
+				continue
+			}
+			b = append(b, base62[x%62])
+			if n++; n == keyRandomLen {
+				break
+			}
+		}
+	}
+	b = appendChecksum(b, crc32.ChecksumIEEE(b))
+	return string(b), nil
+}
+
+func validPrefix(p string) bool {
+	if len(p) == 0 || len(p) > 32 {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// appendChecksum appends c as 6 base62 digits, most significant first.
+func appendChecksum(b []byte, c uint32) []byte {
+	var d [keyChecksumLen]byte
+	for i := keyChecksumLen - 1; i >= 0; i-- {
+		d[i] = base62[c%62]
+		c /= 62
+	}
+	return append(b, d[:]...)
+}
+
+// isLibraryFormat reports whether key has the shape of a generated key: a
+// prefix, an underscore, then exactly 33 base62 characters.
+func isLibraryFormat(key string) bool {
+	i := strings.LastIndexByte(key, '_')
+	if i < 1 || len(key)-i-1 != keyBodyLen || !validPrefix(key[:i]) {
+		return false
+	}
+	for j := i + 1; j < len(key); j++ {
+		c := key[j]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// CheckKey reports whether key is acceptable as an API key before any store
+// lookup. A key in the library's format (prefix, underscore, 33 base62
+// characters) must carry a matching checksum, or CheckKey returns
+// ErrBadChecksum. Any other key must be a b64token (RFC 6750 §2.1) of at
+// least MinImportedKeyLength characters, or CheckKey returns
+// ErrMalformedToken.
+func CheckKey(key string) error {
+	if isLibraryFormat(key) {
+		n := len(key) - keyChecksumLen
+		var want [keyChecksumLen]byte
+		got := appendChecksum(want[:0], crc32.ChecksumIEEE([]byte(key[:n])))
+		if string(got) != key[n:] {
+			return ErrBadChecksum
+		}
+		return nil
+	}
+	if len(key) < MinImportedKeyLength || !isB64Token(key) {
+		return ErrMalformedToken
+	}
+	return nil
+}
+
+// KeyDigest is the SHA-256 digest of an API key: the only form in which a
+// KeyStore holds it.
+type KeyDigest [sha256.Size]byte
+
+// DigestKey returns the SHA-256 digest of key.
+func DigestKey(key string) KeyDigest {
+	return sha256.Sum256([]byte(key))
+}
+
+// KeyRecord is an API key as a KeyStore holds it: the Principal the key
+// authenticates (its KeyID is the record's ID) and the key's bookkeeping.
+// Records returned by a KeyStore are shared and must not be modified; a
+// store changes a key by replacing its record.
+type KeyRecord struct {
+	Principal
+	// Name is a label for people, such as "billing integration".
+	Name string `json:"name"`
+	// Digest is the SHA-256 digest of the key; the key itself is never
+	// stored.
+	Digest KeyDigest `json:"-"`
+	// CreatedAt is when the key was made.
+	CreatedAt time.Time `json:"created_at"`
+	// RevokedAt is when the key was revoked; zero while it is not.
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
+	// ReplacedBy is the ID of the key that replaced this one in a rotation.
+	ReplacedBy string `json:"replaced_by,omitempty"`
+}
+
+// ID returns the key's ID (the principal's KeyID).
+func (k *KeyRecord) ID() string { return k.KeyID }
+
+// Fingerprint returns a short, non-secret identifier of the key for logs
+// and listings: the first 8 hex digits of its digest, the same value
+// Fingerprint(key) gives.
+func (k *KeyRecord) Fingerprint() string {
+	const hex = "0123456789abcdef"
+	var b [8]byte
+	for i := 0; i < 4; i++ {
+		b[2*i], b[2*i+1] = hex[k.Digest[i]>>4], hex[k.Digest[i]&0xf]
+	}
+	return string(b[:])
+}
+
+// status reports why the key cannot be used at now, or nil.
+func (k *KeyRecord) status(now time.Time) error {
+	if !k.RevokedAt.IsZero() && !now.Before(k.RevokedAt) {
+		return ErrTokenRevoked
+	}
+	if !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt) {
+		return ErrTokenExpired
+	}
+	return nil
+}
+
+// KeyStore holds API key records: the in-memory MemoryKeyStore, or a store
+// on the user's own database. Every method is safe for concurrent use and
+// honours ctx. A method returns ErrKeyNotFound (possibly wrapped) when the
+// key does not exist; any other error is a failure of the store, which
+// Authenticate answers with 503, never 401.
+type KeyStore interface {
+	// LookupKey returns the record whose Digest is d. It is on the request
+	// path of every API-key request.
+	LookupKey(ctx context.Context, d KeyDigest) (*KeyRecord, error)
+	// GetKey returns the record with the given ID.
+	GetKey(ctx context.Context, id string) (*KeyRecord, error)
+	// ListKeys returns the records of a tenant, revoked ones included,
+	// oldest first.
+	ListKeys(ctx context.Context, tenant string) ([]*KeyRecord, error)
+	// CreateKey stores a new record; ErrKeyExists if its ID or Digest is
+	// taken.
+	CreateKey(ctx context.Context, rec *KeyRecord) error
+	// UpdateKey replaces the record with rec.KeyID's ID. Only ExpiresAt,
+	// RevokedAt, ReplacedBy, Name, Scopes and Tier may differ.
+	UpdateKey(ctx context.Context, rec *KeyRecord) error
+}
+
+// Keys verifies API keys against a KeyStore and manages them: create,
+// import, rotate, revoke. It implements Verifier. Its fields may be set
+// before first use.
+type Keys struct {
+	// Store holds the records.
+	Store KeyStore
+	// Prefix of generated keys; DefaultKeyPrefix when empty.
+	Prefix string
+	// Now returns the current time; time.Now when nil. Tests inject a clock.
+	Now func() time.Time
+}
+
+// NewKeys returns Keys on store.
+func NewKeys(store KeyStore) *Keys { return &Keys{Store: store} }
+
+// NewMemoryKeys returns Keys on a new MemoryKeyStore: everything a single
+// server needs.
+func NewMemoryKeys() *Keys { return NewKeys(NewMemoryKeyStore()) }
+
+func (k *Keys) now() time.Time {
+	if k.Now != nil {
+		return k.Now()
+	}
+	return time.Now()
+}
+
+// Verify implements Verifier for API keys. A key that fails CheckKey is
+// rejected before the store is asked. It returns ErrUnknownToken for a key
+// the store does not hold, ErrTokenRevoked and ErrTokenExpired for keys
+// past their revocation or expiry, and the store's error, wrapped, when the
+// store fails. The principal returned is the record's and is shared.
+func (k *Keys) Verify(ctx context.Context, token string) (*Principal, error) {
+	if err := CheckKey(token); err != nil {
+		return nil, err
+	}
+	d := DigestKey(token)
+	rec, err := k.Store.LookupKey(ctx, d)
+	if err != nil {
+		if errors.Is(err, ErrKeyNotFound) {
+			return nil, ErrUnknownToken
+		}
+		return nil, fmt.Errorf("apiauth: key store: %w", err)
+	}
+	// The store found the record by digest; compare again in constant
+	// time so that a store that matches loosely cannot let a key through.
+	if subtle.ConstantTimeCompare(rec.Digest[:], d[:]) != 1 {
+		return nil, ErrUnknownToken
+	}
+	if err := rec.status(k.now()); err != nil {
+		return nil, err
+	}
+	return &rec.Principal, nil
+}
+
+// KeySpec describes a key to create or import.
+type KeySpec struct {
+	// ID of the key; a random "key_…" ID when empty.
+	ID        string
+	Name      string
+	Subject   string
+	Tenant    string
+	Scopes    []Scope
+	Tier      string
+	ExpiresAt time.Time
+}
+
+// Create makes a new key in the library's format and stores its digest. It
+// returns the plaintext key, which is never available again, and the
+// record.
+func (k *Keys) Create(ctx context.Context, spec KeySpec) (string, *KeyRecord, error) {
+	key, err := GenerateKey(k.Prefix)
+	if err != nil {
+		return "", nil, err
+	}
+	rec, err := k.Import(ctx, key, spec)
+	if err != nil {
+		return "", nil, err
+	}
+	return key, rec, nil
+}
+
+// Import stores the digest of a key made elsewhere: any key that passes
+// CheckKey, in the library's format or not.
+func (k *Keys) Import(ctx context.Context, key string, spec KeySpec) (*KeyRecord, error) {
+	if err := CheckKey(key); err != nil {
+		return nil, fmt.Errorf("apiauth: import key: %w", err)
+	}
+	for _, s := range spec.Scopes {
+		if !s.Valid() {
+			return nil, fmt.Errorf("apiauth: import key: invalid scope %q", s)
+		}
+	}
+	id := spec.ID
+	if id == "" {
+		id = newKeyID()
+	}
+	rec := &KeyRecord{
+		Principal: Principal{
+			Subject:   spec.Subject,
+			Tenant:    spec.Tenant,
+			Scopes:    append([]Scope(nil), spec.Scopes...),
+			Tier:      spec.Tier,
+			KeyID:     id,
+			ExpiresAt: spec.ExpiresAt,
+		},
+		Name:      spec.Name,
+		Digest:    DigestKey(key),
+		CreatedAt: k.now(),
+	}
+	if err := k.Store.CreateKey(ctx, rec); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// Revoke revokes the key with the given ID from now on: the next request
+// with it is refused with token_revoked.
+func (k *Keys) Revoke(ctx context.Context, id string) error {
+	rec, err := k.Store.GetKey(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !rec.RevokedAt.IsZero() {
+		return nil
+	}
+	upd := *rec
+	upd.RevokedAt = k.now()
+	return k.Store.UpdateKey(ctx, &upd)
+}
+
+// Rotate creates a replacement for the key with the given ID, with the same
+// subject, tenant, scopes, tier and name, and lets the old key work for
+// grace more (not past its own expiry, and not at all if it is revoked). It
+// returns the new plaintext key and its record.
+func (k *Keys) Rotate(ctx context.Context, id string, grace time.Duration) (string, *KeyRecord, error) {
+	old, err := k.Store.GetKey(ctx, id)
+	if err != nil {
+		return "", nil, err
+	}
+	now := k.now()
+	if err := old.status(now); err != nil {
+		return "", nil, fmt.Errorf("apiauth: rotate key %s: %w", id, err)
+	}
+	key, rec, err := k.Create(ctx, KeySpec{
+		Name:      old.Name,
+		Subject:   old.Subject,
+		Tenant:    old.Tenant,
+		Scopes:    old.Scopes,
+		Tier:      old.Tier,
+		ExpiresAt: old.ExpiresAt,
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	upd := *old
+	upd.ReplacedBy = rec.KeyID
+	if end := now.Add(grace); upd.ExpiresAt.IsZero() || end.Before(upd.ExpiresAt) {
+		upd.ExpiresAt = end
+	}
+	if err := k.Store.UpdateKey(ctx, &upd); err != nil {
+		return "", nil, err
+	}
+	return key, rec, nil
+}
+
+// List returns the records of a tenant's keys. Records hold digests, never
+// keys.
+func (k *Keys) List(ctx context.Context, tenant string) ([]*KeyRecord, error) {
+	return k.Store.ListKeys(ctx, tenant)
+}
+
+// newKeyID returns a random key ID, "key_" and 16 base62 characters.
+func newKeyID() string {
+	var raw [16]byte
+	_, _ = rand.Read(raw[:])
+	b := make([]byte, 0, 20)
+	b = append(b, "key_"...)
+	for _, x := range raw {
+		b = append(b, base62[int(x)%62])
+	}
+	return string(b)
+}

@@ -1,0 +1,187 @@
+package apiauth
+
+import (
+	"bytes"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// DefaultMaxTokenLength is the default cap on a bearer token's length. A
+// longer token is refused before any other work.
+const DefaultMaxTokenLength = 4096
+
+// maxFormScan caps how much of a form body Authenticate reads to look for a
+// second credential in an access_token parameter (RFC 6750 §2.2).
+const maxFormScan = 64 << 10
+
+// ParseBearer extracts the token from the Authorization field lines of h as
+// RFC 6750 §2.1 defines them:
+//
+//	credentials = "Bearer" 1*SP b64token
+//	b64token    = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+//
+// The scheme is matched case-insensitively (RFC 9110 §11.1). It returns the
+// token and "" on success; otherwise "" and the error code:
+// CodeMissingToken when there is no Authorization field or it names another
+// scheme, CodeInvalidRequest when the field is malformed or repeated, and
+// CodeInvalidToken when the token is not a b64token or is longer than
+// maxLen (DefaultMaxTokenLength when maxLen <= 0).
+func ParseBearer(h http.Header, maxLen int) (token, code string) {
+	if maxLen <= 0 {
+		maxLen = DefaultMaxTokenLength
+	}
+	v := h.Values("Authorization")
+	switch len(v) {
+	case 0:
+		return "", CodeMissingToken
+	case 1:
+	default:
+		return "", CodeInvalidRequest
+	}
+	return parseCredentials(v[0], maxLen)
+}
+
+func parseCredentials(s string, maxLen int) (token, code string) {
+	// auth-scheme = token (RFC 9110 §11.1, §5.6.2).
+	i := 0
+	for i < len(s) && isTchar(s[i]) {
+		i++
+	}
+	if i == 0 {
+		return "", CodeInvalidRequest
+	}
+	if i < len(s) && s[i] != ' ' && s[i] != '\t' {
+		return "", CodeInvalidRequest
+	}
+	if !strings.EqualFold(s[:i], "Bearer") {
+		// Another scheme (Basic, Digest, …): not our credentials.
+		return "", CodeMissingToken
+	}
+	if i == len(s) {
+		return "", CodeInvalidRequest // "Bearer" with no token
+	}
+	if s[i] != ' ' {
+		return "", CodeInvalidRequest // RFC 6750 allows only SP here
+	}
+	for i < len(s) && s[i] == ' ' {
+		i++
+	}
+	tok := s[i:]
+	if tok == "" {
+		return "", CodeInvalidRequest
+	}
+	if len(tok) > maxLen || !isB64Token(tok) {
+		return "", CodeInvalidToken
+	}
+	return tok, ""
+}
+
+// isB64Token reports whether s matches RFC 6750 §2.1's b64token.
+func isB64Token(s string) bool {
+	i := 0
+	for i < len(s) && isB64Char(s[i]) {
+		i++
+	}
+	if i == 0 {
+		return false
+	}
+	for i < len(s) && s[i] == '=' {
+		i++
+	}
+	return i == len(s)
+}
+
+func isB64Char(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'
+}
+
+// isTchar reports whether c is a tchar (RFC 9110 §5.6.2).
+func isTchar(c byte) bool {
+	if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+// hasOtherCredential reports whether r also carries a token in an
+// access_token query or form parameter (RFC 6750 §2.2, §2.3). Two ways of
+// sending credentials in one request are invalid_request (§3.1). The form
+// body is read at most maxFormScan bytes deep and put back as it was, so the
+// handler still sees the whole body.
+func hasOtherCredential(r *http.Request) bool {
+	if strings.Contains(r.URL.RawQuery, "access_token") {
+		if q, err := url.ParseQuery(r.URL.RawQuery); err != nil || q.Has("access_token") {
+			return true
+		}
+	}
+	if r.Body == nil || r.Body == http.NoBody || r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return false
+	}
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return false
+	}
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/x-www-form-urlencoded" {
+		return false
+	}
+	buf, err := io.ReadAll(io.LimitReader(r.Body, maxFormScan))
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
+	if err != nil {
+		return false
+	}
+	for _, pair := range strings.Split(string(buf), "&") {
+		name, _, _ := strings.Cut(pair, "=")
+		if n, err := url.QueryUnescape(name); err == nil && n == "access_token" {
+			return true
+		}
+	}
+	return false
+}
+
+// challenge builds a WWW-Authenticate value (RFC 6750 §3): the realm, then
+// at most one error, error_description and scope. Every value comes from
+// this package or the configuration, never from the request, so it stays
+// within §3's character set.
+func challenge(realm, errCode, desc, scope string) string {
+	var b strings.Builder
+	b.Grow(64 + len(realm) + len(desc) + len(scope))
+	b.WriteString(`Bearer realm="`)
+	b.WriteString(realm)
+	b.WriteByte('"')
+	if errCode != "" {
+		b.WriteString(`, error="`)
+		b.WriteString(errCode)
+		b.WriteByte('"')
+	}
+	if desc != "" {
+		b.WriteString(`, error_description="`)
+		b.WriteString(desc)
+		b.WriteByte('"')
+	}
+	if scope != "" {
+		b.WriteString(`, scope="`)
+		b.WriteString(scope)
+		b.WriteByte('"')
+	}
+	return b.String()
+}
+
+// validChallengeValue reports whether s may appear inside a quoted
+// WWW-Authenticate attribute value: RFC 6750 §3 allows %x20-21 / %x23-5B /
+// %x5D-7E, so no quote, backslash or control character.
+func validChallengeValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}

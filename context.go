@@ -1,0 +1,100 @@
+package apiauth
+
+import (
+	"context"
+	"net/http"
+)
+
+// state is the per-request value every layer shares. It is itself the
+// request's context: one allocation holds both the context link and the
+// state, and the first layer that needs it calls r.WithContext once; later
+// layers find it and write into it instead of copying the request again.
+type state struct {
+	context.Context
+	requestID string
+	principal *Principal
+	settings  *problemSettings
+	// idHeader backs the X-Request-ID header value so that setting the
+	// header does not allocate a []string.
+	idHeader [1]string
+}
+
+// stateKey is the context key of *state. Only this package can name it.
+type stateKey struct{}
+
+// Value returns the state itself for stateKey and defers to the parent for
+// every other key.
+func (s *state) Value(key any) any {
+	if key == (stateKey{}) {
+		return s
+	}
+	return s.Context.Value(key)
+}
+
+// stateFrom returns the request's state, or nil.
+func stateFrom(ctx context.Context) *state {
+	if ctx == nil {
+		return nil
+	}
+	st, _ := ctx.Value(stateKey{}).(*state)
+	return st
+}
+
+// ensureState returns the request's state, making it (and the one request
+// copy that carries it) when no earlier layer did.
+func ensureState(r *http.Request) (*state, *http.Request) {
+	if st := stateFrom(r.Context()); st != nil {
+		return st, r
+	}
+	st := &state{Context: r.Context()}
+	return st, r.WithContext(st)
+}
+
+// requestIDOrNew returns the request ID, generating one when no RequestID
+// layer ran, so that every problem body carries an ID.
+func (s *state) requestIDOrNew() string {
+	if s.requestID == "" {
+		s.requestID = newRequestID()
+	}
+	return s.requestID
+}
+
+// settingsOrDefault returns the problem settings of the Authenticate layer
+// that ran, or the defaults.
+func (s *state) settingsOrDefault() *problemSettings {
+	if s == nil || s.settings == nil {
+		return defaultSettings
+	}
+	return s.settings
+}
+
+// PrincipalFrom returns the principal that Authenticate verified for the
+// request whose context is ctx, and whether there is one.
+func PrincipalFrom(ctx context.Context) (*Principal, bool) {
+	st := stateFrom(ctx)
+	if st == nil || st.principal == nil {
+		return nil, false
+	}
+	return st.principal, true
+}
+
+// RequestIDFrom returns the request ID that RequestID (or Authenticate)
+// assigned to the request whose context is ctx, or "".
+func RequestIDFrom(ctx context.Context) string {
+	if st := stateFrom(ctx); st != nil {
+		return st.requestID
+	}
+	return ""
+}
+
+// WithPrincipal returns a copy of ctx that carries p, as Authenticate would
+// leave it. It is meant for tests of handlers that call PrincipalFrom. The
+// request ID of ctx, if any, is kept.
+func WithPrincipal(ctx context.Context, p *Principal) context.Context {
+	st := &state{Context: ctx, principal: p}
+	if parent := stateFrom(ctx); parent != nil {
+		st.requestID = parent.requestID
+		st.settings = parent.settings
+	}
+	return st
+}

@@ -1,0 +1,120 @@
+package apiauth
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+)
+
+// MemoryKeyStore is a KeyStore in process memory, for a single server and
+// for tests. Lookups take a read lock and do not allocate. The zero value is
+// ready to use.
+type MemoryKeyStore struct {
+	mu       sync.RWMutex
+	byDigest map[KeyDigest]*KeyRecord
+	byID     map[string]*KeyRecord
+}
+
+// NewMemoryKeyStore returns an empty MemoryKeyStore.
+func NewMemoryKeyStore() *MemoryKeyStore { return &MemoryKeyStore{} }
+
+var _ KeyStore = (*MemoryKeyStore)(nil)
+
+// LookupKey implements KeyStore.
+func (m *MemoryKeyStore) LookupKey(ctx context.Context, d KeyDigest) (*KeyRecord, error) {
+	m.mu.RLock()
+	rec := m.byDigest[d]
+	m.mu.RUnlock()
+	if rec == nil {
+		return nil, ErrKeyNotFound
+	}
+	return rec, nil
+}
+
+// GetKey implements KeyStore.
+func (m *MemoryKeyStore) GetKey(ctx context.Context, id string) (*KeyRecord, error) {
+	m.mu.RLock()
+	rec := m.byID[id]
+	m.mu.RUnlock()
+	if rec == nil {
+		return nil, fmt.Errorf("%w: %s", ErrKeyNotFound, id)
+	}
+	return rec, nil
+}
+
+// ListKeys implements KeyStore.
+func (m *MemoryKeyStore) ListKeys(ctx context.Context, tenant string) ([]*KeyRecord, error) {
+	m.mu.RLock()
+	var out []*KeyRecord
+	for _, rec := range m.byID {
+		if rec.Tenant == tenant {
+			out = append(out, rec)
+		}
+	}
+	m.mu.RUnlock()
+	slices.SortFunc(out, func(a, b *KeyRecord) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return cmpString(a.KeyID, b.KeyID)
+	})
+	return out, nil
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// CreateKey implements KeyStore. The store keeps its own copy of rec.
+func (m *MemoryKeyStore) CreateKey(ctx context.Context, rec *KeyRecord) error {
+	if rec.KeyID == "" {
+		return fmt.Errorf("apiauth: create key: empty ID")
+	}
+	c := cloneRecord(rec)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.byID == nil {
+		m.byID = make(map[string]*KeyRecord)
+		m.byDigest = make(map[KeyDigest]*KeyRecord)
+	}
+	if _, ok := m.byID[c.KeyID]; ok {
+		return fmt.Errorf("%w: ID %s", ErrKeyExists, c.KeyID)
+	}
+	if _, ok := m.byDigest[c.Digest]; ok {
+		return fmt.Errorf("%w: same key as another ID", ErrKeyExists)
+	}
+	m.byID[c.KeyID] = c
+	m.byDigest[c.Digest] = c
+	return nil
+}
+
+// UpdateKey implements KeyStore. The record is replaced, never modified in
+// place, so principals already handed to requests do not change under
+// them.
+func (m *MemoryKeyStore) UpdateKey(ctx context.Context, rec *KeyRecord) error {
+	c := cloneRecord(rec)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := m.byID[c.KeyID]
+	if old == nil {
+		return fmt.Errorf("%w: %s", ErrKeyNotFound, c.KeyID)
+	}
+	c.Digest, c.CreatedAt, c.Subject, c.Tenant = old.Digest, old.CreatedAt, old.Subject, old.Tenant
+	m.byID[c.KeyID] = c
+	m.byDigest[c.Digest] = c
+	return nil
+}
+
+func cloneRecord(rec *KeyRecord) *KeyRecord {
+	c := *rec
+	c.Scopes = slices.Clone(rec.Scopes)
+	c.Claims = nil
+	return &c
+}

@@ -1,0 +1,205 @@
+package apiauth
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// Scope is an OAuth 2.0 scope token (RFC 6749 §3.3): a case-sensitive
+// string of printable ASCII without spaces, quotes or backslashes.
+type Scope string
+
+// The built-in scopes form a ladder: Admin implies Write, which implies
+// Read. Any other scope, such as "orders:write", matches only itself.
+const (
+	Read  Scope = "read"
+	Write Scope = "write"
+	Admin Scope = "admin"
+)
+
+// rank places the built-in scopes on their ladder; custom scopes have none.
+func (s Scope) rank() int {
+	switch s {
+	case Read:
+		return 1
+	case Write:
+		return 2
+	case Admin:
+		return 3
+	}
+	return 0
+}
+
+// Valid reports whether s is a scope-token (RFC 6749 §3.3):
+// 1*( %x21 / %x23-5B / %x5D-7E ).
+func (s Scope) Valid() bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// Grants reports whether holding s grants want: the same scope, or a
+// built-in scope higher on the ladder (Admin grants Write and Read).
+func (s Scope) Grants(want Scope) bool {
+	if s == want {
+		return true
+	}
+	r := want.rank()
+	return r > 0 && s.rank() > r
+}
+
+// HasScope reports whether p was granted want, directly or through a higher
+// built-in scope. A nil principal has no scopes.
+func (p *Principal) HasScope(want Scope) bool {
+	if p == nil {
+		return false
+	}
+	for _, s := range p.Scopes {
+		if s.Grants(want) {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseScopes splits a space-delimited scope string (RFC 6749 §3.3) and
+// reports an error for a scope-token that is not valid.
+func ParseScopes(s string) ([]Scope, error) {
+	fields := strings.Fields(s)
+	out := make([]Scope, 0, len(fields))
+	for _, f := range fields {
+		sc := Scope(f)
+		if !sc.Valid() {
+			return nil, fmt.Errorf("apiauth: invalid scope %q", f)
+		}
+		out = append(out, sc)
+	}
+	return out, nil
+}
+
+// ScopeForMethod returns the scope an HTTP method needs by default: Read for
+// the safe methods GET, HEAD and OPTIONS (RFC 9110 §9.2.1), Write for the
+// rest.
+func ScopeForMethod(method string) Scope {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return Read
+	}
+	return Write
+}
+
+// RequireScope returns a layer that lets a request through only when its
+// principal holds every scope in want. It runs after Authenticate. A
+// principal without a needed scope gets 403 insufficient_scope, whose
+// challenge names the scopes needed (RFC 6750 §3.1); a request with no
+// principal (Authenticate missing or Optional) gets 401 missing_token: the
+// layer fails closed. It panics if a scope is not a valid scope-token.
+func RequireScope(want ...Scope) func(http.Handler) http.Handler {
+	for _, s := range want {
+		if !s.Valid() {
+			panic(fmt.Sprintf("apiauth: RequireScope: invalid scope %q", s))
+		}
+	}
+	names := make([]string, len(want))
+	for i, s := range want {
+		names[i] = string(s)
+	}
+	joined := strings.Join(names, " ")
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			st := stateFrom(r.Context())
+			p := st.principalOrNil()
+			if p == nil {
+				rejectUnauthenticated(w, r)
+				return
+			}
+			for _, s := range want {
+				if !p.HasScope(s) {
+					rejectScope(w, r, st, joined)
+					return
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// RequireMethodScope returns a layer that requires ScopeForMethod of the
+// request's method: Read for GET, HEAD and OPTIONS, Write otherwise.
+func RequireMethodScope() func(http.Handler) http.Handler {
+	read, write := RequireScope(Read), RequireScope(Write)
+	return func(next http.Handler) http.Handler {
+		r, w := read(next), write(next)
+		return http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
+			if ScopeForMethod(req.Method) == Read {
+				r.ServeHTTP(rw, req)
+				return
+			}
+			w.ServeHTTP(rw, req)
+		})
+	}
+}
+
+func (s *state) principalOrNil() *Principal {
+	if s == nil {
+		return nil
+	}
+	return s.principal
+}
+
+func rejectScope(w http.ResponseWriter, r *http.Request, st *state, scope string) {
+	set := st.settingsOrDefault()
+	w.Header().Set("WWW-Authenticate", challenge(set.realm, CodeInsufficientScope, problems[CodeInsufficientScope].detail, scope))
+	set.reject(w, r, st, CodeInsufficientScope, "This request needs the scope: "+scope+".")
+}
+
+// rejectUnauthenticated answers a request that reached a guard without a
+// principal.
+func rejectUnauthenticated(w http.ResponseWriter, r *http.Request) {
+	st, r := ensureState(r)
+	set := st.settingsOrDefault()
+	w.Header().Set("WWW-Authenticate", challenge(set.realm, "", "", ""))
+	set.reject(w, r, st, CodeMissingToken, "")
+}
+
+// RequireTenant returns a layer that lets a request through only when the
+// tenant its route names, as returned by tenantOf, is the principal's
+// tenant. A mismatch is 403 tenant_forbidden, answered before the handler
+// runs and so the same whether or not the resource exists. An empty route
+// tenant never matches. A request with no principal gets 401 missing_token.
+//
+// tenantOf reads the route: PathTenant("tenant") for http.ServeMux and chi
+// patterns, or for example func(r *http.Request) string { return
+// mux.Vars(r)["tenant"] } for gorilla/mux.
+func RequireTenant(tenantOf func(*http.Request) string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			st := stateFrom(r.Context())
+			p := st.principalOrNil()
+			if p == nil {
+				rejectUnauthenticated(w, r)
+				return
+			}
+			if t := tenantOf(r); t == "" || t != p.Tenant {
+				st.settingsOrDefault().reject(w, r, st, CodeTenantForbidden, "")
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// PathTenant returns a tenantOf function for RequireTenant that reads the
+// path wildcard name with r.PathValue, as set by http.ServeMux patterns
+// (Go 1.22) and by chi.
+func PathTenant(name string) func(*http.Request) string {
+	return func(r *http.Request) string { return r.PathValue(name) }
+}
