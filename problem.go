@@ -194,13 +194,37 @@ func (s *problemSettings) newProblem(r *http.Request, st *state, code, detail st
 	return p
 }
 
-// reject sets the headers every problem carries and renders it.
+// reject renders the problem for code.
 func (s *problemSettings) reject(w http.ResponseWriter, r *http.Request, st *state, code, detail string) {
-	p := s.newProblem(r, st, code, detail)
+	s.send(w, r, s.newProblem(r, st, code, detail))
+}
+
+// send sets the headers every problem carries and renders p.
+func (s *problemSettings) send(w http.ResponseWriter, r *http.Request, p *Problem) {
 	h := w.Header()
 	if h.Get(headerRequestID) == "" {
 		h.Set(headerRequestID, p.RequestID)
 	}
 	h.Set("Cache-Control", "no-store")
 	s.render(w, r, p)
+}
+
+// WriteError writes a problem response for an error of the server's own
+// handlers, presented like the library's rejections: the renderer, type
+// base and request ID of the Authenticate layer the request passed through
+// (the defaults without one), Cache-Control: no-store, and the code as the
+// problem's "code" member and type suffix. status is the HTTP status; the
+// title is the status phrase unless code is one of the library's codes.
+// detail must not carry internal error text or secrets.
+func WriteError(w http.ResponseWriter, r *http.Request, status int, code, detail string) {
+	st, r := ensureState(r)
+	set := st.settingsOrDefault()
+	p := set.newProblem(r, st, code, detail)
+	if info, ok := problems[code]; !ok || info.status != status {
+		p.Status = status
+		if p.Type == "about:blank" || !ok {
+			p.Title = http.StatusText(status)
+		}
+	}
+	set.send(w, r, p)
 }
