@@ -113,7 +113,8 @@ func isTchar(c byte) bool {
 // body is read at most maxFormScan bytes deep and put back as it was, so the
 // handler still sees the whole body.
 func hasOtherCredential(r *http.Request) bool {
-	if strings.Contains(r.URL.RawQuery, "access_token") {
+	// Parse only when the name could be there, plainly or percent-encoded.
+	if q := r.URL.RawQuery; strings.Contains(q, "access_token") || strings.IndexByte(q, '%') >= 0 {
 		if q, err := url.ParseQuery(r.URL.RawQuery); err != nil || q.Has("access_token") {
 			return true
 		}
