@@ -128,7 +128,7 @@ func CheckKey(key string) error {
 	if isLibraryFormat(key) {
 		n := len(key) - keyChecksumLen
 		var want [keyChecksumLen]byte
-		got := appendChecksum(want[:0], crc32.ChecksumIEEE([]byte(key[:n])))
+		got := appendChecksum(want[:0], crc32String(key[:n]))
 		if string(got) != key[n:] {
 			return ErrBadChecksum
 		}
@@ -140,12 +140,49 @@ func CheckKey(key string) error {
 	return nil
 }
 
+// crc8Tables are the slicing-by-8 tables of the IEEE polynomial.
+var crc8Tables = func() (t [8][256]uint32) {
+	t[0] = *crc32.IEEETable
+	for i := 0; i < 256; i++ {
+		crc := t[0][i]
+		for j := 1; j < 8; j++ {
+			crc = t[0][crc&0xff] ^ crc>>8
+			t[j][i] = crc
+		}
+	}
+	return t
+}()
+
+// crc32String is crc32.ChecksumIEEE of s, computed eight bytes at a time,
+// without converting s to a []byte, which would allocate on the request
+// path.
+func crc32String(s string) uint32 {
+	t := &crc8Tables
+	crc := ^uint32(0)
+	for len(s) >= 8 {
+		crc ^= uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
+		crc = t[0][s[7]] ^ t[1][s[6]] ^ t[2][s[5]] ^ t[3][s[4]] ^
+			t[4][crc>>24] ^ t[5][crc>>16&0xff] ^ t[6][crc>>8&0xff] ^ t[7][crc&0xff]
+		s = s[8:]
+	}
+	for i := 0; i < len(s); i++ {
+		crc = t[0][byte(crc)^s[i]] ^ crc>>8
+	}
+	return ^crc
+}
+
 // KeyDigest is the SHA-256 digest of an API key: the only form in which a
 // KeyStore holds it.
 type KeyDigest [sha256.Size]byte
 
 // DigestKey returns the SHA-256 digest of key.
 func DigestKey(key string) KeyDigest {
+	// A key that fits is copied to the stack: converting a string longer
+	// than 32 bytes to a []byte would allocate on every request.
+	var buf [256]byte
+	if len(key) <= len(buf) {
+		return sha256.Sum256(buf[:copy(buf[:], key)])
+	}
 	return sha256.Sum256([]byte(key))
 }
 
