@@ -36,7 +36,8 @@ type Problem struct {
 	// Detail explains this occurrence to the client (RFC 9457 §3.1.4). It
 	// never carries a credential or an internal error's text.
 	Detail string `json:"detail"`
-	// Instance is the request path (RFC 9457 §3.1.5).
+	// Instance is the request path, escaped as in the request URI (RFC
+	// 9457 §3.1.5).
 	Instance string `json:"instance"`
 	// RequestID is the request's ID, also sent as X-Request-ID.
 	RequestID string `json:"request_id"`
@@ -180,7 +181,7 @@ func (s *problemSettings) newProblem(r *http.Request, st *state, code, detail st
 	p := &Problem{
 		Status:    info.status,
 		Detail:    detail,
-		Instance:  r.URL.Path,
+		Instance:  r.URL.EscapedPath(),
 		RequestID: st.requestIDOrNew(),
 		Code:      code,
 	}
