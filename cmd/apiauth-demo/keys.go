@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"text/tabwriter"
+
+	"github.com/apiauth/apiauth"
+)
+
+// demoKey is a key generated at start-up, printed once for the user.
+type demoKey struct {
+	role   string
+	tenant string
+	scope  apiauth.Scope
+	key    string
+}
+
+// demoRoles are the keys generated without a config file: one per role in
+// tenant acme, and an admin in tenant globex to show tenant isolation. The
+// reader comes first: the first key printed is the one to try /v1/me with.
+var demoRoles = []struct {
+	role, tenant string
+	scope        apiauth.Scope
+}{
+	{"reader", "acme", apiauth.Read},
+	{"writer", "acme", apiauth.Write},
+	{"admin", "acme", apiauth.Admin},
+	{"admin", "globex", apiauth.Admin},
+}
+
+// createDemoKeys generates the demoRoles' keys in the library's format.
+func createDemoKeys(ctx context.Context, keys *apiauth.Keys) ([]demoKey, error) {
+	out := make([]demoKey, 0, len(demoRoles))
+	for _, d := range demoRoles {
+		key, _, err := keys.Create(ctx, apiauth.KeySpec{
+			Name:    d.tenant + " " + d.role,
+			Subject: d.role + "@" + d.tenant,
+			Tenant:  d.tenant,
+			Scopes:  []apiauth.Scope{d.scope},
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, demoKey{role: d.role, tenant: d.tenant, scope: d.scope, key: key})
+	}
+	return out, nil
+}
+
+// importKeys stores the digests of the config file's keys. It logs their
+// IDs and fingerprints, never the keys.
+func importKeys(ctx context.Context, keys *apiauth.Keys, cfg []KeyConfig, log *slog.Logger) error {
+	for i := range cfg {
+		rec, err := keys.Import(ctx, cfg[i].Key, cfg[i].Spec())
+		if err != nil {
+			return fmt.Errorf("keys[%d]: %w", i, err)
+		}
+		log.Info("key loaded", "key_id", rec.ID(), "fingerprint", rec.Fingerprint(), "tenant", rec.Tenant)
+	}
+	return nil
+}
+
+// printDemoKeys prints the generated keys and curl lines to try them on
+// the server at base. It prints nothing when keys is empty.
+func printDemoKeys(w io.Writer, base string, keys []demoKey) {
+	if len(keys) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "Generated API keys (shown once; the server keeps only their SHA-256 digests):")
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  ROLE\tTENANT\tSCOPE\tKEY")
+	for _, k := range keys {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", k.role, k.tenant, k.scope, k.key)
+	}
+	_ = tw.Flush()
+
+	find := func(role, tenant string) string {
+		for _, k := range keys {
+			if k.role == role && k.tenant == tenant {
+				return k.key
+			}
+		}
+		return ""
+	}
+	bearer := func(key string) string { return `-H "Authorization: Bearer ` + key + `"` }
+	reader, writer := find("reader", "acme"), find("writer", "acme")
+	admin, other := find("admin", "acme"), find("admin", "globex")
+	lines := []string{
+		"# who am I (any key):",
+		"curl " + bearer(reader) + " " + base + "/v1/me",
+		"# create an order (needs write):",
+		"curl " + bearer(writer) + ` -H "Content-Type: application/json" -d '{"item":"widget","quantity":2}' ` + base + "/v1/orders",
+		"# list the tenant's orders (needs read):",
+		"curl " + bearer(reader) + " " + base + "/v1/orders",
+		"# another tenant's orders are refused (403 tenant_forbidden):",
+		"curl " + bearer(other) + " " + base + "/v1/tenants/acme/orders",
+		"# manage the tenant's keys (needs admin):",
+		"curl " + bearer(admin) + " " + base + "/v1/admin/keys",
+		"curl " + bearer(admin) + ` -H "Content-Type: application/json" -d '{"name":"ci","scopes":["read"]}' ` + base + "/v1/admin/keys",
+		"# no key: 401 problem+json",
+		"curl -i " + base + "/v1/me",
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Try:")
+	fmt.Fprintln(w)
+	for _, l := range lines {
+		fmt.Fprintln(w, "  "+l)
+	}
+	fmt.Fprintln(w)
+}
+
+// clientURL is the base URL a client on this machine uses to reach the
+// listener at addr: an unspecified host (0.0.0.0, ::) becomes loopback.
+func clientURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String()
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		if ip.To4() != nil {
+			host = "127.0.0.1"
+		} else {
+			host = "::1"
+		}
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+

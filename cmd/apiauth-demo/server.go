@@ -1,0 +1,225 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/apiauth/apiauth"
+)
+
+// Limits of the HTTP server.
+const (
+	maxBodyBytes   = 64 << 10 // request bodies
+	maxHeaderBytes = 32 << 10 // request header block; tokens are capped at 4 KiB
+)
+
+// server holds what the handlers share.
+type server struct {
+	keys   *apiauth.Keys
+	orders *orderStore
+	tiers  []string
+	log    *slog.Logger
+	// adminMu serializes key rotation and revocation: both read a record
+	// and write it back whole, so two at once could undo each other.
+	adminMu sync.Mutex
+}
+
+// newHandler wires the demo's routes. Everything under /v1/ passes, in
+// this order, through
+//
+//	RequestID → Authenticate → the route's scope (and tenant) check → handler
+//
+// so that even an unknown /v1/ path is authenticated before it is answered
+// with 404.
+func newHandler(cfg *Config, keys *apiauth.Keys, log *slog.Logger) http.Handler {
+	s := &server{
+		keys:   keys,
+		orders: newOrderStore(),
+		tiers:  cfg.Tiers,
+		log:    log,
+	}
+	read := apiauth.RequireScope(apiauth.Read)
+	write := apiauth.RequireScope(apiauth.Write)
+	admin := apiauth.RequireScope(apiauth.Admin)
+	ownTenant := apiauth.RequireTenant(apiauth.PathTenant("tenant"))
+
+	v1 := http.NewServeMux()
+	v1.Handle("GET /v1/me", read(http.HandlerFunc(s.me)))
+	v1.Handle("GET /v1/orders", read(http.HandlerFunc(s.listOrders)))
+	v1.Handle("POST /v1/orders", write(http.HandlerFunc(s.createOrder)))
+	v1.Handle("DELETE /v1/orders/{id}", write(http.HandlerFunc(s.deleteOrder)))
+	v1.Handle("GET /v1/tenants/{tenant}/orders", read(ownTenant(http.HandlerFunc(s.listTenantOrders))))
+	v1.Handle("GET /v1/admin/keys", admin(http.HandlerFunc(s.listKeys)))
+	v1.Handle("POST /v1/admin/keys", admin(http.HandlerFunc(s.createKey)))
+	v1.Handle("POST /v1/admin/keys/{id}/rotate", admin(http.HandlerFunc(s.rotateKey)))
+	v1.Handle("DELETE /v1/admin/keys/{id}", admin(http.HandlerFunc(s.revokeKey)))
+
+	authenticate := apiauth.Authenticate(keys,
+		apiauth.WithRealm(cfg.Realm),
+		apiauth.WithProblemTypeBase(cfg.ProblemTypeBase),
+		apiauth.WithLogger(log),
+	)
+
+	root := http.NewServeMux()
+	root.HandleFunc("GET /healthz", healthz)
+	root.Handle("/v1/", apiauth.RequestID()(authenticate(problemsForMux(v1))))
+	root.Handle("/", apiauth.RequestID()(problemsForMux(http.NewServeMux())))
+	return accessLog(log, root)
+}
+
+// healthz answers the liveness probe; it needs no credentials.
+func healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// problemsForMux serves mux, but answers a request no pattern matches with
+// a problem response (404 not_found, or 405 method_not_allowed with Allow)
+// instead of ServeMux's plain text.
+func problemsForMux(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		// ServeMux's own 404 or 405 handler: run it against a recorder to
+		// learn which, and keep its Allow header.
+		rec := &statusRecorder{header: make(http.Header)}
+		h.ServeHTTP(rec, r)
+		if rec.status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", rec.header.Get("Allow"))
+			apiauth.WriteError(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "This method is not allowed on this resource.")
+			return
+		}
+		apiauth.WriteError(w, r, http.StatusNotFound, "not_found", "No resource at this path.")
+	})
+}
+
+// statusRecorder is a ResponseWriter that keeps the header and status and
+// drops the body.
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (s *statusRecorder) Header() http.Header         { return s.header }
+func (s *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (s *statusRecorder) WriteHeader(code int)        { s.status = code }
+
+// accessLog logs one line per request: method, path, status, duration and
+// request ID. It logs the path only, never the query, and no header: the
+// Authorization header is never logged.
+func accessLog(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		path := r.URL.EscapedPath()
+		if len(path) > 200 {
+			path = path[:200] + "…"
+		}
+		attrs := []slog.Attr{
+			slog.String("method", r.Method),
+			slog.String("path", path),
+			slog.Int("status", sw.status),
+			slog.Duration("duration", time.Since(start)),
+		}
+		if id := w.Header().Get("X-Request-Id"); id != "" {
+			attrs = append(attrs, slog.String("request_id", id))
+		}
+		log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+	})
+}
+
+// statusWriter records the status a handler writes.
+type statusWriter struct {
+	http.ResponseWriter
+	status      int
+	wroteHeader bool
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if !s.wroteHeader {
+		s.status, s.wroteHeader = code, true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	s.wroteHeader = true
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// writeJSON writes v as a JSON response. Responses are marked no-store:
+// they are per caller, and some carry a key shown only once.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v) // the client went away; nothing to do
+}
+
+// errBadBody has already been answered with a problem response.
+var errBadBody = errors.New("bad request body")
+
+// decodeBody decodes the JSON request body into v: at most maxBodyBytes,
+// one object, no unknown members. An empty body leaves v alone when
+// optional. On failure it writes the problem response and returns
+// errBadBody.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, optional bool) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			apiauth.WriteError(w, r, http.StatusUnsupportedMediaType, "unsupported_media_type", "The request body must be application/json.")
+			return errBadBody
+		}
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		if _, terr := dec.Token(); !errors.Is(terr, io.EOF) {
+			err = errors.New("unexpected data after the JSON object")
+		}
+	}
+	var tooBig *http.MaxBytesError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, io.EOF) && optional:
+		return nil
+	case errors.As(err, &tooBig):
+		apiauth.WriteError(w, r, http.StatusRequestEntityTooLarge, "payload_too_large", "The request body is larger than 64 KiB.")
+	case errors.Is(err, io.EOF):
+		apiauth.WriteError(w, r, http.StatusBadRequest, "bad_request", "The request body must be a JSON object.")
+	default:
+		apiauth.WriteError(w, r, http.StatusBadRequest, "bad_request", "The request body is not valid: "+jsonError(nil, "", err).Error()+".")
+	}
+	return errBadBody
+}
+
+// badRequest answers a request whose body decoded but does not make sense.
+func badRequest(w http.ResponseWriter, r *http.Request, detail string) {
+	apiauth.WriteError(w, r, http.StatusBadRequest, "bad_request", detail)
+}
+
+// internalError answers a failure of the server itself. The error is
+// logged; the client gets no internal text.
+func (s *server) internalError(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.ErrorContext(r.Context(), "handler failed",
+		slog.String("request_id", apiauth.RequestIDFrom(r.Context())), slog.String("error", err.Error()))
+	apiauth.WriteError(w, r, http.StatusInternalServerError, "internal_error", "The server failed to handle the request.")
+}
