@@ -129,4 +129,3 @@ func clientURL(addr net.Addr) string {
 	}
 	return "http://" + net.JoinHostPort(host, port)
 }
-
