@@ -302,9 +302,10 @@ func decodeStrict(data []byte, v any) error {
 // syntax error: its line and column in data, or its byte offset when data
 // is nil (a request body).
 func jsonError(data []byte, field string, err error) error {
+	// at places the byte that a SyntaxError's Offset ends with.
 	at := func(off int64) string {
 		line, col := 1, 1
-		for _, c := range data[:min(int(off), len(data))] {
+		for _, c := range data[:max(0, min(int(off)-1, len(data)))] {
 			if c == '\n' {
 				line, col = line+1, 1
 			} else {

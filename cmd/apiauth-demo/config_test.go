@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apiauth/apiauth"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestConfigKeys(t *testing.T) {
+	// A key in the library's format works as well as an imported one.
+	libKey, err := apiauth.GenerateKey("sk_test")
+	require.NoError(t, err)
+	cfg := `{
+		"realm": "orders-api",
+		"keys": [
+			{"id": "k-reader", "name": "reader", "key": "` + cfgReaderKey + `", "subject": "user-1",
+			 "tenant": "acme", "scopes": ["read"], "tier": "pro", "expires_at": "2999-01-01T00:00:00Z"},
+			{"id": "k-expired", "key": "` + cfgExpiredKey + `", "tenant": "acme", "scopes": ["read"],
+			 "expires_at": "2001-01-01T00:00:00Z"},
+			{"id": "k-lib", "key": "` + libKey + `", "tenant": "globex", "scopes": ["admin", "orders:export"], "tier": "enterprise"}
+		],
+		"clients": [], "tiers": {}, "issuer": null
+	}`
+	d := startDemo(t, "-config", writeConfig(t, cfg))
+	assert.NotContains(t, d.stdout.String(), "Bearer", "configured keys are not printed")
+	assert.Empty(t, d.keys)
+
+	tests := []struct {
+		name   string
+		key    string
+		status int
+		want   map[string]any
+		code   string
+		desc   string // error_description of the challenge
+	}{
+		{"imported key", cfgReaderKey, 200, map[string]any{
+			"subject": "user-1", "tenant": "acme", "scopes": []any{"read"}, "tier": "pro", "key_id": "k-reader"}, "", ""},
+		{"library-format key, subject defaults to the ID", libKey, 200, map[string]any{
+			"subject": "k-lib", "tenant": "globex", "scopes": []any{"admin", "orders:export"}, "tier": "enterprise", "key_id": "k-lib"}, "", ""},
+		{"expired key", cfgExpiredKey, 401, nil, "token_expired", "The access token or API key has expired."},
+		{"unknown key", "cfg-unknown-key-0123456789", 401, nil, "invalid_token", "The access token or API key is invalid."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := d.do(http.MethodGet, "/v1/me", tt.key, nil)
+			if tt.code != "" {
+				requireProblem(t, res, tt.status, tt.code)
+				assert.Equal(t, `Bearer realm="orders-api", error="invalid_token", error_description="`+tt.desc+`"`,
+					res.header.Get("WWW-Authenticate"))
+				return
+			}
+			require.Equal(t, tt.status, res.status, "body: %s", res.body)
+			assert.Equal(t, tt.want, res.json(t))
+		})
+	}
+}
+
+func TestBadConfig(t *testing.T) {
+	const good = `"key": "` + cfgReaderKey + `"`
+	tests := []struct {
+		name   string
+		config string
+		want   string // the one stderr line, or a part of it
+	}{
+		{"bad JSON", `{"realm": "demo",}`, `config: invalid JSON at line 1, column 18`},
+		{"bad JSON, line 3", "{\n  \"realm\": \"demo\",\n}", `config: invalid JSON at line 3, column 1`},
+		{"truncated JSON", `{"keys": [`, `config: invalid JSON: unexpected end of input`},
+		{"empty file", ``, `config: empty document`},
+		{"unknown field", `{"realms": "demo"}`, `config: unknown field "realms"`},
+		{"unknown key field", `{"keys": [{"id": "a", ` + good + `, "scope": ["read"]}]}`, `config: keys[0]: unknown field "scope"`},
+		{"wrong type", `{"keys": [{"id": "a", ` + good + `, "scopes": "read"}]}`, `config: keys[0].scopes: want an array, got JSON string`},
+		{"duplicate id", `{"keys": [{"id": "k-reader", ` + good + `}, {"id": "k-reader", "key": "another-key-0123456789"}]}`,
+			`config: keys[1].id "k-reader": duplicate key ID (also keys[0])`},
+		{"duplicate key", `{"keys": [{"id": "a", ` + good + `}, {"id": "b", ` + good + `}]}`,
+			`config: keys[1].key (id "b"): duplicate key: the same key as keys[0]`},
+		{"missing key", `{"keys": [{"id": "a"}]}`, `config: keys[0].key (id "a"): missing`},
+		{"short key", `{"keys": [{"id": "a", "key": "too-short"}]}`, `config: keys[0].key (id "a"): not a usable API key`},
+		{"key not a b64token", `{"keys": [{"id": "a", "key": "has spaces in it, 0123456789"}]}`, `config: keys[0].key (id "a"): not a usable API key`},
+		{"bad checksum", `{"keys": [{"id": "a", "key": "sk_live_` + strings.Repeat("A", 33) + `"}]}`, `config: keys[0].key (id "a"): not a usable API key`},
+		{"bad scope", `{"keys": [{"id": "a", ` + good + `, "scopes": ["read", "bad scope"]}]}`, `config: keys[0].scopes[1] "bad scope": not a valid scope`},
+		{"unknown tier", `{"keys": [{"id": "a", ` + good + `, "tier": "gold"}]}`, `config: keys[0].tier "gold": unknown tier (known: enterprise, free, pro)`},
+		{"bad expiry", `{"keys": [{"id": "a", ` + good + `, "expires_at": "2027-01-01"}]}`, `config: keys[0].expires_at "2027-01-01": want an RFC 3339 time`},
+		{"bad id", `{"keys": [{"id": "a b", ` + good + `}]}`, `config: keys[0].id "a b": want only letters, digits`},
+		{"bad realm", `{"realm": "say \"hi\""}`, `config: realm "say \"hi\"": want 1 or more printable ASCII characters`},
+		{"empty realm", `{"realm": ""}`, `config: realm "": want 1 or more printable ASCII characters`},
+		{"bad problem_type_base", `{"problem_type_base": "problems/"}`, `config: problem_type_base "problems/": want an absolute URI`},
+		{"clients", `{"clients": [{"client_id": "svc-1"}]}`, `config: "clients" is not supported yet (arrives with the JWT/token-endpoint support)`},
+		{"issuer", `{"issuer": {"issuer": "http://127.0.0.1"}}`, `config: "issuer" is not supported yet`},
+		{"trusted_issuers", `{"trusted_issuers": [{}]}`, `config: "trusted_issuers" is not supported yet`},
+		{"tiers", `{"tiers": {"tiny": []}}`, `config: "tiers" is not supported yet (arrives with rate limiting)`},
+		{"trusted_proxies", `{"trusted_proxies": ["127.0.0.1/32"]}`, `config: "trusted_proxies" is not supported yet`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runToExit(t, "-addr", "127.0.0.1:0", "-config", writeConfig(t, tt.config))
+			assert.Equal(t, 2, code)
+			assert.Empty(t, stdout)
+			assert.Equal(t, 1, strings.Count(stderr, "\n"), "one line on stderr: %q", stderr)
+			assert.True(t, strings.HasPrefix(stderr, tt.want), "stderr %q does not start with %q", stderr, tt.want)
+			assert.NotContains(t, stderr, cfgReaderKey, "a key is never printed")
+		})
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"unknown flag", []string{"-port", "80"}, 2, "flags: flag provided but not defined: -port"},
+		{"bad addr", []string{"-addr", "localhost"}, 2, `flags: -addr "localhost": want host:port`},
+		{"extra argument", []string{"serve"}, 2, `flags: unexpected argument "serve"`},
+		{"missing config file", []string{"-config", "/nonexistent/demo.json"}, 2, "config: open /nonexistent/demo.json"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runToExit(t, tt.args...)
+			assert.Equal(t, tt.code, code)
+			assert.Empty(t, stdout)
+			assert.Equal(t, 1, strings.Count(stderr, "\n"), "one line on stderr: %q", stderr)
+			assert.True(t, strings.HasPrefix(stderr, tt.want), "stderr %q does not start with %q", stderr, tt.want)
+		})
+	}
+	t.Run("help", func(t *testing.T) {
+		code, stdout, stderr := runToExit(t, "-h")
+		assert.Equal(t, 0, code)
+		assert.Contains(t, stdout, "-addr")
+		assert.Empty(t, stderr)
+	})
+}
+
+func TestListenFailure(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	code, stdout, stderr := runToExit(t, "-addr", ln.Addr().String())
+	assert.Equal(t, 1, code)
+	assert.NotContains(t, stdout, "listening on")
+	assert.Contains(t, stderr, "cannot listen")
+}
+
+// runToExit runs run() with args when it is expected to return by itself,
+// and returns its exit code, stdout and stderr.
+func runToExit(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	stdout, stderr := newLineBuffer(), newLineBuffer()
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, args, stdout, stderr) }()
+	select {
+	case code := <-done:
+		return code, stdout.String(), stderr.String()
+	case <-time.After(startTimeout):
+		cancel()
+		t.Fatalf("run did not return; stdout:\n%s\nstderr:\n%s", stdout, stderr)
+		return 0, "", ""
+	}
+}
