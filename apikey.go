@@ -29,6 +29,8 @@ const (
 	MinImportedKeyLength = 20
 
 	// DefaultKeyPrefix is the prefix of generated keys when none is given.
+	// Set Keys.Prefix to a prefix of your own (such as "acme_live") so that
+	// secret scanners attribute a leaked key to your service.
 	DefaultKeyPrefix = "sk_live"
 )
 
@@ -60,23 +62,28 @@ func GenerateKey(prefix string) (string, error) {
 	b := make([]byte, 0, len(prefix)+1+keyBodyLen)
 	b = append(b, prefix...)
 	b = append(b, '_')
-	// Rejection sampling keeps every base62 digit uniform: bytes >= 248
-	// (4*62) are discarded.
+	b = appendBase62(b, keyRandomLen)
+	b = appendChecksum(b, crc32.ChecksumIEEE(b))
+	return string(b), nil
+}
+
+// appendBase62 appends n uniformly random base62 digits from crypto/rand.
+// Rejection sampling keeps them uniform: bytes >= 248 (4*62) are discarded.
+func appendBase62(b []byte, n int) []byte {
 	var buf [64]byte
-	for n := 0; n < keyRandomLen; {
+	for n > 0 {
 		_, _ = rand.Read(buf[:]) // crypto/rand.Read never fails (Go 1.24).
 		for _, x := range buf {
 			if x >= 248 {
 				continue
 			}
 			b = append(b, base62[x%62])
-			if n++; n == keyRandomLen {
+			if n--; n == 0 {
 				break
 			}
 		}
 	}
-	b = appendChecksum(b, crc32.ChecksumIEEE(b))
-	return string(b), nil
+	return b
 }
 
 func validPrefix(p string) bool {
@@ -121,7 +128,8 @@ func isLibraryFormat(key string) bool {
 // CheckKey reports whether key is acceptable as an API key before any store
 // lookup. A key in the library's format (prefix, underscore, 33 base62
 // characters) must carry a matching checksum, or CheckKey returns
-// ErrBadChecksum. Any other key must be a b64token (RFC 6750 §2.1) of at
+// ErrBadChecksum; a key from another system that happens to have exactly
+// that shape cannot be imported. Any other key must be a b64token (RFC 6750 §2.1) of at
 // least MinImportedKeyLength characters, or CheckKey returns
 // ErrMalformedToken.
 func CheckKey(key string) error {
@@ -296,6 +304,9 @@ func (k *Keys) Verify(ctx context.Context, token string) (*Principal, error) {
 		}
 		return nil, fmt.Errorf("apiauth: key store: %w", err)
 	}
+	if rec == nil {
+		return nil, ErrUnknownToken
+	}
 	// The store found the record by digest; compare again in constant
 	// time so that a store that matches loosely cannot let a key through.
 	if subtle.ConstantTimeCompare(rec.Digest[:], d[:]) != 1 {
@@ -426,12 +437,5 @@ func (k *Keys) List(ctx context.Context, tenant string) ([]*KeyRecord, error) {
 
 // newKeyID returns a random key ID, "key_" and 16 base62 characters.
 func newKeyID() string {
-	var raw [16]byte
-	_, _ = rand.Read(raw[:])
-	b := make([]byte, 0, 20)
-	b = append(b, "key_"...)
-	for _, x := range raw {
-		b = append(b, base62[int(x)%62])
-	}
-	return string(b)
+	return string(appendBase62(append(make([]byte, 0, 20), "key_"...), 16))
 }

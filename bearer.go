@@ -113,11 +113,9 @@ func isTchar(c byte) bool {
 // body is read at most maxFormScan bytes deep and put back as it was, so the
 // handler still sees the whole body.
 func hasOtherCredential(r *http.Request) bool {
-	// Parse only when the name could be there, plainly or percent-encoded.
-	if q := r.URL.RawQuery; strings.Contains(q, "access_token") || strings.IndexByte(q, '%') >= 0 {
-		if q, err := url.ParseQuery(r.URL.RawQuery); err != nil || q.Has("access_token") {
-			return true
-		}
+	// Scan only when the name could be there, plainly or percent-encoded.
+	if q := r.URL.RawQuery; (strings.Contains(q, "access_token") || strings.IndexByte(q, '%') >= 0) && hasAccessToken(q) {
+		return true
 	}
 	if r.Body == nil || r.Body == http.NoBody || r.Method == http.MethodGet || r.Method == http.MethodHead {
 		return false
@@ -134,13 +132,25 @@ func hasOtherCredential(r *http.Request) bool {
 		io.Reader
 		io.Closer
 	}{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
-	if err != nil {
-		return false
-	}
-	for _, pair := range strings.Split(string(buf), "&") {
+	return err == nil && hasAccessToken(string(buf))
+}
+
+// hasAccessToken reports whether the urlencoded string s has a parameter
+// named access_token. Unlike url.ParseQuery it does not give up on a
+// malformed pair elsewhere (a stray '%' or ';'), which is not a second
+// credential.
+func hasAccessToken(s string) bool {
+	for s != "" {
+		var pair string
+		pair, s, _ = strings.Cut(s, "&")
 		name, _, _ := strings.Cut(pair, "=")
-		if n, err := url.QueryUnescape(name); err == nil && n == "access_token" {
+		if name == "access_token" {
 			return true
+		}
+		if strings.IndexByte(name, '%') >= 0 || strings.IndexByte(name, '+') >= 0 {
+			if n, err := url.QueryUnescape(name); err == nil && n == "access_token" {
+				return true
+			}
 		}
 	}
 	return false

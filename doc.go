@@ -21,8 +21,8 @@
 // anything else is the verifier failing and a 503 with Retry-After.
 //
 // Every rejection is an application/problem+json body (RFC 9457) with a
-// stable "code" member (the Code constants) and, for 401 and 403, a
-// WWW-Authenticate challenge (RFC 6750 §3). WithRenderer keeps an API's
+// stable "code" member (the Code constants) and, for 401 and for 403
+// insufficient_scope, a WWW-Authenticate challenge (RFC 6750 §3). WithRenderer keeps an API's
 // existing error format instead.
 //
 // API keys are generated as <prefix>_<random><checksum> (GenerateKey), only

@@ -235,6 +235,20 @@ func TestAuthenticateAccepts(t *testing.T) {
 	}
 }
 
+// TestAuthenticateIgnoresOtherQueries checks that a query which merely
+// fails strict parsing is not mistaken for a second credential.
+func TestAuthenticateIgnoresOtherQueries(t *testing.T) {
+	f := newFixture(t)
+	h := apiauth.Authenticate(f.keys)(echo)
+	for _, q := range []string{"q=100%", "q=a%2Cb;c=1", "access_tokens=1", "x=access_token", "q=%zz&access_token_hint=1"} {
+		req := httptest.NewRequest("GET", "/v1/me?"+q, nil)
+		req.Header.Set("Authorization", "Bearer "+readerKey)
+		rr := httptest.NewRecorder()
+		h.ServeHTTP(rr, req)
+		assert.Equal(t, http.StatusOK, rr.Code, q)
+	}
+}
+
 // TestAuthenticateFormBodyKept checks that looking for a second credential
 // in a form body leaves the body whole for the handler.
 func TestAuthenticateFormBodyKept(t *testing.T) {
@@ -277,6 +291,39 @@ func TestAuthenticateVerifierFailureIs503(t *testing.T) {
 	assert.NotContains(t, rr.Body.String(), "10.0.0.1", "internal error text stays out of the response")
 	assert.Contains(t, logs.String(), "connection refused", "the operator sees the cause")
 	assert.NotContains(t, logs.String(), readerKey)
+}
+
+// nilStore answers (nil, nil), a KeyStore bug that must not panic.
+type nilStore struct{ apiauth.KeyStore }
+
+func (nilStore) LookupKey(context.Context, apiauth.KeyDigest) (*apiauth.KeyRecord, error) {
+	return nil, nil
+}
+
+func TestAuthenticateNilRecordIsUnknown(t *testing.T) {
+	h := apiauth.Authenticate(apiauth.NewKeys(nilStore{}))(echo)
+	req := httptest.NewRequest("GET", "/v1/me", nil)
+	req.Header.Set("Authorization", "Bearer "+readerKey)
+	rr := httptest.NewRecorder()
+	h.ServeHTTP(rr, req)
+	assert.Equal(t, http.StatusUnauthorized, rr.Code)
+}
+
+func TestChain(t *testing.T) {
+	var order []string
+	layer := func(name string) func(http.Handler) http.Handler {
+		return func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				order = append(order, name)
+				next.ServeHTTP(w, r)
+			})
+		}
+	}
+	apiauth.Chain(layer("a"), layer("b"), layer("c"))(echo).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	assert.Equal(t, []string{"a", "b", "c"}, order)
+	rr := httptest.NewRecorder()
+	apiauth.Chain()(echo).ServeHTTP(rr, httptest.NewRequest("GET", "/", nil))
+	assert.Equal(t, 200, rr.Code)
 }
 
 func TestAuthenticateVerifierErrorContract(t *testing.T) {

@@ -176,8 +176,11 @@ func rejectUnauthenticated(w http.ResponseWriter, r *http.Request) {
 // runs and so the same whether or not the resource exists. An empty route
 // tenant never matches. A request with no principal gets 401 missing_token.
 //
-// tenantOf reads the route: PathTenant("tenant") for http.ServeMux and chi
-// patterns, or for example func(r *http.Request) string { return
+// RequireTenant must run after routing, where the route's parameters are
+// known: on the route itself (chi's r.With, a handler registered on a
+// ServeMux pattern), not around the whole router, where the tenant is
+// always empty and every request is refused. tenantOf reads the route:
+// PathTenant("tenant") for http.ServeMux and chi patterns, or for example func(r *http.Request) string { return
 // mux.Vars(r)["tenant"] } for gorilla/mux.
 func RequireTenant(tenantOf func(*http.Request) string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
