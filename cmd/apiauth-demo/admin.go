@@ -158,7 +158,6 @@ func (s *server) createKey(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.InfoContext(r.Context(), "key created", "key_id", rec.ID(), "fingerprint", rec.Fingerprint(),
 		"tenant", rec.Tenant, "by", p.KeyID)
-	w.Header().Set("Location", "/v1/admin/keys/"+rec.ID())
 	writeJSON(w, http.StatusCreated, newKeyResponse{Key: key, keyView: newKeyView(rec, time.Now())})
 }
 
@@ -202,7 +201,6 @@ func (s *server) rotateKey(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.InfoContext(r.Context(), "key rotated", "key_id", old.ID(), "new_key_id", rec.ID(),
 		"fingerprint", rec.Fingerprint(), "grace", grace.String(), "by", principal(r).KeyID)
-	w.Header().Set("Location", "/v1/admin/keys/"+rec.ID())
 	writeJSON(w, http.StatusCreated, newKeyResponse{Key: key, keyView: newKeyView(rec, time.Now()), Replaces: old.ID()})
 }
 

@@ -75,6 +75,7 @@ func TestAdminCreateKey(t *testing.T) {
 		{"scope the creator lacks", map[string]any{"scopes": []string{"billing:write"}}, 403, "insufficient_scope"},
 		{"one scope of several lacking", map[string]any{"scopes": []string{"read", "orders:delete"}}, 403, "insufficient_scope"},
 		{"no scopes", map[string]any{"name": "x"}, 400, "bad_request"},
+		{"control character in name", map[string]any{"name": "a\nb", "scopes": []string{"read"}}, 400, "bad_request"},
 		{"invalid scope", map[string]any{"scopes": []string{"has space"}}, 400, "bad_request"},
 		{"unknown tier", map[string]any{"scopes": []string{"read"}, "tier": "gold"}, 400, "bad_request"},
 		{"past expiry", map[string]any{"scopes": []string{"read"}, "expires_at": "2001-01-01T00:00:00Z"}, 400, "bad_request"},

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/apiauth/apiauth"
 )
@@ -234,22 +236,24 @@ func idNote(id string) string {
 }
 
 // checkName validates an identifier or label that ends up in URLs, JSON
-// and logs: at most max characters, printable ASCII; with strict, only
-// [A-Za-z0-9._-] and not empty.
+// and logs: at most max bytes of UTF-8 without control characters; with
+// strict, only [A-Za-z0-9._-] and not empty.
 func checkName(s string, max int, strict bool) error {
 	if len(s) > max {
-		return fmt.Errorf("longer than %d characters", max)
+		return fmt.Errorf("longer than %d bytes", max)
 	}
 	if strict && s == "" {
 		return errors.New("empty")
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
+	if !utf8.ValidString(s) {
+		return errors.New("not valid UTF-8")
+	}
+	for _, c := range s {
 		if strict && !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
 			return errors.New("want only letters, digits, '.', '_' and '-'")
 		}
-		if c < 0x20 || c > 0x7e {
-			return errors.New("want printable ASCII characters")
+		if unicode.IsControl(c) {
+			return errors.New("holds a control character")
 		}
 	}
 	return nil

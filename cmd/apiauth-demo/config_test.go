@@ -88,6 +88,7 @@ func TestBadConfig(t *testing.T) {
 		{"unknown tier", `{"keys": [{"id": "a", ` + good + `, "tier": "gold"}]}`, `config: keys[0].tier "gold": unknown tier (known: enterprise, free, pro)`},
 		{"bad expiry", `{"keys": [{"id": "a", ` + good + `, "expires_at": "2027-01-01"}]}`, `config: keys[0].expires_at "2027-01-01": want an RFC 3339 time`},
 		{"bad id", `{"keys": [{"id": "a b", ` + good + `}]}`, `config: keys[0].id "a b": want only letters, digits`},
+		{"bad name", `{"keys": [{"id": "a", ` + good + `, "name": "tab\there"}]}`, `config: keys[0].name: holds a control character`},
 		{"bad realm", `{"realm": "say \"hi\""}`, `config: realm "say \"hi\"": want 1 or more printable ASCII characters`},
 		{"empty realm", `{"realm": ""}`, `config: realm "": want 1 or more printable ASCII characters`},
 		{"bad problem_type_base", `{"problem_type_base": "problems/"}`, `config: problem_type_base "problems/": want an absolute URI`},

@@ -144,7 +144,6 @@ func (s *server) createOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	p := principal(r)
 	o := s.orders.add(p.Tenant, p.Subject, req.Item, req.Quantity)
-	w.Header().Set("Location", "/v1/orders/"+o.ID)
 	writeJSON(w, http.StatusCreated, o)
 }
 

@@ -25,8 +25,9 @@ type server struct {
 	orders *orderStore
 	tiers  []string
 	log    *slog.Logger
-	// adminMu serializes key rotation and revocation: both read a record
-	// and write it back whole, so two at once could undo each other.
+	// adminMu serializes key rotation and revocation. apiauth's Keys.Rotate
+	// and Keys.Revoke both read a record and write it back whole, so a
+	// revocation in the middle of a rotation would be undone.
 	adminMu sync.Mutex
 }
 
@@ -36,7 +37,7 @@ type server struct {
 //	RequestID → Authenticate → the route's scope (and tenant) check → handler
 //
 // so that even an unknown /v1/ path is authenticated before it is answered
-// with 404.
+// with 404. Only GET /healthz is open.
 func newHandler(cfg *Config, keys *apiauth.Keys, log *slog.Logger) http.Handler {
 	s := &server{
 		keys:   keys,
@@ -68,9 +69,8 @@ func newHandler(cfg *Config, keys *apiauth.Keys, log *slog.Logger) http.Handler 
 
 	root := http.NewServeMux()
 	root.HandleFunc("GET /healthz", healthz)
-	root.Handle("/v1/", apiauth.RequestID()(authenticate(problemsForMux(v1))))
-	root.Handle("/", apiauth.RequestID()(problemsForMux(http.NewServeMux())))
-	return accessLog(log, root)
+	root.Handle("/v1/", authenticate(problemsForMux(v1)))
+	return accessLog(log, apiauth.RequestID()(problemsForMux(root)))
 }
 
 // healthz answers the liveness probe; it needs no credentials.
