@@ -62,6 +62,14 @@ func TestConfigKeys(t *testing.T) {
 	}
 }
 
+func TestConfigWithoutKeysGeneratesThem(t *testing.T) {
+	d := startDemo(t, "-config", writeConfig(t, `{"realm": "orders-api", "keys": []}`))
+	res := d.do(http.MethodGet, "/v1/me", d.key("acme", "reader"), nil)
+	assert.Equal(t, http.StatusOK, res.status, "body: %s", res.body)
+	res = d.do(http.MethodGet, "/v1/me", "", nil)
+	assert.Equal(t, `Bearer realm="orders-api"`, res.header.Get("WWW-Authenticate"))
+}
+
 func TestBadConfig(t *testing.T) {
 	const good = `"key": "` + cfgReaderKey + `"`
 	tests := []struct {

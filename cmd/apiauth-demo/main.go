@@ -6,9 +6,10 @@
 //
 //	apiauth-demo [-addr 127.0.0.1:8080] [-config demo.json]
 //
-// Without -config it generates API keys for two tenants and prints them,
-// with ready-to-paste curl lines, before the line
-// "listening on http://HOST:PORT". Logs go to stderr and never show a key.
+// Without -config, or with a config that lists no keys, it generates API
+// keys for two tenants and prints them, with ready-to-paste curl lines,
+// before the line "listening on http://HOST:PORT". Logs go to stderr and
+// never show a key.
 // See DEMO.md for the routes and the config file.
 package main
 
@@ -39,6 +40,7 @@ const (
 // shutdownTimeout bounds how long in-flight requests get to finish.
 const shutdownTimeout = 10 * time.Second
 
+// main runs the server until SIGINT or SIGTERM and exits with run's code.
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
@@ -65,11 +67,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 
-	// The keys: imported from the config file, or generated for the demo.
+	// The keys: imported from the config file, or generated for the demo
+	// when it names none.
 	keys := apiauth.NewMemoryKeys()
 	keys.Prefix = "sk_live"
 	var demoKeys []demoKey
-	if flags.config != "" {
+	if len(cfg.Keys) > 0 {
 		err = importKeys(ctx, keys, cfg.Keys, log)
 	} else {
 		demoKeys, err = createDemoKeys(ctx, keys)
