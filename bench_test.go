@@ -86,12 +86,12 @@ func BenchmarkMinimalMiddleware(b *testing.B) {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			auth := r.Header.Get("Authorization")
 			if len(auth) < 7 || auth[:7] != "Bearer " {
-				http.Error(w, "unauthorized", 401)
+				http.Error(w, "unauthorized", http.StatusUnauthorized)
 				return
 			}
 			p := m[sha256.Sum256([]byte(auth[7:]))]
 			if p == nil {
-				http.Error(w, "unauthorized", 401)
+				http.Error(w, "unauthorized", http.StatusUnauthorized)
 				return
 			}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, p)))

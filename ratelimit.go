@@ -1,0 +1,355 @@
+package apiauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Limit is one rate limit: at most Requests requests per Window, enforced
+// with GCRA (the generic cell rate algorithm): requests are spaced by
+// Window/Requests on average and up to Requests may arrive at once. There is
+// no window edge at which a client could spend two windows' worth. A limit
+// whose Requests is Unlimited never binds.
+type Limit struct {
+	// Name labels the limit in the RateLimit-Policy field, such as "hour"
+	// or "burst". It must be a valid field token; "default" when empty.
+	Name     string
+	Requests int64
+	Window   time.Duration
+}
+
+// Unlimited as Limit.Requests makes a limit that never binds.
+const Unlimited int64 = -1
+
+// unlimited reports whether l never binds.
+func (l Limit) unlimited() bool { return l.Requests == Unlimited }
+
+// interval returns the GCRA emission interval T = Window/Requests.
+func (l Limit) interval() int64 {
+	return max(int64(l.Window)/l.Requests, 1)
+}
+
+// validate reports a configuration error in l.
+func (l Limit) validate() error {
+	if l.unlimited() {
+		return nil
+	}
+	if l.Requests <= 0 {
+		return fmt.Errorf("apiauth: limit %q: requests must be positive or Unlimited", l.Name)
+	}
+	if l.Window <= 0 {
+		return fmt.Errorf("apiauth: limit %q: window must be positive", l.Name)
+	}
+	return nil
+}
+
+// MaxLimits is the most limits one tier may have.
+const MaxLimits = 8
+
+// Tier is a named set of limits, all checked for every request. The first
+// limit is the primary one: X-RateLimit-* headers describe it.
+type Tier struct {
+	Name   string
+	Limits []Limit
+}
+
+// Validate reports whether t can be enforced: one to MaxLimits valid limits.
+func (t Tier) Validate() error {
+	if len(t.Limits) == 0 || len(t.Limits) > MaxLimits {
+		return fmt.Errorf("apiauth: tier %q: needs 1 to %d limits, has %d", t.Name, MaxLimits, len(t.Limits))
+	}
+	for _, l := range t.Limits {
+		if err := l.validate(); err != nil {
+			return fmt.Errorf("apiauth: tier %q: %w", t.Name, err)
+		}
+	}
+	return nil
+}
+
+// The preset tiers of seed 002. A burst is a limit over one second: "Free,
+// 1,000 requests per hour with a burst of 50" is 1,000 per hour and 50 per
+// second, both enforced.
+var (
+	Free = Tier{Name: "free", Limits: []Limit{
+		{Name: "hour", Requests: 1000, Window: time.Hour},
+		{Name: "burst", Requests: 50, Window: time.Second},
+	}}
+	Pro = Tier{Name: "pro", Limits: []Limit{
+		{Name: "hour", Requests: 10000, Window: time.Hour},
+		{Name: "burst", Requests: 200, Window: time.Second},
+	}}
+	Enterprise = Tier{Name: "enterprise", Limits: []Limit{
+		{Name: "hour", Requests: Unlimited, Window: time.Hour},
+		{Name: "burst", Requests: 1000, Window: time.Second},
+	}}
+)
+
+// Tiers maps tier names, as carried by Principal.Tier, to tiers.
+type Tiers map[string]Tier
+
+// Presets returns a new Tiers holding Free, Pro and Enterprise under their
+// names; add to it or override entries before use.
+func Presets() Tiers {
+	return Tiers{Free.Name: Free, Pro.Name: Pro, Enterprise.Name: Enterprise}
+}
+
+// Of returns the tier of p: the tier named by p.Tier, or "free" (or Free if
+// there is no "free" entry) for anonymous callers and unknown names. It
+// never consults the request: a client cannot pick its tier.
+func (ts Tiers) Of(p *Principal) Tier {
+	if p != nil {
+		if t, ok := ts[p.Tier]; ok {
+			return t
+		}
+	}
+	if t, ok := ts[Free.Name]; ok {
+		return t
+	}
+	return Free
+}
+
+// presets backs TierOf.
+var presets = Presets()
+
+// TierOf maps a principal to a preset tier by name (Free, Pro, Enterprise);
+// anonymous callers and unknown names get Free.
+func TierOf(p *Principal) Tier { return presets.Of(p) }
+
+// LimitStatus is the state of one limit after a decision.
+type LimitStatus struct {
+	// Remaining is how many more requests the limit allows right now.
+	Remaining int64
+	// Reset is when the limit is back to its full count.
+	Reset time.Time
+	// RetryAfter is, for a limit that refused, how long until it allows a
+	// request; zero otherwise.
+	RetryAfter time.Duration
+}
+
+// Decision is a Store's answer for one request.
+type Decision struct {
+	// Allowed is true when every limit allowed the request, which then
+	// consumed one unit of each. When any limit refuses, none is consumed.
+	Allowed bool
+	// RetryAfter is how long until every limit allows a request: zero when
+	// Allowed.
+	RetryAfter time.Duration
+	// Limits holds the status of each limit, in the tier's order; only the
+	// first len(tier.Limits) entries are meaningful.
+	Limits [MaxLimits]LimitStatus
+}
+
+// Store keeps rate-limit state. Take checks every limit for key at now and,
+// only if all allow, consumes one request from each (all-or-nothing).
+// Unlimited limits are skipped. Implementations are safe for concurrent use;
+// an error means the store could not decide (see WithFailOpen).
+type Store interface {
+	Take(ctx context.Context, key string, limits []Limit, now time.Time) (Decision, error)
+}
+
+// ErrStoreUnavailable may be wrapped by stores that cannot reach their
+// backend; RateLimit treats every store error alike.
+var ErrStoreUnavailable = errors.New("apiauth: rate-limit store unavailable")
+
+// gcra applies one limit to a theoretical arrival time (Unix nanoseconds; 0
+// for no state) at now. It returns the TAT brought up to now, whether one
+// more request fits, and the limit's status before that request is taken
+// (see take). A limit of N per W allows a request when, after it, the TAT
+// is at most N emission intervals ahead of now.
+func gcra(l Limit, tat, now int64) (cur int64, ok bool, st LimitStatus) {
+	t := l.interval()
+	span := t * l.Requests // the whole capacity, in time
+	cur = max(tat, now)
+	st.Remaining = (span - (cur - now)) / t
+	st.Reset = time.Unix(0, cur)
+	if cur+t-now > span {
+		// Refused: allowed again once cur-now <= span-t.
+		st.RetryAfter = time.Duration(cur - now - (span - t))
+		st.Remaining = 0
+		return cur, false, st
+	}
+	return cur, true, st
+}
+
+// take consumes one request from a limit gcra allowed: it returns the TAT
+// to store and updates st to describe the limit after the request.
+func take(l Limit, cur int64, st *LimitStatus) int64 {
+	t := l.interval()
+	st.Remaining--
+	st.Reset = st.Reset.Add(time.Duration(t))
+	return cur + t
+}
+
+// RateLimitOption configures RateLimit.
+type RateLimitOption func(*rateLimitConfig)
+
+type rateLimitConfig struct {
+	now      func() time.Time
+	failOpen bool
+	ietf     bool
+	clientIP *ClientIP
+}
+
+// WithClock makes RateLimit read the time from now instead of time.Now; it
+// is read once per request.
+func WithClock(now func() time.Time) RateLimitOption {
+	return func(c *rateLimitConfig) { c.now = now }
+}
+
+// WithFailOpen lets requests through, without rate-limit headers, when the
+// store fails. The default is fail-closed: 503 with Retry-After.
+func WithFailOpen() RateLimitOption {
+	return func(c *rateLimitConfig) { c.failOpen = true }
+}
+
+// WithIETFHeaders adds the RateLimit-Policy and RateLimit fields of
+// draft-ietf-httpapi-ratelimit-headers-10, listing every limit of the tier,
+// to the X-RateLimit-* fields.
+func WithIETFHeaders() RateLimitOption {
+	return func(c *rateLimitConfig) { c.ietf = true }
+}
+
+// WithClientIP sets how anonymous callers' addresses are found, for
+// example behind trusted proxies (see ClientIP). The default uses
+// RemoteAddr only.
+func WithClientIP(c *ClientIP) RateLimitOption {
+	return func(cfg *rateLimitConfig) { cfg.clientIP = c }
+}
+
+// RateLimit returns a layer that enforces the tier tierOf gives the
+// request's principal (from Authenticate) with store. The bucket is the
+// principal's KeyID, or its Subject when it has no key ID; anonymous
+// requests (Authenticate with Optional, or no Authenticate) are limited per
+// client IP with tierOf(nil).
+//
+// Every response of a limited route carries X-RateLimit-Limit,
+// X-RateLimit-Remaining and X-RateLimit-Reset (Unix seconds when the
+// remaining count is back to the limit) for the tier's first limit that
+// binds. A refused request gets 429 rate_limited with Retry-After (whole
+// seconds, at least 1) and a detail saying when to retry. It panics if a
+// tier returned by tierOf is invalid (see Tier.Validate) on first use.
+func RateLimit(store Store, tierOf func(*Principal) Tier, opts ...RateLimitOption) func(http.Handler) http.Handler {
+	cfg := &rateLimitConfig{now: time.Now, clientIP: &ClientIP{}}
+	for _, o := range opts {
+		o(cfg)
+	}
+	if tierOf == nil {
+		tierOf = TierOf
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			st := stateFrom(r.Context())
+			p := st.principalOrNil()
+			tier := tierOf(p)
+			var key string
+			switch {
+			case p != nil && p.KeyID != "":
+				key = "k:" + p.KeyID
+			case p != nil:
+				key = "s:" + p.Subject
+			default:
+				key = "ip:" + cfg.clientIP.Key(r)
+			}
+			now := cfg.now()
+			d, err := store.Take(r.Context(), key, tier.Limits, now)
+			if err != nil {
+				if cfg.failOpen {
+					next.ServeHTTP(w, r)
+					return
+				}
+				if st == nil {
+					st, r = ensureState(r)
+				}
+				w.Header().Set("Retry-After", "1")
+				st.settingsOrDefault().reject(w, r, st, CodeUnavailable, "Rate limits cannot be checked right now; try again later.")
+				return
+			}
+			h := w.Header()
+			setRateLimitHeaders(h, tier.Limits, &d, now, cfg.ietf)
+			if d.Allowed {
+				next.ServeHTTP(w, r)
+				return
+			}
+			secs := ceilSeconds(d.RetryAfter)
+			h.Set("Retry-After", strconv.FormatInt(secs, 10))
+			if st == nil {
+				st, r = ensureState(r)
+			}
+			st.settingsOrDefault().reject(w, r, st, CodeRateLimited,
+				"Rate limit exceeded. Try again in "+strconv.FormatInt(secs, 10)+" seconds.")
+		})
+	}
+}
+
+// ceilSeconds rounds d up to whole seconds, at least 1.
+func ceilSeconds(d time.Duration) int64 {
+	s := int64((d + time.Second - 1) / time.Second)
+	return max(s, 1)
+}
+
+// setRateLimitHeaders writes the X-RateLimit-* fields for the primary limit
+// (the first that binds) and, with ietf, the draft fields for all.
+func setRateLimitHeaders(h http.Header, limits []Limit, d *Decision, now time.Time, ietf bool) {
+	primary := -1
+	for i, l := range limits {
+		if !l.unlimited() {
+			primary = i
+			break
+		}
+	}
+	if primary < 0 {
+		return
+	}
+	l, s := limits[primary], d.Limits[primary]
+	h.Set("X-RateLimit-Limit", strconv.FormatInt(l.Requests, 10))
+	h.Set("X-RateLimit-Remaining", strconv.FormatInt(s.Remaining, 10))
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(unixCeil(s.Reset, now), 10))
+	if !ietf {
+		return
+	}
+	var policy, current []byte
+	for i, l := range limits {
+		if l.unlimited() {
+			continue
+		}
+		if len(policy) > 0 {
+			policy = append(policy, ", "...)
+			current = append(current, ", "...)
+		}
+		name := l.Name
+		if name == "" {
+			name = "default"
+		}
+		s := d.Limits[i]
+		policy = strconv.AppendQuote(policy, name)
+		policy = append(policy, ";q="...)
+		policy = strconv.AppendInt(policy, l.Requests, 10)
+		policy = append(policy, ";w="...)
+		policy = strconv.AppendInt(policy, ceilSeconds(l.Window), 10)
+		current = strconv.AppendQuote(current, name)
+		current = append(current, ";r="...)
+		current = strconv.AppendInt(current, s.Remaining, 10)
+		current = append(current, ";t="...)
+		t := s.Reset.Sub(now)
+		current = strconv.AppendInt(current, max(int64(math.Ceil(t.Seconds())), 0), 10)
+	}
+	h.Set("RateLimit-Policy", string(policy))
+	h.Set("RateLimit", string(current))
+}
+
+// unixCeil returns t in Unix seconds, rounded up, and never before now.
+func unixCeil(t, now time.Time) int64 {
+	if t.Before(now) {
+		t = now
+	}
+	s := t.Unix()
+	if t.Nanosecond() > 0 {
+		s++
+	}
+	return s
+}
