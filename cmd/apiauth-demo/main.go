@@ -116,7 +116,7 @@ func parseFlags(args []string, stdout io.Writer) (cliFlags, error) {
 	fs := flag.NewFlagSet("apiauth-demo", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "`address` to listen on; port 0 picks a free port")
-	fs.StringVar(&f.config, "config", "", "JSON config `file` (see DEMO.md); without it, demo keys are generated")
+	fs.StringVar(&f.config, "config", "", "JSON config `file` (see DEMO.md); without keys in it, demo keys are generated")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(stdout, "usage: apiauth-demo [-addr host:port] [-config file]")
