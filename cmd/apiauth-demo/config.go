@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"os"
 	"slices"
@@ -25,9 +26,10 @@ const (
 	maxConfigSize = 1 << 20
 )
 
-// presetTiers are the rate-limit tiers every principal may name. The
-// "tiers" section will add to them once rate limiting arrives.
-var presetTiers = []string{"enterprise", "free", "pro"}
+// presetTiers are the names of the library's preset rate-limit tiers
+// (free, pro, enterprise), sorted: the tiers a key may name. The "tiers"
+// section will add to them once the demo enforces rate limits.
+var presetTiers = slices.Sorted(maps.Keys(apiauth.Presets()))
 
 // Config is the validated configuration of the demo server.
 type Config struct {
