@@ -5,7 +5,10 @@ import (
 	"crypto/sha256"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/apiauth/apiauth"
 )
@@ -141,4 +144,68 @@ func BenchmarkStack(b *testing.B) {
 	req := authRequest(key)
 	req.Header.Set("X-Request-Id", "0123456789abcdefghij-ABCDEF")
 	benchServe(b, h, req, 200)
+}
+
+// BenchmarkMemoryStoreOneKey is one key, serial, checking the Free tier's
+// two limits.
+func BenchmarkMemoryStoreOneKey(b *testing.B) {
+	store := apiauth.NewMemoryStore()
+	limits := []apiauth.Limit{{Requests: 1 << 40, Window: time.Hour}, {Requests: 1 << 40, Window: time.Second}}
+	now := time.Now()
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := store.Take(ctx, "key_0123456789abcdef", limits, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkMemoryStoreParallel is 10,000 keys from all cores, with the
+// clock read per call as the layer does.
+func BenchmarkMemoryStoreParallel(b *testing.B) {
+	store := apiauth.NewMemoryStore()
+	limits := []apiauth.Limit{{Requests: 1 << 40, Window: time.Hour}, {Requests: 1 << 40, Window: time.Second}}
+	keys := make([]string, 10000)
+	for i := range keys {
+		keys[i] = "key_" + strconv.Itoa(i)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, err := store.Take(ctx, keys[i%len(keys)], limits, time.Now()); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+}
+
+// BenchmarkMemoryStoreBytesPerKey reports the heap held per key after a
+// million keys have each made one request under the Free tier.
+func BenchmarkMemoryStoreBytesPerKey(b *testing.B) {
+	const n = 1_000_000
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = "key_" + strconv.Itoa(i)
+	}
+	now := time.Now()
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		store := apiauth.NewMemoryStore()
+		for _, k := range keys {
+			_, _ = store.Take(ctx, k, apiauth.Free.Limits, now)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/key")
+		runtime.KeepAlive(store)
+	}
 }

@@ -9,37 +9,39 @@ import (
 
 const (
 	memShards = 64
-	// DefaultMaxEntries caps a MemoryStore: one entry per key and binding
-	// limit. At 48 bytes or less an entry, the default cap holds the
-	// store under about 200 MB.
+	// DefaultMaxEntries caps a MemoryStore: one entry per key and pair of
+	// limits. At about 40 bytes an entry, the default cap holds the store
+	// under about 200 MB.
 	DefaultMaxEntries = 4 << 20
 )
 
 // MemoryStore is an in-process Store: GCRA state in 64 shards chosen by a
-// hash of the key, each a map from a hash of (key, limit) to the limit's
-// theoretical arrival time. A shard's lock is held only for the
-// arithmetic. A key already seen costs no allocation.
+// hash of the key, each a map from a hash of (key, limits) to the
+// theoretical arrival times of two limits. A shard's lock is held only for
+// the arithmetic. A key already seen costs no allocation, and a key under
+// a two-limit tier costs about 40 bytes (BenchmarkMemoryStoreBytesPerKey).
 //
 // Memory stays bounded: a limit that has fully recovered is the same as no
 // state, and such entries are swept out as a shard grows. A shard that
-// still reaches its share of MaxEntries evicts entries at random: the
-// evicted keys start over with full limits, a small leniency that only a
-// flood of distinct keys (which itself is limited per client IP) can
-// cause.
+// still reaches its share of the cap evicts entries at random: the evicted
+// keys start over with full limits, a small leniency that only a flood of
+// distinct keys can cause.
 type MemoryStore struct {
 	seed   maphash.Seed
 	max    int
 	shards [memShards]memShard
 }
 
+// pair holds the theoretical arrival times, in Unix nanoseconds, of two
+// consecutive limits of a tier; 0 is no state.
+type pair [2]int64
+
 type memShard struct {
-	mu sync.Mutex
-	// tats maps hash(key, limit) to the limit's theoretical arrival time in
-	// Unix nanoseconds.
-	tats map[uint64]int64
+	mu   sync.Mutex
+	tats map[uint64]pair
 	// inserts counts new entries since the last sweep.
 	inserts int
-	_       [24]byte // keep shards on separate cache lines
+	_       [40]byte // keep shards on separate cache lines
 }
 
 // NewMemoryStore returns a MemoryStore holding at most DefaultMaxEntries
@@ -47,23 +49,24 @@ type memShard struct {
 func NewMemoryStore() *MemoryStore { return NewMemoryStoreSize(DefaultMaxEntries) }
 
 // NewMemoryStoreSize returns a MemoryStore holding at most maxEntries
-// entries (DefaultMaxEntries if maxEntries <= 0).
+// entries (DefaultMaxEntries if maxEntries <= 0). An entry is a key under
+// up to two limits.
 func NewMemoryStoreSize(maxEntries int) *MemoryStore {
 	if maxEntries <= 0 {
 		maxEntries = DefaultMaxEntries
 	}
 	m := &MemoryStore{seed: maphash.MakeSeed(), max: maxEntries}
 	for i := range m.shards {
-		m.shards[i].tats = make(map[uint64]int64)
+		m.shards[i].tats = make(map[uint64]pair)
 	}
 	return m
 }
 
 var _ Store = (*MemoryStore)(nil)
 
-// limitHash mixes a key's hash with a limit's parameters, so that the same
-// key under two tiers or two limits never shares state.
-func limitHash(h uint64, l Limit) uint64 {
+// mix folds a limit's parameters into a hash, so that the same key under
+// two tiers or two limits never shares state.
+func mix(h uint64, l Limit) uint64 {
 	h ^= uint64(l.Requests) * 0x9e3779b97f4a7c15
 	h = (h ^ h>>31) * 0xbf58476d1ce4e5b9
 	h ^= uint64(l.Window) * 0x94d049bb133111eb
@@ -79,32 +82,47 @@ func (m *MemoryStore) Take(_ context.Context, key string, limits []Limit, now ti
 	t := now.UnixNano()
 	h := maphash.String(m.seed, key)
 	sh := &m.shards[h>>58]
-	var hashes [MaxLimits]uint64
-	var next [MaxLimits]int64
+	var hashes [MaxLimits / 2]uint64
+	var next [MaxLimits / 2]pair
+	var bound [MaxLimits / 2]bool
 	d.Allowed = true
 
 	sh.mu.Lock()
-	for i, l := range limits {
-		if l.unlimited() {
-			continue
+	for g := 0; 2*g < len(limits); g++ {
+		hk := mix(h, limits[2*g])
+		if 2*g+1 < len(limits) {
+			hk = mix(hk, limits[2*g+1])
 		}
-		hashes[i] = limitHash(h, l)
-		cur, ok, st := gcra(l, sh.tats[hashes[i]], t)
-		next[i], d.Limits[i] = cur, st
-		if !ok {
-			d.Allowed = false
-			d.RetryAfter = max(d.RetryAfter, st.RetryAfter)
+		hashes[g] = hk
+		cur := sh.tats[hk]
+		for j := 0; j < 2 && 2*g+j < len(limits); j++ {
+			i := 2*g + j
+			if limits[i].unlimited() {
+				continue
+			}
+			bound[g] = true
+			c, ok, st := gcra(limits[i], cur[j], t)
+			next[g][j], d.Limits[i] = c, st
+			if !ok {
+				d.Allowed = false
+				d.RetryAfter = max(d.RetryAfter, st.RetryAfter)
+			}
 		}
 	}
 	if d.Allowed {
-		for i, l := range limits {
-			if l.unlimited() {
+		for g := 0; 2*g < len(limits); g++ {
+			if !bound[g] {
 				continue
 			}
-			if _, seen := sh.tats[hashes[i]]; !seen {
+			for j := 0; j < 2 && 2*g+j < len(limits); j++ {
+				if i := 2*g + j; !limits[i].unlimited() {
+					next[g][j] = take(limits[i], next[g][j], &d.Limits[i])
+				}
+			}
+			if _, seen := sh.tats[hashes[g]]; !seen {
 				sh.inserts++
 			}
-			sh.tats[hashes[i]] = take(l, next[i], &d.Limits[i])
+			sh.tats[hashes[g]] = next[g]
 		}
 		if n := len(sh.tats); n > m.max/memShards || sh.inserts > 1024 && sh.inserts > n/4 {
 			m.sweep(sh, t)
@@ -114,16 +132,16 @@ func (m *MemoryStore) Take(_ context.Context, key string, limits []Limit, now ti
 	return d, nil
 }
 
-// sweep drops recovered entries (TAT at or before now) and, if the shard
-// is still over 7/8 of its share of the cap, arbitrary others down to that
-// mark. Either way at least an eighth of the shard's share, or a quarter
-// of its size, is inserted before the next sweep, so sweeping costs O(1)
-// per insert, amortized, and recovered entries are gone by the time a
+// sweep drops recovered entries (both TATs at or before now) and, if the
+// shard is still over 7/8 of its share of the cap, arbitrary others down to
+// that mark. Either way at least an eighth of the shard's share, or a
+// quarter of its size, is inserted before the next sweep, so sweeping costs
+// O(1) per insert, amortized, and recovered entries are gone by the time a
 // shard has taken in a third of its size in new keys.
 func (m *MemoryStore) sweep(sh *memShard, now int64) {
 	sh.inserts = 0
-	for k, tat := range sh.tats {
-		if tat <= now {
+	for k, p := range sh.tats {
+		if p[0] <= now && p[1] <= now {
 			delete(sh.tats, k)
 		}
 	}
