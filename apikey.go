@@ -256,9 +256,15 @@ type KeyStore interface {
 	// CreateKey stores a new record; ErrKeyExists if its ID or Digest is
 	// taken.
 	CreateKey(ctx context.Context, rec *KeyRecord) error
-	// UpdateKey replaces the record with rec.KeyID's ID. Only ExpiresAt,
-	// RevokedAt, ReplacedBy, Name, Scopes and Tier may differ.
-	UpdateKey(ctx context.Context, rec *KeyRecord) error
+	// RevokeKey marks the key revoked at the given time. A key already
+	// revoked keeps its earlier revocation time: a revocation is never
+	// undone or postponed.
+	RevokeKey(ctx context.Context, id string, at time.Time) error
+	// ExpireKey brings the key's expiry forward to at (a key that expires
+	// sooner keeps its expiry) and records the ID of the key that replaces
+	// it. It changes nothing else, so that it cannot undo a concurrent
+	// revocation.
+	ExpireKey(ctx context.Context, id string, at time.Time, replacedBy string) error
 }
 
 // Keys verifies API keys against a KeyStore and manages them: create,
@@ -380,25 +386,21 @@ func (k *Keys) Import(ctx context.Context, key string, spec KeySpec) (*KeyRecord
 }
 
 // Revoke revokes the key with the given ID from now on: the next request
-// with it is refused with token_revoked.
+// with it is refused with token_revoked. Revoking a revoked key changes
+// nothing.
 func (k *Keys) Revoke(ctx context.Context, id string) error {
-	rec, err := k.Store.GetKey(ctx, id)
-	if err != nil {
-		return err
-	}
-	if !rec.RevokedAt.IsZero() {
-		return nil
-	}
-	upd := *rec
-	upd.RevokedAt = k.now()
-	return k.Store.UpdateKey(ctx, &upd)
+	return k.Store.RevokeKey(ctx, id, k.now())
 }
 
 // Rotate creates a replacement for the key with the given ID, with the same
-// subject, tenant, scopes, tier and name, and lets the old key work for
-// grace more (not past its own expiry, and not at all if it is revoked). It
-// returns the new plaintext key and its record.
+// subject, tenant, scopes, tier, name and expiry, and lets the old key work
+// for grace more (not past its own expiry; a revocation, even one made
+// during the rotation, still stands). A revoked or expired key cannot be
+// rotated. It returns the new plaintext key and its record.
 func (k *Keys) Rotate(ctx context.Context, id string, grace time.Duration) (string, *KeyRecord, error) {
+	if grace < 0 {
+		return "", nil, fmt.Errorf("apiauth: rotate key %s: negative grace period %v", id, grace)
+	}
 	old, err := k.Store.GetKey(ctx, id)
 	if err != nil {
 		return "", nil, err
@@ -418,12 +420,7 @@ func (k *Keys) Rotate(ctx context.Context, id string, grace time.Duration) (stri
 	if err != nil {
 		return "", nil, err
 	}
-	upd := *old
-	upd.ReplacedBy = rec.KeyID
-	if end := now.Add(grace); upd.ExpiresAt.IsZero() || end.Before(upd.ExpiresAt) {
-		upd.ExpiresAt = end
-	}
-	if err := k.Store.UpdateKey(ctx, &upd); err != nil {
+	if err := k.Store.ExpireKey(ctx, id, now.Add(grace), rec.KeyID); err != nil {
 		return "", nil, err
 	}
 	return key, rec, nil

@@ -184,9 +184,14 @@ func challenge(realm, errCode, desc, scope string) string {
 	return b.String()
 }
 
+// ValidRealm reports whether s may be used as the realm of a
+// WWW-Authenticate challenge (WithRealm): RFC 6750 §3 allows %x20-21 /
+// %x23-5B / %x5D-7E in quoted values, so no quote, backslash, control or
+// non-ASCII character.
+func ValidRealm(s string) bool { return validChallengeValue(s) }
+
 // validChallengeValue reports whether s may appear inside a quoted
-// WWW-Authenticate attribute value: RFC 6750 §3 allows %x20-21 / %x23-5B /
-// %x5D-7E, so no quote, backslash or control character.
+// WWW-Authenticate attribute value.
 func validChallengeValue(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]

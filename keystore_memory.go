@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 )
 
 // MemoryKeyStore is a KeyStore in process memory, for a single server and
@@ -95,19 +96,38 @@ func (m *MemoryKeyStore) CreateKey(ctx context.Context, rec *KeyRecord) error {
 	return nil
 }
 
-// UpdateKey implements KeyStore. The record is replaced, never modified in
-// place, so principals already handed to requests do not change under
-// them.
-func (m *MemoryKeyStore) UpdateKey(ctx context.Context, rec *KeyRecord) error {
-	c := cloneRecord(rec)
+// RevokeKey implements KeyStore.
+func (m *MemoryKeyStore) RevokeKey(ctx context.Context, id string, at time.Time) error {
+	return m.update(id, func(c *KeyRecord) {
+		if c.RevokedAt.IsZero() || at.Before(c.RevokedAt) {
+			c.RevokedAt = at
+		}
+	})
+}
+
+// ExpireKey implements KeyStore.
+func (m *MemoryKeyStore) ExpireKey(ctx context.Context, id string, at time.Time, replacedBy string) error {
+	return m.update(id, func(c *KeyRecord) {
+		if c.ExpiresAt.IsZero() || at.Before(c.ExpiresAt) {
+			c.ExpiresAt = at
+		}
+		c.ReplacedBy = replacedBy
+	})
+}
+
+// update replaces a record with a changed copy under the lock. Records are
+// never modified in place, so principals already handed to requests do not
+// change under them.
+func (m *MemoryKeyStore) update(id string, change func(*KeyRecord)) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	old := m.byID[c.KeyID]
+	old := m.byID[id]
 	if old == nil {
-		return fmt.Errorf("%w: %s", ErrKeyNotFound, c.KeyID)
+		return fmt.Errorf("%w: %s", ErrKeyNotFound, id)
 	}
-	c.Digest, c.CreatedAt, c.Subject, c.Tenant = old.Digest, old.CreatedAt, old.Subject, old.Tenant
-	m.byID[c.KeyID] = c
+	c := cloneRecord(old)
+	change(c)
+	m.byID[id] = c
 	m.byDigest[c.Digest] = c
 	return nil
 }
