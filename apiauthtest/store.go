@@ -1,0 +1,176 @@
+// Package apiauthtest helps test code that uses apiauth: conformance
+// suites that any Store or KeyStore implementation can run.
+package apiauthtest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/apiauth/apiauth"
+)
+
+// TestStore checks that a rate-limit store implements apiauth.Store's
+// contract: GCRA counts and times, all-or-nothing decisions, separate
+// buckets per key and per limit, unlimited limits, and exact counts under
+// concurrency. newStore returns a fresh, empty store for each subtest.
+//
+// A store that keeps time by its own clock (such as Redis's) may ignore
+// the time passed to Take; set serverClock so that the suite only checks
+// what does not depend on the exact time.
+func TestStore(t *testing.T, newStore func(t *testing.T) apiauth.Store, serverClock bool) {
+	ctx := context.Background()
+	base := time.Now().Truncate(time.Second)
+	key := func(t *testing.T) string { return "conformance/" + t.Name() + "/" + fmt.Sprint(time.Now().UnixNano()) }
+
+	t.Run("CountsDown", func(t *testing.T) {
+		s, k := newStore(t), key(t)
+		limits := []apiauth.Limit{{Name: "minute", Requests: 5, Window: time.Minute}}
+		for i := int64(1); i <= 5; i++ {
+			d := take(t, s, ctx, k, limits, base)
+			if !d.Allowed {
+				t.Fatalf("request %d refused", i)
+			}
+			if got := d.Limits[0].Remaining; got != 5-i {
+				t.Errorf("request %d: remaining %d, want %d", i, got, 5-i)
+			}
+			if !serverClock {
+				if want := base.Add(time.Duration(i) * 12 * time.Second); !d.Limits[0].Reset.Equal(want) {
+					t.Errorf("request %d: reset %v, want %v", i, d.Limits[0].Reset, want)
+				}
+			}
+		}
+		d := take(t, s, ctx, k, limits, base)
+		if d.Allowed {
+			t.Fatal("sixth request allowed")
+		}
+		if d.Limits[0].Remaining != 0 {
+			t.Errorf("refused: remaining %d, want 0", d.Limits[0].Remaining)
+		}
+		if d.RetryAfter <= 0 || d.RetryAfter > 12*time.Second {
+			t.Errorf("refused: retry after %v, want (0, 12s]", d.RetryAfter)
+		}
+		if !serverClock && d.RetryAfter != 12*time.Second {
+			t.Errorf("refused: retry after %v, want 12s", d.RetryAfter)
+		}
+	})
+
+	t.Run("RecoversAfterWaiting", func(t *testing.T) {
+		if serverClock {
+			t.Skip("the store keeps its own time")
+		}
+		s, k := newStore(t), key(t)
+		limits := []apiauth.Limit{{Requests: 2, Window: time.Second}}
+		take(t, s, ctx, k, limits, base)
+		take(t, s, ctx, k, limits, base)
+		if take(t, s, ctx, k, limits, base).Allowed {
+			t.Fatal("third request allowed")
+		}
+		if take(t, s, ctx, k, limits, base.Add(499*time.Millisecond)).Allowed {
+			t.Fatal("allowed before one interval passed")
+		}
+		if !take(t, s, ctx, k, limits, base.Add(500*time.Millisecond)).Allowed {
+			t.Fatal("refused after one interval")
+		}
+		d := take(t, s, ctx, k, limits, base.Add(10*time.Second))
+		if !d.Allowed || d.Limits[0].Remaining != 1 {
+			t.Fatalf("after a full window: allowed %v, remaining %d; want true, 1", d.Allowed, d.Limits[0].Remaining)
+		}
+	})
+
+	t.Run("AllOrNothing", func(t *testing.T) {
+		s, k := newStore(t), key(t)
+		limits := []apiauth.Limit{{Name: "hour", Requests: 100, Window: time.Hour}, {Name: "burst", Requests: 3, Window: time.Hour}}
+		for i := 0; i < 3; i++ {
+			if !take(t, s, ctx, k, limits, base).Allowed {
+				t.Fatalf("request %d refused", i+1)
+			}
+		}
+		for i := 0; i < 5; i++ {
+			d := take(t, s, ctx, k, limits, base)
+			if d.Allowed {
+				t.Fatal("burst exceeded but allowed")
+			}
+			if d.Limits[0].Remaining != 97 {
+				t.Fatalf("refusal consumed from the other limit: remaining %d, want 97", d.Limits[0].Remaining)
+			}
+			if d.Limits[0].RetryAfter != 0 || d.Limits[1].RetryAfter <= 0 {
+				t.Fatalf("retry after: %v for the limit that allowed, %v for the one that refused", d.Limits[0].RetryAfter, d.Limits[1].RetryAfter)
+			}
+		}
+	})
+
+	t.Run("SeparateBuckets", func(t *testing.T) {
+		s, k := newStore(t), key(t)
+		one := []apiauth.Limit{{Requests: 1, Window: time.Hour}}
+		two := []apiauth.Limit{{Requests: 2, Window: time.Hour}}
+		if !take(t, s, ctx, k, one, base).Allowed || take(t, s, ctx, k, one, base).Allowed {
+			t.Fatal("limit of one: want allowed then refused")
+		}
+		if !take(t, s, ctx, k+"/other", one, base).Allowed {
+			t.Fatal("another key shares the bucket")
+		}
+		if !take(t, s, ctx, k, two, base).Allowed {
+			t.Fatal("another limit for the same key shares the bucket")
+		}
+	})
+
+	t.Run("Unlimited", func(t *testing.T) {
+		s, k := newStore(t), key(t)
+		limits := []apiauth.Limit{{Name: "hour", Requests: apiauth.Unlimited, Window: time.Hour}, {Name: "burst", Requests: 3, Window: time.Hour}}
+		for i := 0; i < 3; i++ {
+			if !take(t, s, ctx, k, limits, base).Allowed {
+				t.Fatalf("request %d refused", i+1)
+			}
+		}
+		if take(t, s, ctx, k, limits, base).Allowed {
+			t.Fatal("the bound limit did not bind")
+		}
+		only := []apiauth.Limit{{Requests: apiauth.Unlimited, Window: time.Second}}
+		for i := 0; i < 100; i++ {
+			if !take(t, s, ctx, k+"/u", only, base).Allowed {
+				t.Fatal("unlimited refused")
+			}
+		}
+	})
+
+	t.Run("ExactUnderConcurrency", func(t *testing.T) {
+		s, k := newStore(t), key(t)
+		limits := []apiauth.Limit{{Requests: 20, Window: time.Hour}, {Requests: 1000, Window: time.Hour}}
+		var allowed atomic.Int32
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := 0; i < 50; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				d, err := s.Take(ctx, k, limits, base)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if d.Allowed {
+					allowed.Add(1)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if got := allowed.Load(); got != 20 {
+			t.Fatalf("50 concurrent requests against a limit of 20: %d allowed", got)
+		}
+	})
+}
+
+func take(t *testing.T, s apiauth.Store, ctx context.Context, key string, limits []apiauth.Limit, now time.Time) apiauth.Decision {
+	t.Helper()
+	d, err := s.Take(ctx, key, limits, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
