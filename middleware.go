@@ -129,6 +129,7 @@ type authConfig struct {
 	maxLen   int
 	optional bool
 	observe  func(*http.Request, Event)
+	failures *failureLimit
 }
 
 // WithRealm sets the realm of the WWW-Authenticate challenge (RFC 6750 §3);
@@ -269,6 +270,12 @@ func Authenticate(v Verifier, opts ...Option) func(http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
+			if cfg.failures != nil && code != CodeMissingToken {
+				if wait := cfg.failures.blocked(r); wait > 0 {
+					cfg.refuseThrottled(w, r, st, wait)
+					return
+				}
+			}
 			if code != "" {
 				cfg.fail(w, r, st, code, tok, nil)
 				return
@@ -297,6 +304,9 @@ func Authenticate(v Verifier, opts ...Option) func(http.Handler) http.Handler {
 // fail reports and renders a rejection by Authenticate.
 func (c *authConfig) fail(w http.ResponseWriter, r *http.Request, st *state, code, tok string, err error) {
 	info := problems[code]
+	if c.failures != nil && info.status < 500 && code != CodeMissingToken {
+		c.failures.record(r)
+	}
 	if c.observe != nil {
 		e := Event{RequestID: st.requestIDOrNew(), Code: code, Status: info.status, Err: err}
 		if tok != "" {

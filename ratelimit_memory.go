@@ -75,6 +75,15 @@ func mix(h uint64, l Limit) uint64 {
 
 // Take implements Store.
 func (m *MemoryStore) Take(_ context.Context, key string, limits []Limit, now time.Time) (Decision, error) {
+	return m.decide(key, limits, now, true), nil
+}
+
+// Peek implements Store: Take's decision, without consuming.
+func (m *MemoryStore) Peek(_ context.Context, key string, limits []Limit, now time.Time) (Decision, error) {
+	return m.decide(key, limits, now, false), nil
+}
+
+func (m *MemoryStore) decide(key string, limits []Limit, now time.Time, consume bool) Decision {
 	var d Decision
 	if len(limits) > MaxLimits {
 		limits = limits[:MaxLimits]
@@ -109,7 +118,7 @@ func (m *MemoryStore) Take(_ context.Context, key string, limits []Limit, now ti
 			}
 		}
 	}
-	if d.Allowed {
+	if d.Allowed && consume {
 		for g := 0; 2*g < len(limits); g++ {
 			if !bound[g] {
 				continue
@@ -129,7 +138,7 @@ func (m *MemoryStore) Take(_ context.Context, key string, limits []Limit, now ti
 		}
 	}
 	sh.mu.Unlock()
-	return d, nil
+	return d
 }
 
 // sweep drops recovered entries (both TATs at or before now) and, if the

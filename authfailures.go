@@ -1,0 +1,87 @@
+package apiauth
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// DefaultFailureLimit is the failure limit WithFailureLimit applies when
+// given an empty tier: 20 failed authentications per client IP per minute,
+// that is 20 at once and then one every 3 seconds.
+var DefaultFailureLimit = Tier{Name: "auth-failures", Limits: []Limit{
+	{Name: "failures", Requests: 20, Window: time.Minute},
+}}
+
+// peeker is what WithFailureLimit needs of its store besides Take.
+type peeker interface {
+	Peek(ctx context.Context, key string, limits []Limit, now time.Time) (Decision, error)
+}
+
+type failureLimit struct {
+	store    Store
+	peek     peeker
+	tier     Tier
+	clientIP *ClientIP
+	now      func() time.Time
+}
+
+// WithFailureLimit throttles guessing: every credential Authenticate
+// rejects (400 or 401; a missing one does not count) consumes one unit of
+// tier for the client's IP address (found with clientIP; RemoteAddr when
+// nil), and while that IP's failures are over the limit, every request from
+// it that carries a credential is refused with 429 rate_limited and
+// Retry-After before the credential is even looked at, so that the refusal
+// reveals nothing about the guess. Valid credentials never consume, and a
+// stranger's failures never spend a real key's quota: the failure buckets
+// are separate from RateLimit's. An empty tier means DefaultFailureLimit.
+//
+// store must also have a Peek method (MemoryStore does). When the store
+// fails, credentials are verified as if there were no limit.
+func WithFailureLimit(store Store, tier Tier, clientIP *ClientIP) Option {
+	p, ok := store.(peeker)
+	if !ok {
+		panic("apiauth: WithFailureLimit needs a store with a Peek method")
+	}
+	if len(tier.Limits) == 0 {
+		tier = DefaultFailureLimit
+	}
+	if err := tier.Validate(); err != nil {
+		panic(err)
+	}
+	if clientIP == nil {
+		clientIP = &ClientIP{}
+	}
+	return func(c *authConfig) {
+		c.failures = &failureLimit{store: store, peek: p, tier: tier, clientIP: clientIP, now: time.Now}
+	}
+}
+
+// key is the failure bucket of r's client; the "f:" prefix keeps it apart
+// from RateLimit's buckets in a shared store.
+func (f *failureLimit) key(r *http.Request) string { return "f:" + f.clientIP.Key(r) }
+
+// blocked reports how long r's client must wait, or 0.
+func (f *failureLimit) blocked(r *http.Request) time.Duration {
+	d, err := f.peek.Peek(r.Context(), f.key(r), f.tier.Limits, f.now())
+	if err != nil || d.Allowed {
+		return 0
+	}
+	return d.RetryAfter
+}
+
+// record counts one failure of r's client.
+func (f *failureLimit) record(r *http.Request) {
+	_, _ = f.store.Take(r.Context(), f.key(r), f.tier.Limits, f.now())
+}
+
+// refuse answers a request from a client over its failure limit.
+func (c *authConfig) refuseThrottled(w http.ResponseWriter, r *http.Request, st *state, wait time.Duration) {
+	secs := strconv.FormatInt(ceilSeconds(wait), 10)
+	if c.observe != nil {
+		c.observe(r, Event{RequestID: st.requestIDOrNew(), Code: CodeRateLimited, Status: http.StatusTooManyRequests})
+	}
+	w.Header().Set("Retry-After", secs)
+	c.reject(w, r, st, CodeRateLimited, "Too many failed authentication attempts. Try again in "+secs+" seconds.")
+}
