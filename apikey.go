@@ -211,6 +211,10 @@ type KeyRecord struct {
 	RevokedAt time.Time `json:"revoked_at,omitzero"`
 	// ReplacedBy is the ID of the key that replaced this one in a rotation.
 	ReplacedBy string `json:"replaced_by,omitempty"`
+	// LastUsedAt is when the key was last seen on a request, to a minute's
+	// precision, for stores that track it (MemoryKeyStore does not); zero
+	// when unknown.
+	LastUsedAt time.Time `json:"last_used_at,omitzero"`
 }
 
 // ID returns the key's ID (the principal's KeyID).
