@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,8 +31,9 @@ type Principal struct {
 	KeyID string `json:"key_id"`
 	// ExpiresAt is when the credential stops working; zero means never.
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
-	// Claims holds a JWT's claims; nil for API keys.
-	Claims map[string]any `json:"-"`
+	// Claims is a JWT's verified claims set, as JSON (decode it with
+	// json.Unmarshal into a type of your own); nil for API keys.
+	Claims json.RawMessage `json:"-"`
 }
 
 // LogValue implements slog.LogValuer. It reports identifiers only: no

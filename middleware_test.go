@@ -696,7 +696,7 @@ func TestEventsAndLogsNeverCarryKeys(t *testing.T) {
 
 func TestPrincipalLogValue(t *testing.T) {
 	p := &apiauth.Principal{Subject: "u1", Tenant: "acme", KeyID: "k1", Tier: "pro",
-		Scopes: []apiauth.Scope{apiauth.Read, "orders:write"}, Claims: map[string]any{"secret": "s3cr3t"}}
+		Scopes: []apiauth.Scope{apiauth.Read, "orders:write"}, Claims: json.RawMessage(`{"secret":"s3cr3t"}`)}
 	var buf bytes.Buffer
 	slog.New(slog.NewTextHandler(&buf, nil)).Info("x", "principal", p)
 	out := buf.String()

@@ -1,0 +1,725 @@
+package apiauth
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// JWTKey is a key that verifies JWTs, bound to exactly one algorithm (RFC
+// 8725 §3.1): a token whose "alg" is not the key's algorithm is refused,
+// so a public RSA key can never be used as an HMAC secret.
+type JWTKey struct {
+	// ID is the "kid" that selects the key (RFC 7515 §4.1.4). It may be
+	// empty for the only key of a set.
+	ID string
+	// Algorithm is a JWS "alg" (RFC 7518 §3.1): RS256, RS384, RS512,
+	// PS256, PS384, PS512, ES256, ES384, EdDSA, HS256, HS384 or HS512.
+	// "none" is never accepted.
+	Algorithm string
+	// Key is an *rsa.PublicKey (at least 2048 bits), an *ecdsa.PublicKey
+	// on the algorithm's curve (P-256 for ES256, P-384 for ES384), an
+	// ed25519.PublicKey, or for HMAC a []byte secret at least as long as
+	// the hash (32 bytes for HS256). The matching private keys are
+	// accepted too; only their public halves are kept.
+	Key any
+
+	method jwt.SigningMethod
+}
+
+// prepare validates k and fills in its signing method, returning a copy.
+func (k JWTKey) prepare() (JWTKey, error) {
+	m := jwt.GetSigningMethod(k.Algorithm)
+	if m == nil || k.Algorithm == "none" {
+		return k, fmt.Errorf("apiauth: JWT key %q: unsupported algorithm %q", k.ID, k.Algorithm)
+	}
+	k.method = m
+	switch key := k.Key.(type) {
+	case *rsa.PrivateKey:
+		k.Key = &key.PublicKey
+	case *ecdsa.PrivateKey:
+		k.Key = &key.PublicKey
+	case ed25519.PrivateKey:
+		k.Key = key.Public().(ed25519.PublicKey)
+	case string:
+		k.Key = []byte(key)
+	}
+	bad := func(why string) (JWTKey, error) {
+		return k, fmt.Errorf("apiauth: JWT key %q (%s): %s", k.ID, k.Algorithm, why)
+	}
+	switch mm := m.(type) {
+	case *jwt.SigningMethodRSA, *jwt.SigningMethodRSAPSS:
+		pub, ok := k.Key.(*rsa.PublicKey)
+		if !ok {
+			return bad("want an RSA key")
+		}
+		if pub.N.BitLen() < 2048 {
+			return bad("RSA keys must have at least 2048 bits")
+		}
+	case *jwt.SigningMethodECDSA:
+		pub, ok := k.Key.(*ecdsa.PublicKey)
+		if !ok {
+			return bad("want an ECDSA key")
+		}
+		want := map[string]elliptic.Curve{"ES256": elliptic.P256(), "ES384": elliptic.P384(), "ES512": elliptic.P521()}[k.Algorithm]
+		if pub.Curve != want {
+			return bad("the key's curve does not match the algorithm")
+		}
+	case *jwt.SigningMethodEd25519:
+		pub, ok := k.Key.(ed25519.PublicKey)
+		if !ok || len(pub) != ed25519.PublicKeySize {
+			return bad("want an Ed25519 key")
+		}
+	case *jwt.SigningMethodHMAC:
+		secret, ok := k.Key.([]byte)
+		if !ok {
+			return bad("want a []byte secret")
+		}
+		if len(secret) < mm.Hash.Size() {
+			return bad(fmt.Sprintf("HMAC secrets must be at least %d bytes", mm.Hash.Size()))
+		}
+		k.Key = append([]byte(nil), secret...)
+	default:
+		return bad("unsupported algorithm")
+	}
+	return k, nil
+}
+
+// symmetric reports whether checking k's signature is cheap enough to do
+// before decoding the claims.
+func (k *JWTKey) symmetric() bool {
+	_, ok := k.method.(*jwt.SigningMethodHMAC)
+	return ok
+}
+
+// KeySet finds the key that verifies a token of one issuer.
+type KeySet interface {
+	// JWTKey returns the key with the given kid; kid is "" when the token
+	// names none. It returns an error wrapping ErrUnknownKey when there is
+	// no such key; any other error is a failure to obtain keys (an
+	// identity provider that cannot be reached), which Authenticate answers
+	// with 503.
+	JWTKey(ctx context.Context, kid string) (*JWTKey, error)
+}
+
+// ErrUnknownKey is returned by a KeySet that has no key for a kid. It
+// matches ErrInvalidToken.
+var ErrUnknownKey = &rejection{msg: "apiauth: unknown JWT key", parent: ErrInvalidToken}
+
+// StaticKeys is a fixed KeySet. With more than one key, a token must name
+// its key with "kid".
+type StaticKeys struct {
+	keys []JWTKey
+}
+
+// NewStaticKeys validates keys and returns them as a KeySet. Key IDs must
+// be unique.
+func NewStaticKeys(keys ...JWTKey) (*StaticKeys, error) {
+	s := &StaticKeys{}
+	for _, k := range keys {
+		p, err := k.prepare()
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range s.keys {
+			if o.ID == p.ID {
+				return nil, fmt.Errorf("apiauth: JWT key ID %q appears twice", p.ID)
+			}
+		}
+		s.keys = append(s.keys, p)
+	}
+	if len(s.keys) == 0 {
+		return nil, errors.New("apiauth: no JWT keys")
+	}
+	return s, nil
+}
+
+// JWTKey implements KeySet.
+func (s *StaticKeys) JWTKey(_ context.Context, kid string) (*JWTKey, error) {
+	if kid == "" {
+		if len(s.keys) == 1 {
+			return &s.keys[0], nil
+		}
+		return nil, errMissingKID
+	}
+	for i := range s.keys {
+		if s.keys[i].ID == kid {
+			return &s.keys[i], nil
+		}
+	}
+	return nil, ErrUnknownKey
+}
+
+// JWTIssuer is an issuer whose tokens a JWTVerifier accepts.
+type JWTIssuer struct {
+	// Issuer is the exact "iss" (RFC 7519 §4.1.1) of its tokens.
+	Issuer string
+	// Audience must appear in "aud" (RFC 7519 §4.1.3), a string or an
+	// array of strings.
+	Audience string
+	// Keys verifies its tokens; a key is chosen by (iss, kid), never from
+	// another issuer's set.
+	Keys KeySet
+	// TenantClaim and TierClaim name the claims that carry the principal's
+	// tenant and tier ("tenant" and "tier" when empty).
+	TenantClaim, TierClaim string
+	// AllowJWTType accepts "typ": "JWT" or no typ, for identity providers
+	// that do not issue RFC 9068 "at+jwt" access tokens.
+	AllowJWTType bool
+}
+
+// JWTOptions tunes a JWTVerifier. The zero value is the recommended
+// setting.
+type JWTOptions struct {
+	// Leeway allows for clock skew in exp, nbf and iat (default 30 s; at
+	// most 5 minutes).
+	Leeway time.Duration
+	// MaxLifetime refuses tokens whose exp is further than this after
+	// their iat, or from now without iat (default 24 h).
+	MaxLifetime time.Duration
+	// MaxLength refuses longer tokens before any work
+	// (DefaultMaxTokenLength by default).
+	MaxLength int
+	// CacheSize bounds the verified-token cache (default 10,000 tokens;
+	// negative disables it). Entries expire with their token.
+	CacheSize int
+	// CacheTTL bounds how long a verified token is served from the cache
+	// (default 1 minute).
+	CacheTTL time.Duration
+	// Keys, when set, makes tokens exchanged from an API key (those with a
+	// KeyIDClaim) stop working as soon as that key is revoked or expires.
+	Keys *Keys
+	// KeyIDClaim names the claim that carries the API key ID of an
+	// exchanged token ("key_id" when empty).
+	KeyIDClaim string
+	// Now returns the current time (time.Now when nil).
+	Now func() time.Time
+}
+
+// JWTVerifier verifies JWT access tokens (RFC 9068) for Authenticate,
+// hardened beyond golang-jwt's defaults. It refuses:
+//
+//   - anything but three base64url segments (RFC 7515 §7.1), tokens over
+//     the size cap, invalid UTF-8, invalid JSON;
+//   - "alg" "none" or any algorithm other than the selected key's; a
+//     missing "kid" when the issuer has several keys; "crit" (RFC 7515
+//     §4.1.11: no extension is understood); the token's own "jku", "x5u",
+//     "jwk" and "x5c" are never used;
+//   - a "typ" other than "at+jwt" or "application/at+jwt" (RFC 9068 §4,
+//     case-insensitive) unless the issuer allows "JWT";
+//   - duplicate member names, and names that differ only in case from the
+//     registered claims (which encoding/json would silently match);
+//   - missing "exp" or "sub" (client_id stands in for sub); "exp", "nbf" or "iat" that are not numbers; expired,
+//     not yet valid or issued-in-the-future tokens (with Leeway); a
+//     lifetime over MaxLifetime; an "iss" it does not know exactly; an
+//     "aud" without the issuer's audience.
+//
+// Errors wrap both the library's sentinels and golang-jwt's, so
+// errors.Is(err, ErrTokenExpired) and errors.Is(err, jwt.ErrTokenExpired)
+// both hold for an expired token.
+type JWTVerifier struct {
+	issuers     map[string]*JWTIssuer
+	leeway      time.Duration
+	maxLifetime time.Duration
+	maxLen      int
+	keys        *Keys
+	keyIDClaim  string
+	now         func() time.Time
+	cache       *tokenCache
+	cacheTTL    time.Duration
+}
+
+// NewJWTVerifier returns a verifier of the given issuers' tokens.
+func NewJWTVerifier(opts JWTOptions, issuers ...JWTIssuer) (*JWTVerifier, error) {
+	v := &JWTVerifier{
+		issuers:     make(map[string]*JWTIssuer, len(issuers)),
+		leeway:      opts.Leeway,
+		maxLifetime: opts.MaxLifetime,
+		maxLen:      opts.MaxLength,
+		keys:        opts.Keys,
+		keyIDClaim:  opts.KeyIDClaim,
+		now:         opts.Now,
+		cacheTTL:    opts.CacheTTL,
+	}
+	if v.leeway == 0 {
+		v.leeway = 30 * time.Second
+	}
+	if v.leeway < 0 || v.leeway > 5*time.Minute {
+		return nil, fmt.Errorf("apiauth: JWT leeway %v: want 0 to 5 minutes", v.leeway)
+	}
+	if v.maxLifetime <= 0 {
+		v.maxLifetime = 24 * time.Hour
+	}
+	if v.maxLen <= 0 {
+		v.maxLen = DefaultMaxTokenLength
+	}
+	if v.keyIDClaim == "" {
+		v.keyIDClaim = "key_id"
+	}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	if v.cacheTTL <= 0 {
+		v.cacheTTL = time.Minute
+	}
+	switch {
+	case opts.CacheSize == 0:
+		v.cache = newTokenCache(10000)
+	case opts.CacheSize > 0:
+		v.cache = newTokenCache(opts.CacheSize)
+	}
+	if len(issuers) == 0 {
+		return nil, errors.New("apiauth: JWTVerifier needs at least one issuer")
+	}
+	for _, is := range issuers {
+		is := is
+		if is.Issuer == "" || is.Audience == "" || is.Keys == nil {
+			return nil, fmt.Errorf("apiauth: JWT issuer %q: Issuer, Audience and Keys are required", is.Issuer)
+		}
+		if _, dup := v.issuers[is.Issuer]; dup {
+			return nil, fmt.Errorf("apiauth: JWT issuer %q appears twice", is.Issuer)
+		}
+		if is.TenantClaim == "" {
+			is.TenantClaim = "tenant"
+		}
+		if is.TierClaim == "" {
+			is.TierClaim = "tier"
+		}
+		v.issuers[is.Issuer] = &is
+	}
+	return v, nil
+}
+
+// Errors of JWT verification: each matches a library sentinel and, where
+// golang-jwt has one, golang-jwt's. They are values, so that refusing a
+// token allocates nothing.
+var (
+	errJWTMalformed   = joinErrors("apiauth: malformed JWT", ErrMalformedToken, jwt.ErrTokenMalformed)
+	errJWTTooLong     = joinErrors("apiauth: JWT too long", ErrMalformedToken, jwt.ErrTokenMalformed)
+	errJWTAlg         = joinErrors("apiauth: JWT algorithm not allowed", ErrInvalidToken, jwt.ErrTokenSignatureInvalid)
+	errJWTType        = joinErrors("apiauth: JWT typ is not at+jwt", ErrInvalidToken, jwt.ErrTokenMalformed)
+	errJWTCrit        = joinErrors("apiauth: JWT crit extension not understood", ErrInvalidToken, jwt.ErrTokenUnverifiable)
+	errJWTSignature   = joinErrors("apiauth: JWT signature invalid", ErrInvalidToken, jwt.ErrTokenSignatureInvalid)
+	errJWTExpired     = joinErrors("apiauth: JWT expired", ErrTokenExpired, jwt.ErrTokenExpired)
+	errJWTNotYet      = joinErrors("apiauth: JWT not valid yet", ErrInvalidToken, jwt.ErrTokenNotValidYet)
+	errJWTFutureIAT   = joinErrors("apiauth: JWT issued in the future", ErrInvalidToken, jwt.ErrTokenUsedBeforeIssued)
+	errJWTNoExp       = joinErrors("apiauth: JWT has no exp", ErrInvalidToken, jwt.ErrTokenRequiredClaimMissing)
+	errJWTLifetime    = joinErrors("apiauth: JWT lifetime too long", ErrInvalidToken, jwt.ErrTokenInvalidClaims)
+	errJWTIssuer      = joinErrors("apiauth: JWT issuer unknown", ErrInvalidToken, jwt.ErrTokenInvalidIssuer)
+	errJWTAudience    = joinErrors("apiauth: JWT audience mismatch", ErrInvalidToken, jwt.ErrTokenInvalidAudience)
+	errJWTClaims      = joinErrors("apiauth: JWT claims invalid", ErrInvalidToken, jwt.ErrTokenInvalidClaims)
+	errJWTSubject     = joinErrors("apiauth: JWT has no sub", ErrInvalidToken, jwt.ErrTokenRequiredClaimMissing)
+	errMissingKID     = joinErrors("apiauth: JWT names no kid and the issuer has several keys", ErrUnknownKey, jwt.ErrTokenUnverifiable)
+	errJWTKeyRevoked  = joinErrors("apiauth: the API key this JWT was exchanged from is revoked", ErrTokenRevoked, jwt.ErrTokenInvalidClaims)
+	errJWTKeyExpired  = joinErrors("apiauth: the API key this JWT was exchanged from has expired", ErrTokenExpired, jwt.ErrTokenExpired)
+	errJWTKeyNotFound = joinErrors("apiauth: the API key this JWT was exchanged from does not exist", ErrUnknownToken, jwt.ErrTokenInvalidClaims)
+)
+
+// joinedError is an error that matches several sentinels.
+type joinedError struct {
+	msg  string
+	errs []error
+}
+
+func joinErrors(msg string, errs ...error) error { return &joinedError{msg: msg, errs: errs} }
+func (e *joinedError) Error() string             { return e.msg }
+func (e *joinedError) Unwrap() []error           { return e.errs }
+
+// registered lists claim names whose case variants are refused. The
+// verifier's configured claim names are checked too.
+var registered = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "scope", "scp", "client_id", "typ", "alg", "kid", "crit"}
+
+// b64Index maps base64url characters (RFC 4648 §5) to their values; 0xff
+// marks the others.
+var b64Index = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	for i := 0; i < len(alphabet); i++ {
+		t[alphabet[i]] = byte(i)
+	}
+	return t
+}()
+
+// decodeB64URL decodes unpadded base64url (RFC 7515 §2) from a string into
+// dst, which must hold len(s)*6/8 bytes, without converting s to a []byte.
+// Like base64.RawURLEncoding.Strict it refuses padding, other characters,
+// impossible lengths and non-zero trailing bits, so every token has
+// exactly one encoding.
+func decodeB64URL(dst []byte, s string) (int, bool) {
+	if len(s)%4 == 1 {
+		return 0, false
+	}
+	n := 0
+	var acc uint32
+	bits := 0
+	for i := 0; i < len(s); i++ {
+		v := b64Index[s[i]]
+		if v == 0xff {
+			return 0, false
+		}
+		acc = acc<<6 | uint32(v)
+		bits += 6
+		if bits >= 8 {
+			bits -= 8
+			dst[n] = byte(acc >> bits)
+			n++
+		}
+	}
+	if acc&(1<<bits-1) != 0 {
+		return 0, false // non-canonical trailing bits
+	}
+	return n, true
+}
+
+// jwtHeader is the JOSE header fields the verifier reads.
+type jwtHeader struct {
+	alg, typ, kid string
+}
+
+// claims is the claims set fields the verifier reads.
+type claims struct {
+	iss, sub, tenant, tier, keyID, scope, clientID string
+	aud                                            []string
+	scp                                            []string
+	exp, nbf, iat                                  float64
+	hasExp, hasNbf, hasIat, hasAud, hasScp         bool
+}
+
+// Verify implements Verifier.
+func (v *JWTVerifier) Verify(ctx context.Context, token string) (*Principal, error) {
+	if len(token) > v.maxLen {
+		return nil, errJWTTooLong
+	}
+	now := v.now()
+	if v.cache != nil {
+		if p := v.cache.get(token, now); p != nil {
+			if err := v.checkKey(ctx, p, now); err != nil {
+				return nil, err
+			}
+			return p, nil
+		}
+	}
+	d1 := strings.IndexByte(token, '.')
+	d2 := strings.LastIndexByte(token, '.')
+	if d1 <= 0 || d2 <= d1+1 || d2 == len(token)-1 || strings.IndexByte(token[d1+1:d2], '.') >= 0 {
+		return nil, errJWTMalformed
+	}
+	// One buffer holds the decoded header, payload and signature.
+	hl, pl, sl := (d1*6)/8, ((d2-d1-1)*6)/8, ((len(token)-d2-1)*6)/8
+	buf := make([]byte, hl+pl+sl)
+	n1, ok1 := decodeB64URL(buf[:hl], token[:d1])
+	n2, ok2 := decodeB64URL(buf[hl:hl+pl], token[d1+1:d2])
+	ns, ok3 := decodeB64URL(buf[hl+pl:], token[d2+1:])
+	if !ok1 || !ok2 || !ok3 {
+		return nil, errJWTMalformed
+	}
+	sig := buf[hl+pl : hl+pl+ns]
+
+	var h jwtHeader
+	if err := scanObject(string(buf[:n1]), h.member); err != nil {
+		return nil, asTokenError(err)
+	}
+	if h.alg == "" || strings.EqualFold(h.alg, "none") {
+		return nil, errJWTAlg
+	}
+	payload := buf[hl : hl+n2]
+
+	// The issuer is needed to choose the key; it is read from the
+	// unverified claims, and everything read before the signature is
+	// checked may only refuse the token, never accept it.
+	var c claims
+	var is *JWTIssuer
+	decodeClaims := func() error {
+		if err := scanObject(string(payload), func(name string, val jsonValue) error {
+			return v.claim(&c, name, val)
+		}); err != nil {
+			return asTokenError(err)
+		}
+		is = v.issuers[c.iss]
+		if is == nil {
+			return errJWTIssuer
+		}
+		if err := v.checkClaims(&c, is, &h, now); err != nil {
+			return err
+		}
+		// The issuer's own claim names, read now that it is known.
+		if is.TenantClaim != "tenant" || is.TierClaim != "tier" {
+			return scanObject(string(payload), func(name string, val jsonValue) error {
+				var err error
+				switch name {
+				case is.TenantClaim:
+					c.tenant, err = val.str()
+				case is.TierClaim:
+					c.tier, err = val.str()
+				}
+				return asTokenError(err)
+			})
+		}
+		return nil
+	}
+
+	// With one issuer, an HMAC signature is checked before the claims are
+	// decoded: a forged token costs one HMAC. Otherwise the claims' cheap
+	// checks (exp first) run before the costly public-key signature.
+	signed := token[:d2]
+	if len(v.issuers) == 1 {
+		for _, only := range v.issuers {
+			is = only
+		}
+		key, err := is.Keys.JWTKey(ctx, h.kid)
+		if err != nil {
+			return nil, keyError(err)
+		}
+		if key.Algorithm != h.alg {
+			return nil, errJWTAlg
+		}
+		if key.symmetric() {
+			if err := key.method.Verify(signed, sig, key.Key); err != nil {
+				return nil, errJWTSignature
+			}
+			if err := decodeClaims(); err != nil {
+				return nil, err
+			}
+		} else {
+			if err := decodeClaims(); err != nil {
+				return nil, err
+			}
+			if err := key.method.Verify(signed, sig, key.Key); err != nil {
+				return nil, errJWTSignature
+			}
+		}
+	} else {
+		if err := decodeClaims(); err != nil {
+			return nil, err
+		}
+		key, err := is.Keys.JWTKey(ctx, h.kid)
+		if err != nil {
+			return nil, keyError(err)
+		}
+		if key.Algorithm != h.alg {
+			return nil, errJWTAlg
+		}
+		if err := key.method.Verify(signed, sig, key.Key); err != nil {
+			return nil, errJWTSignature
+		}
+	}
+
+	p := &Principal{
+		Subject:   c.sub,
+		Tenant:    c.tenant,
+		Tier:      c.tier,
+		KeyID:     c.keyID,
+		ExpiresAt: time.Unix(int64(c.exp), 0),
+		Claims:    json.RawMessage(payload),
+	}
+	if p.Subject == "" {
+		p.Subject = c.clientID
+	}
+	switch {
+	case c.scope != "":
+		p.Scopes = make([]Scope, 0, strings.Count(c.scope, " ")+1)
+		for _, s := range strings.Fields(c.scope) {
+			p.Scopes = append(p.Scopes, Scope(s))
+		}
+	case c.hasScp:
+		p.Scopes = make([]Scope, len(c.scp))
+		for i, s := range c.scp {
+			p.Scopes[i] = Scope(s)
+		}
+	}
+	if err := v.checkKey(ctx, p, now); err != nil {
+		return nil, err
+	}
+	if v.cache != nil {
+		until := now.Add(v.cacheTTL)
+		if exp := time.Unix(int64(c.exp), 0); exp.Before(until) {
+			until = exp
+		}
+		v.cache.put(token, p, now, until)
+	}
+	return p, nil
+}
+
+// member reads one JOSE header parameter (RFC 7515 §4.1).
+func (h *jwtHeader) member(name string, val jsonValue) error {
+	var err error
+	switch name {
+	case "alg":
+		h.alg, err = val.str()
+	case "typ":
+		h.typ, err = val.str()
+	case "kid":
+		h.kid, err = val.str()
+	case "crit":
+		return errJWTCrit // no extension is understood (§4.1.11)
+	default:
+		if isCaseVariant(name, "") {
+			return errJWTMalformed
+		}
+	}
+	if err != nil {
+		return errJWTMalformed
+	}
+	return nil
+}
+
+// claim reads one claim of the claims set.
+func (v *JWTVerifier) claim(c *claims, name string, val jsonValue) error {
+	var err error
+	switch name {
+	case "iss":
+		c.iss, err = val.str()
+	case "sub":
+		c.sub, err = val.str()
+	case "aud":
+		c.hasAud = true
+		if val.kind == jsonString {
+			var a string
+			a, err = val.str()
+			c.aud = []string{a}
+		} else {
+			c.aud, err = val.strings()
+		}
+	case "exp":
+		c.exp, err = val.num()
+		c.hasExp = true
+	case "nbf":
+		c.nbf, err = val.num()
+		c.hasNbf = true
+	case "iat":
+		c.iat, err = val.num()
+		c.hasIat = true
+	case "scope":
+		c.scope, err = val.str()
+	case "scp":
+		c.scp, err = val.strings()
+		c.hasScp = true
+	case "client_id":
+		c.clientID, err = val.str()
+	case "tenant":
+		c.tenant, err = val.str()
+	case "tier":
+		c.tier, err = val.str()
+	case v.keyIDClaim:
+		c.keyID, err = val.str()
+	default:
+		if isCaseVariant(name, v.keyIDClaim) {
+			return errJWTClaims
+		}
+	}
+	if err != nil {
+		return errJWTClaims
+	}
+	return nil
+}
+
+// isCaseVariant reports whether name differs only in case from a
+// registered name (or extra).
+func isCaseVariant(name, extra string) bool {
+	for _, r := range registered {
+		if len(r) == len(name) && r != name && strings.EqualFold(r, name) {
+			return true
+		}
+	}
+	return extra != "" && extra != name && strings.EqualFold(extra, name)
+}
+
+// checkClaims applies the registered-claim rules of RFC 7519 §4.1 and
+// RFC 9068 §4 that need no signature to refuse.
+func (v *JWTVerifier) checkClaims(c *claims, is *JWTIssuer, h *jwtHeader, now time.Time) error {
+	if !c.hasExp {
+		return errJWTNoExp
+	}
+	if c.sub == "" && c.clientID == "" {
+		return errJWTSubject // RFC 9068 §2.2: sub is required
+	}
+	nowS := float64(now.UnixNano()) / 1e9
+	lee := v.leeway.Seconds()
+	if math.IsNaN(c.exp) || math.IsInf(c.exp, 0) || nowS >= c.exp+lee {
+		return errJWTExpired
+	}
+	if c.hasNbf && nowS+lee < c.nbf {
+		return errJWTNotYet
+	}
+	if c.hasIat && nowS+lee < c.iat {
+		return errJWTFutureIAT
+	}
+	start := nowS
+	if c.hasIat {
+		start = c.iat
+	}
+	if c.exp-start > v.maxLifetime.Seconds() {
+		return errJWTLifetime
+	}
+	if !strings.EqualFold(h.typ, "at+jwt") && !strings.EqualFold(h.typ, "application/at+jwt") &&
+		!(is.AllowJWTType && (h.typ == "" || strings.EqualFold(h.typ, "JWT"))) {
+		return errJWTType
+	}
+	found := false
+	for _, a := range c.aud {
+		if a == is.Audience {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return errJWTAudience
+	}
+	return nil
+}
+
+// checkKey refuses a token exchanged from an API key that is no longer
+// valid, so that revoking a key revokes its tokens at once.
+func (v *JWTVerifier) checkKey(ctx context.Context, p *Principal, now time.Time) error {
+	if v.keys == nil || p.KeyID == "" {
+		return nil
+	}
+	rec, err := v.keys.Store.GetKey(ctx, p.KeyID)
+	if err != nil {
+		if errors.Is(err, ErrKeyNotFound) {
+			return errJWTKeyNotFound
+		}
+		return fmt.Errorf("apiauth: key store: %w", err)
+	}
+	switch rec.status(now) {
+	case ErrTokenRevoked:
+		return errJWTKeyRevoked
+	case ErrTokenExpired:
+		return errJWTKeyExpired
+	}
+	return nil
+}
+
+// asTokenError keeps the verifier's own errors and turns JSON errors into
+// a malformed-token error.
+func asTokenError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var je *joinedError
+	if errors.As(err, &je) {
+		return err
+	}
+	return errJWTMalformed
+}
+
+// keyError passes a KeySet's failure on: an unknown key refuses the token,
+// anything else is the key source failing (503).
+func keyError(err error) error {
+	if errors.Is(err, ErrInvalidToken) {
+		return err
+	}
+	return fmt.Errorf("apiauth: JWT keys unavailable: %w", err)
+}
