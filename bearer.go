@@ -114,7 +114,7 @@ func isTchar(c byte) bool {
 // handler still sees the whole body.
 func hasOtherCredential(r *http.Request) bool {
 	// Scan only when the name could be there, plainly or percent-encoded.
-	if q := r.URL.RawQuery; (strings.Contains(q, "access_token") || strings.IndexByte(q, '%') >= 0) && hasAccessToken(q) {
+	if q := r.URL.RawQuery; (strings.Contains(q, "access_token") || strings.IndexByte(q, '%') >= 0) && hasParam(q, "access_token") {
 		return true
 	}
 	if r.Body == nil || r.Body == http.NoBody || r.Method == http.MethodGet || r.Method == http.MethodHead {
@@ -132,23 +132,22 @@ func hasOtherCredential(r *http.Request) bool {
 		io.Reader
 		io.Closer
 	}{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
-	return err == nil && hasAccessToken(string(buf))
+	return err == nil && hasParam(string(buf), "access_token")
 }
 
-// hasAccessToken reports whether the urlencoded string s has a parameter
-// named access_token. Unlike url.ParseQuery it does not give up on a
-// malformed pair elsewhere (a stray '%' or ';'), which is not a second
-// credential.
-func hasAccessToken(s string) bool {
+// hasParam reports whether the urlencoded string s has a parameter called
+// name. Unlike url.ParseQuery it does not give up on a malformed pair
+// elsewhere (a stray '%' or ';').
+func hasParam(s, name string) bool {
 	for s != "" {
 		var pair string
 		pair, s, _ = strings.Cut(s, "&")
-		name, _, _ := strings.Cut(pair, "=")
-		if name == "access_token" {
+		n, _, _ := strings.Cut(pair, "=")
+		if n == name {
 			return true
 		}
-		if strings.IndexByte(name, '%') >= 0 || strings.IndexByte(name, '+') >= 0 {
-			if n, err := url.QueryUnescape(name); err == nil && n == "access_token" {
+		if strings.IndexByte(n, '%') >= 0 || strings.IndexByte(n, '+') >= 0 {
+			if u, err := url.QueryUnescape(n); err == nil && u == name {
 				return true
 			}
 		}

@@ -1,6 +1,6 @@
 module github.com/apiauth/apiauth
 
-go 1.24
+go 1.24.0
 
 require (
 	github.com/go-chi/chi/v5 v5.5.0
@@ -8,6 +8,7 @@ require (
 	github.com/gorilla/mux v1.8.1
 	github.com/redis/go-redis/v9 v9.22.0
 	github.com/stretchr/testify v1.12.1
+	golang.org/x/oauth2 v0.34.0
 )
 
 require (

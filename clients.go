@@ -1,0 +1,150 @@
+package apiauth
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Errors of client stores.
+var (
+	// ErrClientNotFound is returned by a ClientStore that has no client
+	// with the ID asked for.
+	ErrClientNotFound = errors.New("apiauth: client not found")
+	// ErrClientExists is returned by a ClientStore asked to create a
+	// client whose ID it already holds.
+	ErrClientExists = errors.New("apiauth: client already exists")
+)
+
+// MinClientSecretLength is the shortest client secret accepted. Secrets
+// are stored as SHA-256 digests, which is sound only for secrets with as
+// much entropy as a generated one (GenerateClientSecret): never use a
+// password a person chose.
+const MinClientSecretLength = 32
+
+// ClientRecord is an OAuth 2.0 client registered for the
+// client_credentials grant (RFC 6749 §4.4): who its tokens stand for and
+// the digest of its secret.
+type ClientRecord struct {
+	// ID is the client_id.
+	ID string `json:"client_id"`
+	// SecretDigest is the SHA-256 digest of the client secret; the secret
+	// itself is never stored.
+	SecretDigest KeyDigest `json:"-"`
+	// Subject of its tokens ("sub"); the client ID when empty.
+	Subject string `json:"subject"`
+	Tenant  string `json:"tenant"`
+	// Scopes the client may request; tokens get these by default.
+	Scopes    []Scope   `json:"scopes"`
+	Tier      string    `json:"tier"`
+	CreatedAt time.Time `json:"created_at"`
+	// DisabledAt stops the client from getting tokens; zero while enabled.
+	DisabledAt time.Time `json:"disabled_at,omitzero"`
+}
+
+// checkSecret reports whether secret is the client's, in constant time.
+func (c *ClientRecord) checkSecret(secret string) bool {
+	d := DigestKey(secret)
+	return subtle.ConstantTimeCompare(d[:], c.SecretDigest[:]) == 1
+}
+
+// ClientStore holds OAuth clients. Every method is safe for concurrent use
+// and honours ctx. GetClient returns ErrClientNotFound (possibly wrapped)
+// for an unknown client; any other error is a failure of the store.
+type ClientStore interface {
+	GetClient(ctx context.Context, id string) (*ClientRecord, error)
+	CreateClient(ctx context.Context, c *ClientRecord) error
+}
+
+// ClientSpec describes a client to register.
+type ClientSpec struct {
+	ID      string
+	Subject string
+	Tenant  string
+	Scopes  []Scope
+	Tier    string
+}
+
+// RegisterClient stores a client whose secret is secret (at least
+// MinClientSecretLength characters; GenerateClientSecret makes one). Only
+// the secret's digest is kept.
+func RegisterClient(ctx context.Context, store ClientStore, spec ClientSpec, secret string) (*ClientRecord, error) {
+	if spec.ID == "" {
+		return nil, errors.New("apiauth: register client: empty client ID")
+	}
+	if len(secret) < MinClientSecretLength {
+		return nil, fmt.Errorf("apiauth: register client %s: secret shorter than %d characters", spec.ID, MinClientSecretLength)
+	}
+	for _, s := range spec.Scopes {
+		if !s.Valid() {
+			return nil, fmt.Errorf("apiauth: register client %s: invalid scope %q", spec.ID, s)
+		}
+	}
+	c := &ClientRecord{
+		ID:           spec.ID,
+		SecretDigest: DigestKey(secret),
+		Subject:      spec.Subject,
+		Tenant:       spec.Tenant,
+		Scopes:       slices.Clone(spec.Scopes),
+		Tier:         spec.Tier,
+		CreatedAt:    time.Now(),
+	}
+	if err := store.CreateClient(ctx, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// GenerateClientSecret returns a random client secret: 43 base62
+// characters, 256 bits from crypto/rand.
+func GenerateClientSecret() string {
+	return string(appendBase62(make([]byte, 0, 43), 43))
+}
+
+// MemoryClientStore is a ClientStore in process memory. The zero value is
+// ready to use.
+type MemoryClientStore struct {
+	mu      sync.RWMutex
+	clients map[string]*ClientRecord
+}
+
+// NewMemoryClientStore returns an empty MemoryClientStore.
+func NewMemoryClientStore() *MemoryClientStore { return &MemoryClientStore{} }
+
+var _ ClientStore = (*MemoryClientStore)(nil)
+
+// GetClient implements ClientStore.
+func (m *MemoryClientStore) GetClient(_ context.Context, id string) (*ClientRecord, error) {
+	m.mu.RLock()
+	c := m.clients[id]
+	m.mu.RUnlock()
+	if c == nil {
+		return nil, ErrClientNotFound
+	}
+	return c, nil
+}
+
+// CreateClient implements ClientStore; the store keeps its own copy.
+func (m *MemoryClientStore) CreateClient(_ context.Context, c *ClientRecord) error {
+	cp := *c
+	cp.Scopes = slices.Clone(c.Scopes)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.clients == nil {
+		m.clients = make(map[string]*ClientRecord)
+	}
+	if _, ok := m.clients[c.ID]; ok {
+		return fmt.Errorf("%w: %s", ErrClientExists, c.ID)
+	}
+	m.clients[c.ID] = &cp
+	return nil
+}
+
+// dummyClient is compared against when a client is unknown, so that an
+// unknown client and a wrong secret take the same time.
+var dummyClient = &ClientRecord{SecretDigest: sha256.Sum256([]byte("apiauth: no such client"))}
