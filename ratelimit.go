@@ -231,8 +231,9 @@ func WithClientIP(c *ClientIP) RateLimitOption {
 // X-RateLimit-Remaining and X-RateLimit-Reset (Unix seconds when the
 // remaining count is back to the limit) for the tier's first limit that
 // binds. A refused request gets 429 rate_limited with Retry-After (whole
-// seconds, at least 1) and a detail saying when to retry. It panics if a
-// tier returned by tierOf is invalid (see Tier.Validate) on first use.
+// seconds, at least 1) and a detail saying when to retry. A tier that
+// fails Tier.Validate is a server misconfiguration: the request gets 500
+// server_error, and never reaches the store.
 func RateLimit(store Store, tierOf func(*Principal) Tier, opts ...RateLimitOption) func(http.Handler) http.Handler {
 	cfg := &rateLimitConfig{now: time.Now, clientIP: &ClientIP{}}
 	for _, o := range opts {
@@ -246,6 +247,10 @@ func RateLimit(store Store, tierOf func(*Principal) Tier, opts ...RateLimitOptio
 			st := stateFrom(r.Context())
 			p := st.principalOrNil()
 			tier := tierOf(p)
+			if err := tier.Validate(); err != nil {
+				WriteError(w, r, http.StatusInternalServerError, "server_error", "The rate limit of this route is misconfigured.")
+				return
+			}
 			var key string
 			switch {
 			case p != nil && p.KeyID != "":

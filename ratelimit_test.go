@@ -272,6 +272,17 @@ func TestRateLimitUsesAuthenticateSettings(t *testing.T) {
 	assert.Contains(t, rr.Body.String(), `"title":"Rate limit exceeded"`)
 }
 
+func TestRateLimitInvalidTierIsServerError(t *testing.T) {
+	bad := func(*apiauth.Principal) apiauth.Tier {
+		return apiauth.Tier{Name: "zero", Limits: []apiauth.Limit{{Requests: 0, Window: time.Second}}}
+	}
+	h := principalLayer(&apiauth.Principal{KeyID: "k"})(apiauth.RateLimit(apiauth.NewMemoryStore(), bad)(echo))
+	rr := httptest.NewRecorder()
+	require.NotPanics(t, func() { h.ServeHTTP(rr, httptest.NewRequest("GET", "/", nil)) })
+	assert.Equal(t, 500, rr.Code)
+	assert.Contains(t, rr.Body.String(), `"code":"server_error"`)
+}
+
 func TestTiers(t *testing.T) {
 	ts := apiauth.Presets()
 	ts["tiny"] = tiny
