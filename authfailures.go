@@ -1,7 +1,6 @@
 package apiauth
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -14,14 +13,8 @@ var DefaultFailureLimit = Tier{Name: "auth-failures", Limits: []Limit{
 	{Name: "failures", Requests: 20, Window: time.Minute},
 }}
 
-// peeker is what WithFailureLimit needs of its store besides Take.
-type peeker interface {
-	Peek(ctx context.Context, key string, limits []Limit, now time.Time) (Decision, error)
-}
-
 type failureLimit struct {
 	store    Store
-	peek     peeker
 	tier     Tier
 	clientIP *ClientIP
 	now      func() time.Time
@@ -37,13 +30,9 @@ type failureLimit struct {
 // stranger's failures never spend a real key's quota: the failure buckets
 // are separate from RateLimit's. An empty tier means DefaultFailureLimit.
 //
-// store must also have a Peek method (MemoryStore does). When the store
-// fails, credentials are verified as if there were no limit.
+// When the store fails, credentials are verified as if there were no
+// limit. It panics if tier is invalid.
 func WithFailureLimit(store Store, tier Tier, clientIP *ClientIP) Option {
-	p, ok := store.(peeker)
-	if !ok {
-		panic("apiauth: WithFailureLimit needs a store with a Peek method")
-	}
 	if len(tier.Limits) == 0 {
 		tier = DefaultFailureLimit
 	}
@@ -54,7 +43,7 @@ func WithFailureLimit(store Store, tier Tier, clientIP *ClientIP) Option {
 		clientIP = &ClientIP{}
 	}
 	return func(c *authConfig) {
-		c.failures = &failureLimit{store: store, peek: p, tier: tier, clientIP: clientIP, now: time.Now}
+		c.failures = &failureLimit{store: store, tier: tier, clientIP: clientIP, now: time.Now}
 	}
 }
 
@@ -64,7 +53,7 @@ func (f *failureLimit) key(r *http.Request) string { return "f:" + f.clientIP.Ke
 
 // blocked reports how long r's client must wait, or 0.
 func (f *failureLimit) blocked(r *http.Request) time.Duration {
-	d, err := f.peek.Peek(r.Context(), f.key(r), f.tier.Limits, f.now())
+	d, err := f.store.Peek(r.Context(), f.key(r), f.tier.Limits, f.now())
 	if err != nil || d.Allowed {
 		return 0
 	}

@@ -79,6 +79,20 @@ func TestFailureLimitBehindProxy(t *testing.T) {
 	assert.Equal(t, 200, do("198.51.100.2", "Bearer "+readerKey), "clients behind the same proxy are told apart")
 }
 
-func TestFailureLimitNeedsPeek(t *testing.T) {
-	assert.Panics(t, func() { apiauth.WithFailureLimit(failingRateStore{}, apiauth.Tier{}, nil) })
+func TestFailureLimitStoreDown(t *testing.T) {
+	f := newFixture(t)
+	h := apiauth.Authenticate(f.keys, apiauth.WithFailureLimit(failingRateStore{}, apiauth.Tier{}, nil))(echo)
+	for _, tc := range []struct {
+		auth   string
+		status int
+	}{{"Bearer " + readerKey, 200}, {"Bearer guess-0000000000000000000001", 401}} {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("Authorization", tc.auth)
+		rr := httptest.NewRecorder()
+		h.ServeHTTP(rr, req)
+		assert.Equal(t, tc.status, rr.Code, "verified as if there were no limit")
+	}
+	assert.Panics(t, func() {
+		apiauth.WithFailureLimit(apiauth.NewMemoryStore(), apiauth.Tier{Limits: []apiauth.Limit{{Requests: -5}}}, nil)
+	})
 }

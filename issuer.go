@@ -159,7 +159,6 @@ func NewIssuer(cfg IssuerConfig) (*Issuer, error) {
 	}
 	is := &Issuer{cfg: cfg}
 	is.failures = &failureLimit{store: NewMemoryStore(), tier: cfg.FailureLimit, clientIP: cfg.ClientIP, now: cfg.Now}
-	is.failures.peek = is.failures.store.(peeker)
 	key := cfg.SigningKey
 	if key == nil {
 		k, err := GenerateSigningKey("RS256")
@@ -465,7 +464,7 @@ func (is *Issuer) authenticateClient(r *http.Request, form url.Values) (*ClientR
 	}
 	keyID, keyIP := "c:"+id, is.failures.key(r)
 	for _, k := range []string{keyID, keyIP} {
-		if d, err := is.failures.peek.Peek(r.Context(), k, is.failures.tier.Limits, is.failures.now()); err == nil && !d.Allowed {
+		if d, err := is.failures.store.Peek(r.Context(), k, is.failures.tier.Limits, is.failures.now()); err == nil && !d.Allowed {
 			return nil, throttled("invalid_client", "Too many failed client authentications", d.RetryAfter)
 		}
 	}
@@ -502,7 +501,7 @@ func (is *Issuer) exchange(r *http.Request, key string, exchangeGrant bool) (*to
 		return nil, oauthErr(http.StatusBadRequest, "invalid_grant", "The API key is invalid.")
 	}
 	ip := is.failures.key(r)
-	if d, err := is.failures.peek.Peek(r.Context(), ip, is.failures.tier.Limits, is.failures.now()); err == nil && !d.Allowed {
+	if d, err := is.failures.store.Peek(r.Context(), ip, is.failures.tier.Limits, is.failures.now()); err == nil && !d.Allowed {
 		return nil, throttled("invalid_grant", "Too many invalid API keys", d.RetryAfter)
 	}
 	p, err := is.cfg.Keys.Verify(r.Context(), key)

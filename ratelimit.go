@@ -144,12 +144,16 @@ type Decision struct {
 	Limits [MaxLimits]LimitStatus
 }
 
-// Store keeps rate-limit state. Take checks every limit for key at now and,
-// only if all allow, consumes one request from each (all-or-nothing).
-// Unlimited limits are skipped. Implementations are safe for concurrent use;
-// an error means the store could not decide (see WithFailOpen).
+// Store keeps rate-limit state. Implementations are safe for concurrent
+// use; an error means the store could not decide (see WithFailOpen).
+// apiauthtest.TestStore checks an implementation against this contract.
 type Store interface {
+	// Take checks every limit for key at now and, only if all allow,
+	// consumes one request from each (all-or-nothing). Unlimited limits
+	// are skipped.
 	Take(ctx context.Context, key string, limits []Limit, now time.Time) (Decision, error)
+	// Peek returns the decision Take would make, without consuming.
+	Peek(ctx context.Context, key string, limits []Limit, now time.Time) (Decision, error)
 }
 
 // ErrStoreUnavailable may be wrapped by stores that cannot reach their

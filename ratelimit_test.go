@@ -237,6 +237,10 @@ func (failingRateStore) Take(context.Context, string, []apiauth.Limit, time.Time
 	return apiauth.Decision{}, fmt.Errorf("redis: %w", apiauth.ErrStoreUnavailable)
 }
 
+func (failingRateStore) Peek(context.Context, string, []apiauth.Limit, time.Time) (apiauth.Decision, error) {
+	return apiauth.Decision{}, fmt.Errorf("redis: %w", apiauth.ErrStoreUnavailable)
+}
+
 func TestRateLimitStoreFailure(t *testing.T) {
 	p := principalLayer(&apiauth.Principal{KeyID: "k"})
 	closed := p(apiauth.RateLimit(failingRateStore{}, apiauth.TierOf)(echo))

@@ -15,8 +15,8 @@ import (
 
 // TestStore checks that a rate-limit store implements apiauth.Store's
 // contract: GCRA counts and times, all-or-nothing decisions, separate
-// buckets per key and per limit, unlimited limits, and exact counts under
-// concurrency. newStore returns a fresh, empty store for each subtest.
+// buckets per key and per limit, unlimited limits, Peek that never
+// consumes, and exact counts under concurrency. newStore returns a fresh, empty store for each subtest.
 //
 // A store that keeps time by its own clock (such as Redis's) may ignore
 // the time passed to Take; set serverClock so that the suite only checks
@@ -134,6 +134,32 @@ func TestStore(t *testing.T, newStore func(t *testing.T) apiauth.Store, serverCl
 			if !take(t, s, ctx, k+"/u", only, base).Allowed {
 				t.Fatal("unlimited refused")
 			}
+		}
+	})
+
+	t.Run("PeekDoesNotConsume", func(t *testing.T) {
+		s, k := newStore(t), key(t)
+		limits := []apiauth.Limit{{Name: "hour", Requests: 2, Window: time.Hour}, {Name: "burst", Requests: 100, Window: time.Hour}}
+		for i := 0; i < 5; i++ {
+			d, err := s.Peek(ctx, k, limits, base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !d.Allowed || d.Limits[0].Remaining != 2 {
+				t.Fatalf("peek on a fresh key: allowed %v, remaining %d; want true, 2", d.Allowed, d.Limits[0].Remaining)
+			}
+		}
+		take(t, s, ctx, k, limits, base)
+		take(t, s, ctx, k, limits, base)
+		d, err := s.Peek(ctx, k, limits, base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Allowed || d.RetryAfter <= 0 || d.Limits[0].Remaining != 0 {
+			t.Fatalf("peek when spent: allowed %v, retry %v, remaining %d; want false, > 0, 0", d.Allowed, d.RetryAfter, d.Limits[0].Remaining)
+		}
+		if d.Limits[1].Remaining != 98 {
+			t.Fatalf("peek changed another limit: remaining %d, want 98", d.Limits[1].Remaining)
 		}
 	})
 

@@ -103,15 +103,17 @@ const maxSpan = 1 << 51
 
 // gcraScript checks and takes from every limit in KEYS at once. ARGV holds,
 // for each key i, the emission interval T (ARGV[2i-1]) and the capacity span
-// N·T (ARGV[2i]), in microseconds. It returns the server's time, 1 if the
+// N·T (ARGV[2i]), in microseconds, then "1" to take or "0" only to look
+// (Peek). It returns the server's time, 1 if the
 // request was allowed (0 if not), then for each limit its remaining count,
 // its reset time and its retry delay, as the apiauth.MemoryStore would
 // compute them: all integers below 2^53, exact in Lua's doubles.
-var gcraScript = redis.NewScript(`-- apiauth/redisstore GCRA v1
+var gcraScript = redis.NewScript(`-- apiauth/redisstore GCRA v2
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local n = #KEYS
+local take = ARGV[2*n+1] == '1'
 local cur, ok = {}, true
 for i = 1, n do
   local c = math.max(tonumber(redis.call('GET', KEYS[i])) or 0, now)
@@ -122,10 +124,11 @@ local out = {now, ok and 1 or 0}
 for i = 1, n do
   local T, span, c = tonumber(ARGV[2*i-1]), tonumber(ARGV[2*i]), cur[i]
   local rem, reset, retry = math.floor((span - (c - now)) / T), c, 0
-  if ok then
+  if ok and take then
     reset = c + T
     rem = rem - 1
     redis.call('SET', KEYS[i], string.format('%d', reset), 'PX', string.format('%d', math.ceil((reset - now) / 1000)))
+  elseif ok then
   elseif c + T - now > span then
     rem = 0
     retry = c - now - (span - T)
@@ -251,6 +254,15 @@ func (e *unavailableError) Unwrap() []error { return []error{apiauth.ErrStoreUna
 // fallback store if there is one, else returns an error wrapping
 // apiauth.ErrStoreUnavailable. If ctx ends first, Take returns ctx's error.
 func (s *Store) Take(ctx context.Context, key string, limits []apiauth.Limit, now time.Time) (apiauth.Decision, error) {
+	return s.decide(ctx, key, limits, now, true)
+}
+
+// Peek implements apiauth.Store: Take's decision, without taking.
+func (s *Store) Peek(ctx context.Context, key string, limits []apiauth.Limit, now time.Time) (apiauth.Decision, error) {
+	return s.decide(ctx, key, limits, now, false)
+}
+
+func (s *Store) decide(ctx context.Context, key string, limits []apiauth.Limit, now time.Time, take bool) (apiauth.Decision, error) {
 	var d apiauth.Decision
 	if len(limits) > apiauth.MaxLimits {
 		limits = limits[:apiauth.MaxLimits]
@@ -276,7 +288,7 @@ func (s *Store) Take(ctx context.Context, key string, limits []apiauth.Limit, no
 		t := int64(time.Since(s.epoch))
 		// Within the interval, or another call is already probing.
 		if t < until || !s.downUntil.CompareAndSwap(until, t+int64(s.retry)) {
-			return s.unavailable(ctx, key, limits, now, s.lastErr.Load())
+			return s.unavailable(ctx, key, limits, now, take, s.lastErr.Load())
 		}
 	}
 
@@ -287,7 +299,11 @@ func (s *Store) Take(ctx context.Context, key string, limits []apiauth.Limit, no
 	var buf [512]byte
 	b := buf[:0]
 	var ends [apiauth.MaxLimits]int
-	args := make([]any, 2*n)
+	args := make([]any, 2*n+1)
+	args[2*n] = "0"
+	if take {
+		args[2*n] = "1"
+	}
 	for j := 0; j < n; j++ {
 		l := limits[idx[j]]
 		b = append(b, s.prefix...)
@@ -325,7 +341,7 @@ func (s *Store) Take(ctx context.Context, key string, limits []apiauth.Limit, no
 			s.lastErr.Store(e)
 			s.downUntil.Store(int64(time.Since(s.epoch)) + int64(s.retry))
 		}
-		return s.unavailable(ctx, key, limits, now, e)
+		return s.unavailable(ctx, key, limits, now, take, e)
 	}
 	if s.downUntil.Load() != 0 {
 		s.downUntil.Store(0)
@@ -376,8 +392,11 @@ func (s *Store) eval(ctx context.Context, keys []string, args []any) ([]int64, e
 }
 
 // unavailable answers for a failing Redis: the fallback's decision, or err.
-func (s *Store) unavailable(ctx context.Context, key string, limits []apiauth.Limit, now time.Time, err *unavailableError) (apiauth.Decision, error) {
+func (s *Store) unavailable(ctx context.Context, key string, limits []apiauth.Limit, now time.Time, take bool, err *unavailableError) (apiauth.Decision, error) {
 	if s.fallback != nil {
+		if !take {
+			return s.fallback.Peek(ctx, key, limits, now)
+		}
 		return s.fallback.Take(ctx, key, limits, now)
 	}
 	if err == nil { // downUntil seen before lastErr was stored
