@@ -1,0 +1,633 @@
+package apiauthtest
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/apiauth/apiauth"
+)
+
+// TestKeyStore checks that a key store implements apiauth.KeyStore's
+// contract, in the manner of testing/slogtest: run it from a test of your
+// own with a function that returns the store to check.
+//
+// newStore is called once per subtest. It may return a fresh store or one
+// shared with other subtests and earlier runs: the suite makes up unique
+// IDs, digests and tenants in every subtest, so it never depends on the
+// store being empty.
+//
+// The suite checks:
+//
+//   - CreateKey, then LookupKey by digest and GetKey by ID, give back every
+//     field of the record exactly: ID, name, subject, tenant, scopes (in
+//     order), tier, digest, and the created, expiry, revocation and
+//     last-used times. Times are compared with time.Equal after the suite
+//     truncated them to whole microseconds, so a store must keep at least
+//     microsecond precision (PostgreSQL's timestamptz does) and may return
+//     them in any location; a zero time must come back zero. A store that
+//     tracks use (KeyRecord.LastUsedAt) may move LastUsedAt forward after a
+//     lookup, never back.
+//   - ListKeys returns a tenant's keys, revoked ones included, oldest
+//     first, and never another tenant's.
+//   - CreateKey refuses a second key with a taken ID or a taken digest with
+//     ErrKeyExists, and leaves the first key unchanged.
+//   - LookupKey, GetKey, RevokeKey and ExpireKey of a key that does not exist
+//     return an error matching ErrKeyNotFound (errors.Is).
+//   - RevokeKey is monotonic: an earlier revocation time replaces a later
+//     one, a later one never postpones an earlier one, nothing undoes it.
+//   - ExpireKey only brings an expiry forward, records ReplacedBy, and never
+//     touches RevokedAt.
+//   - A change made through the store is seen by its next LookupKey at
+//     once, including a key created after a lookup missed it: a store that
+//     caches must invalidate its own cache on its own writes.
+//   - The store keeps its own copy of the record given to CreateKey
+//     (changing it afterwards changes nothing), and a record it returned
+//     does not change when the key later changes (records are replaced,
+//     never modified in place). Records returned are shared and
+//     immutable (see apiauth.KeyRecord), so the suite does not modify them.
+//   - Concurrent creates of one ID or one digest let exactly one through,
+//     and concurrent lookups, revocations and expiries are safe (run the
+//     suite with -race).
+//   - End to end through apiauth.Keys: Create, Verify, Revoke then
+//     ErrTokenRevoked, Rotate with a grace period, unknown keys.
+func TestKeyStore(t *testing.T, newStore func(t *testing.T) apiauth.KeyStore) {
+	ctx := context.Background()
+	// base is a past instant with a whole number of microseconds, in a
+	// location other than UTC so that a store that returns UTC still
+	// compares equal.
+	base := time.Now().Add(-time.Hour).Truncate(time.Second).In(time.FixedZone("UTC+2", 2*3600))
+	var seq atomic.Int64
+	uniq := func(t *testing.T, what string) string {
+		return fmt.Sprintf("%s-%s-%d-%d", what, t.Name(), time.Now().UnixNano(), seq.Add(1))
+	}
+	full := func(t *testing.T) *apiauth.KeyRecord {
+		return &apiauth.KeyRecord{
+			Principal: apiauth.Principal{
+				Subject:   uniq(t, "user") + " Ünïcode",
+				Tenant:    uniq(t, "tenant"),
+				Scopes:    []apiauth.Scope{apiauth.Write, "orders:read", apiauth.Read, "z:last"},
+				Tier:      "pro",
+				KeyID:     uniq(t, "key"),
+				ExpiresAt: base.Add(48*time.Hour + 123456*time.Microsecond),
+			},
+			Name:       "billing integration ✓",
+			Digest:     randomDigest(t),
+			CreatedAt:  base.Add(987654 * time.Microsecond),
+			RevokedAt:  base.Add(30*time.Hour + 1*time.Microsecond),
+			ReplacedBy: uniq(t, "next"),
+			LastUsedAt: base.Add(2*time.Hour + 999999*time.Microsecond),
+		}
+	}
+	minimal := func(t *testing.T, tenant string, created time.Time) *apiauth.KeyRecord {
+		return &apiauth.KeyRecord{
+			Principal: apiauth.Principal{Tenant: tenant, KeyID: uniq(t, "key"), Scopes: []apiauth.Scope{apiauth.Read}},
+			Digest:    randomDigest(t),
+			CreatedAt: created,
+		}
+	}
+
+	t.Run("CreateLookupGet", func(t *testing.T) {
+		s := newStore(t)
+		want := full(t)
+		mustCreate(t, s, want)
+		got, err := s.GetKey(ctx, want.KeyID)
+		if err != nil {
+			t.Fatalf("GetKey: %v", err)
+		}
+		checkRecord(t, "GetKey", got, want, true)
+		got, err = s.LookupKey(ctx, want.Digest)
+		if err != nil {
+			t.Fatalf("LookupKey: %v", err)
+		}
+		checkRecord(t, "LookupKey", got, want, false)
+		got, err = s.GetKey(ctx, want.KeyID)
+		if err != nil {
+			t.Fatalf("GetKey after LookupKey: %v", err)
+		}
+		checkRecord(t, "GetKey after LookupKey", got, want, false)
+	})
+
+	t.Run("ZeroValuesRoundTrip", func(t *testing.T) {
+		s := newStore(t)
+		want := &apiauth.KeyRecord{
+			Principal: apiauth.Principal{KeyID: uniq(t, "key"), Tenant: uniq(t, "tenant")},
+			Digest:    randomDigest(t),
+			CreatedAt: base,
+		}
+		mustCreate(t, s, want)
+		got, err := s.GetKey(ctx, want.KeyID)
+		if err != nil {
+			t.Fatalf("GetKey: %v", err)
+		}
+		checkRecord(t, "GetKey", got, want, true)
+		got, err = s.LookupKey(ctx, want.Digest)
+		if err != nil {
+			t.Fatalf("LookupKey: %v", err)
+		}
+		checkRecord(t, "LookupKey", got, want, false)
+	})
+
+	t.Run("ListKeysByTenant", func(t *testing.T) {
+		s := newStore(t)
+		tenant, other := uniq(t, "tenant"), uniq(t, "other")
+		if got, err := s.ListKeys(ctx, tenant); err != nil || len(got) != 0 {
+			t.Fatalf("ListKeys of a tenant without keys: %d records, %v; want none, nil", len(got), err)
+		}
+		// Created out of order, to see that the list is sorted by time.
+		var mine []*apiauth.KeyRecord
+		for _, off := range []time.Duration{3, 1, 4, 2, 5} {
+			rec := minimal(t, tenant, base.Add(off*time.Minute+7*time.Microsecond))
+			mustCreate(t, s, rec)
+			mine = append(mine, rec)
+			mustCreate(t, s, minimal(t, other, base.Add(off*time.Minute)))
+		}
+		if err := s.RevokeKey(ctx, mine[2].KeyID, base.Add(time.Hour)); err != nil {
+			t.Fatalf("RevokeKey: %v", err)
+		}
+		slices.SortFunc(mine, func(a, b *apiauth.KeyRecord) int { return a.CreatedAt.Compare(b.CreatedAt) })
+		got, err := s.ListKeys(ctx, tenant)
+		if err != nil {
+			t.Fatalf("ListKeys: %v", err)
+		}
+		if len(got) != len(mine) {
+			t.Fatalf("ListKeys: %d records, want %d (another tenant's included, or revoked left out?)", len(got), len(mine))
+		}
+		for i, rec := range got {
+			if rec.Tenant != tenant {
+				t.Errorf("ListKeys(%q) returned a key of tenant %q", tenant, rec.Tenant)
+			}
+			if rec.KeyID != mine[i].KeyID || !rec.CreatedAt.Equal(mine[i].CreatedAt) {
+				t.Errorf("ListKeys[%d] = %s created %v, want %s created %v (oldest first)", i, rec.KeyID, rec.CreatedAt, mine[i].KeyID, mine[i].CreatedAt)
+			}
+		}
+	})
+
+	t.Run("DuplicateID", func(t *testing.T) {
+		s := newStore(t)
+		first := full(t)
+		mustCreate(t, s, first)
+		dup := minimal(t, uniq(t, "tenant"), base)
+		dup.KeyID = first.KeyID
+		if err := s.CreateKey(ctx, dup); !errors.Is(err, apiauth.ErrKeyExists) {
+			t.Fatalf("CreateKey with a taken ID: %v, want ErrKeyExists", err)
+		}
+		got, err := s.GetKey(ctx, first.KeyID)
+		if err != nil {
+			t.Fatalf("GetKey: %v", err)
+		}
+		checkRecord(t, "GetKey after a refused duplicate", got, first, true)
+		if _, err := s.LookupKey(ctx, dup.Digest); !errors.Is(err, apiauth.ErrKeyNotFound) {
+			t.Fatalf("LookupKey of the refused duplicate's digest: %v, want ErrKeyNotFound", err)
+		}
+	})
+
+	t.Run("DuplicateDigest", func(t *testing.T) {
+		s := newStore(t)
+		first := full(t)
+		mustCreate(t, s, first)
+		dup := minimal(t, uniq(t, "tenant"), base)
+		dup.Digest = first.Digest
+		if err := s.CreateKey(ctx, dup); !errors.Is(err, apiauth.ErrKeyExists) {
+			t.Fatalf("CreateKey with a taken digest: %v, want ErrKeyExists", err)
+		}
+		if _, err := s.GetKey(ctx, dup.KeyID); !errors.Is(err, apiauth.ErrKeyNotFound) {
+			t.Fatalf("GetKey of the refused duplicate: %v, want ErrKeyNotFound", err)
+		}
+		got, err := s.LookupKey(ctx, first.Digest)
+		if err != nil {
+			t.Fatalf("LookupKey: %v", err)
+		}
+		checkRecord(t, "LookupKey after a refused duplicate", got, first, false)
+	})
+
+	t.Run("NotFound", func(t *testing.T) {
+		s := newStore(t)
+		id := uniq(t, "missing")
+		if _, err := s.LookupKey(ctx, randomDigest(t)); !errors.Is(err, apiauth.ErrKeyNotFound) {
+			t.Errorf("LookupKey of an unknown digest: %v, want ErrKeyNotFound", err)
+		}
+		if _, err := s.GetKey(ctx, id); !errors.Is(err, apiauth.ErrKeyNotFound) {
+			t.Errorf("GetKey of an unknown ID: %v, want ErrKeyNotFound", err)
+		}
+		if err := s.RevokeKey(ctx, id, base); !errors.Is(err, apiauth.ErrKeyNotFound) {
+			t.Errorf("RevokeKey of an unknown ID: %v, want ErrKeyNotFound", err)
+		}
+		if err := s.ExpireKey(ctx, id, base, "x"); !errors.Is(err, apiauth.ErrKeyNotFound) {
+			t.Errorf("ExpireKey of an unknown ID: %v, want ErrKeyNotFound", err)
+		}
+		if _, err := s.GetKey(ctx, id); !errors.Is(err, apiauth.ErrKeyNotFound) {
+			t.Errorf("RevokeKey or ExpireKey of an unknown ID created it: GetKey: %v", err)
+		}
+	})
+
+	t.Run("CreatedAfterMiss", func(t *testing.T) {
+		s := newStore(t)
+		rec := minimal(t, uniq(t, "tenant"), base)
+		if _, err := s.LookupKey(ctx, rec.Digest); !errors.Is(err, apiauth.ErrKeyNotFound) {
+			t.Fatalf("LookupKey before CreateKey: %v, want ErrKeyNotFound", err)
+		}
+		mustCreate(t, s, rec)
+		if _, err := s.LookupKey(ctx, rec.Digest); err != nil {
+			t.Fatalf("LookupKey right after CreateKey of a key that missed before: %v (a cached miss must not hide a key the store itself created)", err)
+		}
+	})
+
+	t.Run("RevokeIsMonotonic", func(t *testing.T) {
+		s := newStore(t)
+		rec := minimal(t, uniq(t, "tenant"), base)
+		rec.ExpiresAt = base.Add(24 * time.Hour)
+		mustCreate(t, s, rec)
+		if _, err := s.LookupKey(ctx, rec.Digest); err != nil { // cache it, if the store caches
+			t.Fatalf("LookupKey: %v", err)
+		}
+		at := base.Add(10 * time.Minute)
+		revoke := func(when time.Time) {
+			t.Helper()
+			if err := s.RevokeKey(ctx, rec.KeyID, when); err != nil {
+				t.Fatalf("RevokeKey(%v): %v", when, err)
+			}
+		}
+		check := func(want time.Time, why string) {
+			t.Helper()
+			for _, get := range []struct {
+				name string
+				fn   func() (*apiauth.KeyRecord, error)
+			}{
+				{"LookupKey", func() (*apiauth.KeyRecord, error) { return s.LookupKey(ctx, rec.Digest) }},
+				{"GetKey", func() (*apiauth.KeyRecord, error) { return s.GetKey(ctx, rec.KeyID) }},
+			} {
+				got, err := get.fn()
+				if err != nil {
+					t.Fatalf("%s: %v", get.name, err)
+				}
+				if !got.RevokedAt.Equal(want) {
+					t.Errorf("%s: RevokedAt %v, want %v: %s", get.name, got.RevokedAt, want, why)
+				}
+				if !got.ExpiresAt.Equal(rec.ExpiresAt) || got.ReplacedBy != "" {
+					t.Errorf("%s: RevokeKey changed expiry or ReplacedBy: %v %q", get.name, got.ExpiresAt, got.ReplacedBy)
+				}
+			}
+		}
+		revoke(at)
+		check(at, "a revocation is seen by the next lookup")
+		revoke(at.Add(time.Hour))
+		check(at, "a later revocation never postpones an earlier one")
+		revoke(at.Add(-5 * time.Minute))
+		check(at.Add(-5*time.Minute), "an earlier revocation time replaces a later one")
+		if err := s.ExpireKey(ctx, rec.KeyID, base.Add(time.Hour), "k2"); err != nil {
+			t.Fatalf("ExpireKey: %v", err)
+		}
+		got, err := s.GetKey(ctx, rec.KeyID)
+		if err != nil {
+			t.Fatalf("GetKey: %v", err)
+		}
+		if !got.RevokedAt.Equal(at.Add(-5 * time.Minute)) {
+			t.Errorf("ExpireKey changed RevokedAt to %v", got.RevokedAt)
+		}
+	})
+
+	t.Run("ExpireOnlyBringsForward", func(t *testing.T) {
+		s := newStore(t)
+		never := minimal(t, uniq(t, "tenant"), base)
+		mustCreate(t, s, never)
+		if _, err := s.LookupKey(ctx, never.Digest); err != nil {
+			t.Fatalf("LookupKey: %v", err)
+		}
+		expire := func(id string, at time.Time, by string) {
+			t.Helper()
+			if err := s.ExpireKey(ctx, id, at, by); err != nil {
+				t.Fatalf("ExpireKey(%s, %v): %v", id, at, err)
+			}
+		}
+		check := func(rec *apiauth.KeyRecord, expires, revoked time.Time, by, why string) {
+			t.Helper()
+			for name, get := range map[string]func() (*apiauth.KeyRecord, error){
+				"LookupKey": func() (*apiauth.KeyRecord, error) { return s.LookupKey(ctx, rec.Digest) },
+				"GetKey":    func() (*apiauth.KeyRecord, error) { return s.GetKey(ctx, rec.KeyID) },
+			} {
+				got, err := get()
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				if !got.ExpiresAt.Equal(expires) {
+					t.Errorf("%s: ExpiresAt %v, want %v: %s", name, got.ExpiresAt, expires, why)
+				}
+				if got.ReplacedBy != by {
+					t.Errorf("%s: ReplacedBy %q, want %q", name, got.ReplacedBy, by)
+				}
+				if !got.RevokedAt.Equal(revoked) {
+					t.Errorf("%s: RevokedAt %v, want %v: ExpireKey never touches a revocation", name, got.RevokedAt, revoked)
+				}
+			}
+		}
+		t1 := base.Add(2 * time.Hour)
+		expire(never.KeyID, t1, "k2")
+		check(never, t1, time.Time{}, "k2", "a key without expiry gets one")
+		expire(never.KeyID, t1.Add(time.Hour), "k3")
+		check(never, t1, time.Time{}, "k3", "a later expiry never extends an earlier one")
+		expire(never.KeyID, t1.Add(-time.Hour), "k4")
+		check(never, t1.Add(-time.Hour), time.Time{}, "k4", "an earlier expiry is brought forward")
+
+		revoked := minimal(t, uniq(t, "tenant"), base)
+		revoked.ExpiresAt = base.Add(time.Hour)
+		revoked.RevokedAt = base.Add(3 * time.Hour)
+		mustCreate(t, s, revoked)
+		expire(revoked.KeyID, base.Add(30*time.Minute), "k5")
+		check(revoked, base.Add(30*time.Minute), revoked.RevokedAt, "k5", "an earlier expiry is brought forward")
+	})
+
+	t.Run("NoAliasing", func(t *testing.T) {
+		s := newStore(t)
+		rec := full(t)
+		want := cloneRecord(rec)
+		mustCreate(t, s, rec)
+		// Change everything the caller still holds.
+		rec.Scopes[0] = "changed"
+		rec.Name, rec.Subject, rec.Tier = "changed", "changed", "changed"
+		rec.RevokedAt = time.Time{}
+		rec.ExpiresAt = base.Add(1000 * time.Hour)
+		got, err := s.GetKey(ctx, want.KeyID)
+		if err != nil {
+			t.Fatalf("GetKey: %v", err)
+		}
+		checkRecord(t, "GetKey after the caller changed its record", got, want, true)
+		looked, err := s.LookupKey(ctx, want.Digest)
+		if err != nil {
+			t.Fatalf("LookupKey: %v", err)
+		}
+		checkRecord(t, "LookupKey after the caller changed its record", looked, want, false)
+		if looked == rec || got == rec {
+			t.Fatal("the store returned the caller's own record")
+		}
+		// A record handed out earlier is not changed under its holder.
+		before := cloneRecord(looked)
+		if err := s.RevokeKey(ctx, want.KeyID, base); err != nil {
+			t.Fatalf("RevokeKey: %v", err)
+		}
+		if err := s.ExpireKey(ctx, want.KeyID, base, "other"); err != nil {
+			t.Fatalf("ExpireKey: %v", err)
+		}
+		checkRecord(t, "a record returned before RevokeKey and ExpireKey", looked, before, true)
+	})
+
+	t.Run("ConcurrentCreateOneWinner", func(t *testing.T) {
+		s := newStore(t)
+		id := uniq(t, "key")
+		digest := randomDigest(t)
+		const n = 16
+		var wins, exists atomic.Int32
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := 0; i < n; i++ {
+			wg.Add(2)
+			sameID := minimal(t, uniq(t, "tenant"), base)
+			sameID.KeyID = id
+			sameDigest := minimal(t, uniq(t, "tenant"), base)
+			sameDigest.Digest = digest
+			for _, rec := range []*apiauth.KeyRecord{sameID, sameDigest} {
+				go func() {
+					defer wg.Done()
+					<-start
+					switch err := s.CreateKey(ctx, rec); {
+					case err == nil:
+						wins.Add(1)
+					case errors.Is(err, apiauth.ErrKeyExists):
+						exists.Add(1)
+					default:
+						t.Errorf("CreateKey: %v", err)
+					}
+				}()
+			}
+		}
+		close(start)
+		wg.Wait()
+		// One record may hold both the contested ID and the contested
+		// digest only if created so; here none does, so exactly one of
+		// each group wins.
+		if wins.Load() != 2 || exists.Load() != 2*n-2 {
+			t.Fatalf("concurrent creates: %d succeeded, %d ErrKeyExists; want 2 and %d", wins.Load(), exists.Load(), 2*n-2)
+		}
+	})
+
+	t.Run("ConcurrentUse", func(t *testing.T) {
+		s := newStore(t)
+		tenant := uniq(t, "tenant")
+		const n = 8
+		recs := make([]*apiauth.KeyRecord, n)
+		for i := range recs {
+			recs[i] = minimal(t, tenant, base.Add(time.Duration(i)*time.Second))
+			mustCreate(t, s, recs[i])
+		}
+		var wg sync.WaitGroup
+		for w := 0; w < 4; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 50; i++ {
+					rec := recs[i%n]
+					got, err := s.LookupKey(ctx, rec.Digest)
+					if err != nil {
+						t.Errorf("LookupKey: %v", err)
+						return
+					}
+					_ = got.Scopes[0] // read what a request reads
+					_ = got.RevokedAt.IsZero()
+					if _, err := s.ListKeys(ctx, tenant); err != nil {
+						t.Errorf("ListKeys: %v", err)
+						return
+					}
+				}
+			}()
+		}
+		for i, rec := range recs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var err error
+				if i%2 == 0 {
+					err = s.RevokeKey(ctx, rec.KeyID, base.Add(time.Minute))
+				} else {
+					err = s.ExpireKey(ctx, rec.KeyID, base.Add(time.Minute), "next")
+				}
+				if err != nil {
+					t.Errorf("update: %v", err)
+				}
+			}()
+		}
+		// A new key created among all this is found.
+		extra := minimal(t, tenant, base.Add(time.Hour))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.CreateKey(ctx, extra); err != nil {
+				t.Errorf("CreateKey: %v", err)
+			}
+		}()
+		wg.Wait()
+		for i, rec := range recs {
+			got, err := s.LookupKey(ctx, rec.Digest)
+			if err != nil {
+				t.Fatalf("LookupKey: %v", err)
+			}
+			if i%2 == 0 && !got.RevokedAt.Equal(base.Add(time.Minute)) {
+				t.Errorf("key %d: RevokedAt %v after concurrent use", i, got.RevokedAt)
+			}
+			if i%2 == 1 && !got.ExpiresAt.Equal(base.Add(time.Minute)) {
+				t.Errorf("key %d: ExpiresAt %v after concurrent use", i, got.ExpiresAt)
+			}
+		}
+		if _, err := s.LookupKey(ctx, extra.Digest); err != nil {
+			t.Fatalf("LookupKey of the key created concurrently: %v", err)
+		}
+	})
+
+	t.Run("ThroughKeys", func(t *testing.T) {
+		s := newStore(t)
+		keys := apiauth.NewKeys(s)
+		now := base
+		var mu sync.Mutex
+		keys.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+		advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+		tenant := uniq(t, "tenant")
+
+		key, rec, err := keys.Create(ctx, apiauth.KeySpec{Subject: "alice", Tenant: tenant, Scopes: []apiauth.Scope{apiauth.Write}, Tier: "pro"})
+		if err != nil {
+			t.Fatalf("Create: %v", err)
+		}
+		p, err := keys.Verify(ctx, key)
+		if err != nil {
+			t.Fatalf("Verify of a new key: %v", err)
+		}
+		if p.KeyID != rec.KeyID || p.Subject != "alice" || p.Tenant != tenant || p.Tier != "pro" || !slices.Equal(p.Scopes, []apiauth.Scope{apiauth.Write}) {
+			t.Fatalf("Verify: principal %+v does not match the key created", p)
+		}
+		if _, err := keys.Verify(ctx, key); err != nil { // a second time: from a cache, if any
+			t.Fatalf("second Verify: %v", err)
+		}
+		unknown, err := apiauth.GenerateKey("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := keys.Verify(ctx, unknown); !errors.Is(err, apiauth.ErrUnknownToken) {
+			t.Fatalf("Verify of an unknown key: %v, want ErrUnknownToken", err)
+		}
+
+		// Rotate: the old key works during the grace period, then expires.
+		advance(time.Minute)
+		newKey, newRec, err := keys.Rotate(ctx, rec.KeyID, time.Hour)
+		if err != nil {
+			t.Fatalf("Rotate: %v", err)
+		}
+		if _, err := keys.Verify(ctx, key); err != nil {
+			t.Fatalf("Verify of the old key during the grace period: %v", err)
+		}
+		if _, err := keys.Verify(ctx, newKey); err != nil {
+			t.Fatalf("Verify of the new key: %v", err)
+		}
+		old, err := s.GetKey(ctx, rec.KeyID)
+		if err != nil {
+			t.Fatalf("GetKey: %v", err)
+		}
+		if old.ReplacedBy != newRec.KeyID || !old.ExpiresAt.Equal(base.Add(time.Minute+time.Hour)) {
+			t.Fatalf("after Rotate: old key ReplacedBy %q, ExpiresAt %v; want %q, %v", old.ReplacedBy, old.ExpiresAt, newRec.KeyID, base.Add(time.Minute+time.Hour))
+		}
+		advance(time.Hour)
+		if _, err := keys.Verify(ctx, key); !errors.Is(err, apiauth.ErrTokenExpired) {
+			t.Fatalf("Verify of the old key after the grace period: %v, want ErrTokenExpired", err)
+		}
+		if _, err := keys.Verify(ctx, newKey); err != nil {
+			t.Fatalf("Verify of the new key after the grace period: %v", err)
+		}
+
+		// Revoke: refused on the very next request.
+		if err := keys.Revoke(ctx, newRec.KeyID); err != nil {
+			t.Fatalf("Revoke: %v", err)
+		}
+		if _, err := keys.Verify(ctx, newKey); !errors.Is(err, apiauth.ErrTokenRevoked) {
+			t.Fatalf("Verify after Revoke: %v, want ErrTokenRevoked", err)
+		}
+		if _, _, err := keys.Rotate(ctx, newRec.KeyID, time.Hour); !errors.Is(err, apiauth.ErrTokenRevoked) {
+			t.Fatalf("Rotate of a revoked key: %v, want ErrTokenRevoked", err)
+		}
+		list, err := keys.List(ctx, tenant)
+		if err != nil {
+			t.Fatalf("List: %v", err)
+		}
+		if len(list) != 2 || list[0].KeyID != rec.KeyID || list[1].KeyID != newRec.KeyID {
+			t.Fatalf("List: %d records, want the old key then the new one", len(list))
+		}
+	})
+}
+
+// randomDigest returns a digest no other test uses.
+func randomDigest(t *testing.T) apiauth.KeyDigest {
+	var d apiauth.KeyDigest
+	if _, err := rand.Read(d[:]); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func mustCreate(t *testing.T, s apiauth.KeyStore, rec *apiauth.KeyRecord) {
+	t.Helper()
+	if err := s.CreateKey(context.Background(), rec); err != nil {
+		t.Fatalf("CreateKey(%s): %v", rec.KeyID, err)
+	}
+}
+
+func cloneRecord(rec *apiauth.KeyRecord) *apiauth.KeyRecord {
+	c := *rec
+	c.Scopes = slices.Clone(rec.Scopes)
+	return &c
+}
+
+// checkRecord compares every field of got with want. With exactLastUsed
+// false, got.LastUsedAt may be later than want's: a store that tracks use
+// may have recorded the lookup.
+func checkRecord(t *testing.T, what string, got, want *apiauth.KeyRecord, exactLastUsed bool) {
+	t.Helper()
+	if got == nil {
+		t.Fatalf("%s: nil record", what)
+	}
+	str := func(field, g, w string) {
+		if g != w {
+			t.Errorf("%s: %s = %q, want %q", what, field, g, w)
+		}
+	}
+	str("KeyID", got.KeyID, want.KeyID)
+	str("ID()", got.ID(), want.KeyID)
+	str("Name", got.Name, want.Name)
+	str("Subject", got.Subject, want.Subject)
+	str("Tenant", got.Tenant, want.Tenant)
+	str("Tier", got.Tier, want.Tier)
+	str("ReplacedBy", got.ReplacedBy, want.ReplacedBy)
+	if len(got.Scopes) != len(want.Scopes) || (len(want.Scopes) > 0 && !slices.Equal(got.Scopes, want.Scopes)) {
+		t.Errorf("%s: Scopes = %q, want %q (order kept)", what, got.Scopes, want.Scopes)
+	}
+	if got.Digest != want.Digest {
+		t.Errorf("%s: Digest = %x, want %x", what, got.Digest, want.Digest)
+	}
+	tm := func(field string, g, w time.Time) {
+		if !g.Equal(w) || g.IsZero() != w.IsZero() {
+			t.Errorf("%s: %s = %v, want %v (microsecond precision, zero stays zero)", what, field, g, w)
+		}
+	}
+	tm("CreatedAt", got.CreatedAt, want.CreatedAt)
+	tm("ExpiresAt", got.ExpiresAt, want.ExpiresAt)
+	tm("RevokedAt", got.RevokedAt, want.RevokedAt)
+	if exactLastUsed {
+		tm("LastUsedAt", got.LastUsedAt, want.LastUsedAt)
+	} else if got.LastUsedAt.Before(want.LastUsedAt) {
+		t.Errorf("%s: LastUsedAt = %v went back from %v", what, got.LastUsedAt, want.LastUsedAt)
+	}
+	if got.Claims != nil {
+		t.Errorf("%s: Claims = %s, want nil for an API key", what, got.Claims)
+	}
+}
