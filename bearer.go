@@ -33,7 +33,7 @@ func ParseBearer(h http.Header, maxLen int) (token, code string) {
 	if maxLen <= 0 {
 		maxLen = DefaultMaxTokenLength
 	}
-	v := h.Values("Authorization")
+	v := h["Authorization"] // canonical already: no need for Values' canonicalization
 	switch len(v) {
 	case 0:
 		return "", CodeMissingToken
@@ -94,18 +94,38 @@ func isB64Token(s string) bool {
 	return i == len(s)
 }
 
-func isB64Char(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-		c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'
-}
+func isB64Char(c byte) bool { return charClass[c]&classB64 != 0 }
+
+// Character classes, looked up in one table on the request path.
+const (
+	classB64    = 1 << iota // RFC 6750 b64token characters (without '=')
+	classBase62             // [0-9A-Za-z]
+	classPrefix             // key prefix characters: [0-9A-Za-z_]
+	classTchar              // RFC 9110 §5.6.2 tchar
+)
+
+var charClass = func() (t [256]uint8) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = classB64 | classBase62 | classPrefix
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = classB64 | classBase62 | classPrefix
+		t[c-'a'+'A'] = classB64 | classBase62 | classPrefix
+	}
+	for _, c := range "-.~+/" {
+		t[c] = classB64
+	}
+	t['_'] = classB64 | classPrefix
+	for c := range t {
+		if t[c]&classBase62 != 0 || strings.IndexByte("!#$%&'*+-.^_`|~", byte(c)) >= 0 {
+			t[c] |= classTchar
+		}
+	}
+	return t
+}()
 
 // isTchar reports whether c is a tchar (RFC 9110 §5.6.2).
-func isTchar(c byte) bool {
-	if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-}
+func isTchar(c byte) bool { return charClass[c]&classTchar != 0 }
 
 // hasOtherCredential reports whether r also carries a token in an
 // access_token query or form parameter (RFC 6750 §2.2, §2.3). Two ways of
