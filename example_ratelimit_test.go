@@ -1,0 +1,83 @@
+package apiauth_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"time"
+
+	"github.com/apiauth/apiauth"
+)
+
+// ExampleRateLimit limits each API key by its tier: here a tier of 3
+// requests per minute. Every response carries the X-RateLimit-* fields;
+// the fourth request is refused with 429 and Retry-After.
+func ExampleRateLimit() {
+	keys := exampleKeys()
+	tiers := apiauth.Presets() // free, pro, enterprise
+	tiers["tiny"] = apiauth.Tier{Name: "tiny", Limits: []apiauth.Limit{
+		{Name: "minute", Requests: 3, Window: time.Minute},
+	}}
+	start := time.Unix(1_800_000_000, 0)
+	clock := func() time.Time { return start } // a fixed clock for the example
+
+	h := apiauth.Chain(
+		apiauth.Authenticate(keys),
+		apiauth.RateLimit(apiauth.NewMemoryStore(), func(*apiauth.Principal) apiauth.Tier { return tiers["tiny"] },
+			apiauth.WithClock(clock)),
+	)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+
+	for i := 1; i <= 4; i++ {
+		req := httptest.NewRequest("GET", "/v1/orders", nil)
+		req.Header.Set("Authorization", "Bearer "+exReaderKey)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		fmt.Println(rec.Code, "limit", rec.Header().Get("X-RateLimit-Limit"),
+			"remaining", rec.Header().Get("X-RateLimit-Remaining"),
+			"reset in", mustAtoi(rec.Header().Get("X-RateLimit-Reset"))-start.Unix(),
+			"retry after", rec.Header().Values("Retry-After"))
+	}
+	// Output:
+	// 200 limit 3 remaining 2 reset in 20 retry after []
+	// 200 limit 3 remaining 1 reset in 40 retry after []
+	// 200 limit 3 remaining 0 reset in 60 retry after []
+	// 429 limit 3 remaining 0 reset in 60 retry after [20]
+}
+
+func mustAtoi(s string) int64 {
+	var n int64
+	if _, err := fmt.Sscan(s, &n); err != nil {
+		panic(err)
+	}
+	return n
+}
+
+// ExampleWithFailureLimit throttles key guessing per client address: after
+// two wrong keys, even the right one is refused until the limit recovers,
+// so the answer tells a guesser nothing.
+func ExampleWithFailureLimit() {
+	keys := exampleKeys()
+	two := apiauth.Tier{Name: "failures", Limits: []apiauth.Limit{{Requests: 2, Window: time.Hour}}}
+	h := apiauth.Authenticate(keys, apiauth.WithFailureLimit(apiauth.NewMemoryStore(), two, nil))(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	for _, key := range []string{exReaderKey, "guess-1-0123456789abcdef", "guess-2-0123456789abcdef", exReaderKey} {
+		req := httptest.NewRequest("GET", "/v1/me", nil)
+		req.RemoteAddr = "198.51.100.7:4711"
+		req.Header.Set("Authorization", "Bearer "+key)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		fmt.Println(rec.Code, exProblemCode(rec))
+	}
+	// Output:
+	// 200 ok
+	// 401 invalid_token
+	// 401 invalid_token
+	// 429 rate_limited
+}
+
+func exProblemCode(rec *httptest.ResponseRecorder) string {
+	if rec.Code < 400 {
+		return "ok"
+	}
+	return exProblem(rec).Code
+}
