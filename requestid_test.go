@@ -28,10 +28,10 @@ func TestValidInboundID(t *testing.T) {
 		{strings.Repeat("a", 201), false},
 		{"", false},
 		{"0b6f3c1e-8d2a-4f7b-9c3d-5e6f7a8b9c0d", true}, // a UUID
-		{"AZaz09+/=-AZaz09+/=-", true},                  // every allowed character
-		{"YWJjZGVmZ2hpamtsbW5vcA==", true},              // base64
-		{"01HZX3K4M5N6P7Q8R9S0T1V2W3", true},            // a ULID
-		{"0b6f3c1e_8d2a_4f7b_9c3d", false},              // underscore
+		{"AZaz09+/=-AZaz09+/=-", true},                 // every allowed character
+		{"YWJjZGVmZ2hpamtsbW5vcA==", true},             // base64
+		{"01HZX3K4M5N6P7Q8R9S0T1V2W3", true},           // a ULID
+		{"0b6f3c1e_8d2a_4f7b_9c3d", false},             // underscore
 		{"0b6f3c1e.8d2a.4f7b.9c3d", false},
 		{"0b6f3c1e 8d2a 4f7b 9c3d", false},
 		{"0b6f3c1e-8d2a-4f7b-9c3d\r\nX-Evil: 1", false},
