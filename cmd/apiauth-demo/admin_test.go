@@ -3,6 +3,7 @@ package main
 import (
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -238,4 +239,53 @@ func TestAdminOtherTenantKeyIsNotFound(t *testing.T) {
 	res := d.do(http.MethodGet, "/v1/admin/keys", globex, nil)
 	assert.Contains(t, string(res.body), globexID)
 	assert.False(t, strings.Contains(string(d.do(http.MethodGet, "/v1/admin/keys", acme, nil).body), globexID))
+}
+
+// TestAdminRotateRevokeRace rotates and revokes the same keys at once, with
+// no lock in the demo: whichever runs first, the revocation stands (the
+// key store's narrow updates never undo it), and a replacement that was
+// issued keeps working.
+func TestAdminRotateRevokeRace(t *testing.T) {
+	d := startDemo(t)
+	admin := d.key("acme", "admin")
+	const n = 10 // 30 admin requests: within the free tier's burst of 50
+	type outcome struct {
+		old, id      string
+		rotateStatus int
+		newKey       string
+	}
+	outcomes := make([]outcome, n)
+	for i := range outcomes {
+		outcomes[i].old, outcomes[i].id = d.createKey(admin, map[string]any{"scopes": []string{"read"}})
+	}
+	var wg sync.WaitGroup
+	for i := range outcomes {
+		o := &outcomes[i]
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			res := d.do(http.MethodPost, "/v1/admin/keys/"+o.id+"/rotate", admin, map[string]any{"grace": "1h"})
+			o.rotateStatus = res.status
+			if res.status == http.StatusCreated {
+				o.newKey, _ = res.json(t)["key"].(string)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			assert.Equal(t, http.StatusNoContent, d.do(http.MethodDelete, "/v1/admin/keys/"+o.id, admin, nil).status)
+		}()
+	}
+	wg.Wait()
+	for i, o := range outcomes {
+		status, code := d.me(o.old)
+		assert.Equal(t, "token_revoked", code, "key %d: status %d after rotate (%d) and revoke", i, status, o.rotateStatus)
+		switch o.rotateStatus {
+		case http.StatusCreated:
+			status, code := d.me(o.newKey)
+			assert.Equal(t, http.StatusOK, status, "key %d: replacement refused: %s", i, code)
+		case http.StatusConflict: // the revocation came first
+		default:
+			t.Errorf("key %d: rotate answered %d", i, o.rotateStatus)
+		}
+	}
 }

@@ -146,7 +146,7 @@ func parseConfig(data []byte) (*Config, error) {
 
 	cfg := defaultConfig()
 	if fc.Realm != nil {
-		if *fc.Realm == "" || !validChallengeValue(*fc.Realm) {
+		if *fc.Realm == "" || !apiauth.ValidRealm(*fc.Realm) {
 			return nil, fmt.Errorf("config: realm %q: want 1 or more printable ASCII characters without '\"' or '\\' (RFC 6750 §3)", *fc.Realm)
 		}
 		cfg.Realm = *fc.Realm
@@ -272,18 +272,6 @@ func checkTypeBase(base string) error {
 		return errors.New("want an absolute URI without query or fragment")
 	}
 	return nil
-}
-
-// validChallengeValue reports whether s may appear in a quoted
-// WWW-Authenticate value (RFC 6750 §3): printable ASCII without '"' or
-// '\'. apiauth.WithRealm panics on anything else.
-func validChallengeValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
 }
 
 // decodeStrict decodes exactly one JSON value from data into v, refusing

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/apiauth/apiauth"
@@ -25,10 +24,6 @@ type server struct {
 	orders *orderStore
 	tiers  []string
 	log    *slog.Logger
-	// adminMu serializes key rotation and revocation. apiauth's Keys.Rotate
-	// and Keys.Revoke both read a record and write it back whole, so a
-	// revocation in the middle of a rotation would be undone.
-	adminMu sync.Mutex
 }
 
 // newHandler wires the demo's routes. Everything under /v1/ passes, in
