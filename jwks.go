@@ -1,0 +1,928 @@
+package apiauth
+
+import (
+	"context"
+	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// MaxJWKSSize is the largest JWK Set a JWKS accepts, in bytes (after any
+// content decoding). A larger response is a failed fetch.
+const MaxJWKSSize = 1 << 20
+
+// maxRSABits bounds the RSA modulus taken from a JWK Set: bigger keys cost
+// more to verify than any identity provider needs.
+const maxRSABits = 8192
+
+// jwksFetchTimeout bounds a fetch whatever the http.Client, so that a
+// client without timeouts cannot hold every caller waiting for it.
+const jwksFetchTimeout = 30 * time.Second
+
+// ErrJWKSUnavailable matches the errors of a JWKS that cannot obtain its
+// keys: the identity provider is unreachable, answers with an error status,
+// or serves something that is not a JWK Set. It does not match
+// ErrInvalidToken, so Authenticate answers 503 with Retry-After.
+var ErrJWKSUnavailable = errors.New("apiauth: JWKS unavailable")
+
+// jwksError is a failed fetch: it matches ErrJWKSUnavailable and its cause.
+type jwksError struct{ err error }
+
+func (e *jwksError) Error() string   { return "apiauth: JWKS unavailable: " + e.err.Error() }
+func (e *jwksError) Unwrap() []error { return []error{ErrJWKSUnavailable, e.err} }
+
+// ParseJWKS parses a JWK Set (RFC 7517 §5) into verification keys, each
+// bound to exactly one algorithm (RFC 8725 §3.1). The document must be a
+// JSON object with a "keys" array; otherwise ParseJWKS fails.
+//
+// Keys are read per RFC 7518 §6 and RFC 8037: kty "RSA" (n, e; 2048 to 8192
+// bits, e odd and 3 ≤ e < 2³¹), "EC" (crv P-256, P-384 or P-521 with x and
+// y; the point must be on the curve) and "OKP" (crv Ed25519, x). A key's
+// algorithm is its "alg" when present, which must suit its type and curve
+// (ES256 only with P-256, ES384 with P-384, ES512 with P-521, EdDSA with
+// Ed25519, RS*/PS* with RSA). Without "alg", EC and OKP keys take the only
+// algorithm their curve allows, and an RSA key takes RS256: RS256 and PS256
+// are both possible, and RS256 is the one RFC 9068 §2.1 makes every
+// issuer of access tokens support.
+//
+// Some keys are skipped, and the rest of the set still used: "use" other
+// than "sig", "key_ops" without "verify", symmetric keys (kty "oct": a
+// secret is never taken from a key set), keys holding private members
+// ("d", "p", "q", …: a published private key is compromised), RSA keys
+// under 2048 bits, unknown kty, crv or alg, malformed members, and keys
+// that fail validation. When several of the remaining keys share a "kid",
+// all of them are skipped: nothing says which one a token means (RFC 7517
+// §4.5 asks for distinct kids), and the other keys keep working.
+func ParseJWKS(data []byte) ([]JWTKey, error) {
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("apiauth: JWK Set: %w", err)
+	}
+	raw, ok := doc["keys"]
+	if !ok {
+		return nil, errors.New(`apiauth: JWK Set: no "keys" member`)
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(raw, &elems); err != nil || elems == nil {
+		return nil, errors.New(`apiauth: JWK Set: "keys" is not an array`)
+	}
+	keys := make([]JWTKey, 0, len(elems))
+	count := make(map[string]int, len(elems))
+	for _, e := range elems {
+		k, err := parseJWK(e)
+		if err != nil {
+			continue
+		}
+		keys = append(keys, k)
+		count[k.ID]++
+	}
+	kept := keys[:0]
+	for _, k := range keys {
+		if count[k.ID] == 1 {
+			kept = append(kept, k)
+		}
+	}
+	return kept, nil
+}
+
+// jwkCurve describes a curve a JWK may name.
+type jwkCurve struct {
+	alg  string
+	size int // bytes per coordinate
+	ecdh ecdh.Curve
+	oid  asn1.ObjectIdentifier
+}
+
+var jwkCurves = map[string]jwkCurve{
+	"P-256": {"ES256", 32, ecdh.P256(), asn1.ObjectIdentifier{1, 2, 840, 10045, 3, 1, 7}},
+	"P-384": {"ES384", 48, ecdh.P384(), asn1.ObjectIdentifier{1, 3, 132, 0, 34}},
+	"P-521": {"ES512", 66, ecdh.P521(), asn1.ObjectIdentifier{1, 3, 132, 0, 35}},
+}
+
+var oidECPublicKey = asn1.ObjectIdentifier{1, 2, 840, 10045, 2, 1}
+
+// privateMembers are JWK members that only private keys have (RFC 7518
+// §6.2.2, §6.3.2, §6.4; RFC 8037 §2).
+var privateMembers = [...]string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
+
+// parseJWK reads one JWK (RFC 7517 §4) as a verification key, or says why
+// it is skipped.
+func parseJWK(raw json.RawMessage) (JWTKey, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return JWTKey{}, errors.New("not a JSON object")
+	}
+	str := func(name string) (string, bool, error) {
+		v, ok := m[name]
+		if !ok {
+			return "", false, nil
+		}
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil {
+			return "", true, fmt.Errorf("%q is not a string", name)
+		}
+		return s, true, nil
+	}
+	b64 := func(name string) ([]byte, error) {
+		s, ok, err := str(name)
+		if err != nil {
+			return nil, err
+		}
+		if !ok || s == "" {
+			return nil, fmt.Errorf("%q is missing", name)
+		}
+		// Unpadded base64url (RFC 7515 §2); trailing padding is tolerated.
+		b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+		if err != nil {
+			return nil, fmt.Errorf("%q is not base64url", name)
+		}
+		return b, nil
+	}
+
+	kty, ok, err := str("kty")
+	if err != nil || !ok {
+		return JWTKey{}, errors.New(`no "kty"`)
+	}
+	if kty == "oct" {
+		return JWTKey{}, errors.New("symmetric keys are never taken from a key set")
+	}
+	kid, _, err := str("kid")
+	if err != nil {
+		return JWTKey{}, err
+	}
+	if use, ok, err := str("use"); err != nil || (ok && use != "sig") {
+		return JWTKey{}, fmt.Errorf("use %q: not a signature key", use)
+	}
+	if v, ok := m["key_ops"]; ok {
+		var ops []string
+		if err := json.Unmarshal(v, &ops); err != nil {
+			return JWTKey{}, errors.New(`"key_ops" is not an array of strings`)
+		}
+		verify := false
+		for _, op := range ops {
+			verify = verify || op == "verify"
+		}
+		if !verify {
+			return JWTKey{}, errors.New(`"key_ops" does not allow "verify"`)
+		}
+	}
+	for _, p := range privateMembers {
+		if _, ok := m[p]; ok {
+			return JWTKey{}, fmt.Errorf("holds private key material (%q)", p)
+		}
+	}
+	alg, hasAlg, err := str("alg")
+	if err != nil {
+		return JWTKey{}, err
+	}
+
+	k := JWTKey{ID: kid, Algorithm: alg}
+	switch kty {
+	case "RSA":
+		switch {
+		case !hasAlg:
+			k.Algorithm = "RS256" // RFC 9068 §2.1; see ParseJWKS
+		case alg == "RS256", alg == "RS384", alg == "RS512", alg == "PS256", alg == "PS384", alg == "PS512":
+		default:
+			return JWTKey{}, fmt.Errorf("alg %q does not suit an RSA key", alg)
+		}
+		n, err := b64("n")
+		if err != nil {
+			return JWTKey{}, err
+		}
+		e, err := b64("e")
+		if err != nil {
+			return JWTKey{}, err
+		}
+		pub := &rsa.PublicKey{N: new(big.Int).SetBytes(n)}
+		if bits := pub.N.BitLen(); bits < 2048 || bits > maxRSABits || pub.N.Bit(0) == 0 {
+			return JWTKey{}, fmt.Errorf("RSA modulus of %d bits: want an odd modulus of 2048 to %d bits", bits, maxRSABits)
+		}
+		ev := new(big.Int).SetBytes(e)
+		if !ev.IsInt64() || ev.Int64() < 3 || ev.Int64() > 1<<31-1 || ev.Bit(0) == 0 {
+			return JWTKey{}, errors.New("RSA exponent: want an odd number from 3 to 2³¹-1")
+		}
+		pub.E = int(ev.Int64())
+		k.Key = pub
+	case "EC":
+		crv, _, err := str("crv")
+		if err != nil {
+			return JWTKey{}, err
+		}
+		c, ok := jwkCurves[crv]
+		if !ok {
+			return JWTKey{}, fmt.Errorf("unsupported curve %q", crv)
+		}
+		if !hasAlg {
+			k.Algorithm = c.alg
+		} else if alg != c.alg {
+			return JWTKey{}, fmt.Errorf("alg %q does not suit curve %s", alg, crv)
+		}
+		x, err := b64("x")
+		if err != nil {
+			return JWTKey{}, err
+		}
+		y, err := b64("y")
+		if err != nil {
+			return JWTKey{}, err
+		}
+		if len(x) > c.size || len(y) > c.size {
+			return JWTKey{}, errors.New("coordinates too long for the curve")
+		}
+		// Uncompressed point (SEC 1 §2.3.3); short coordinates (leading
+		// zeros dropped, as some encoders do) are padded back.
+		pt := make([]byte, 1+2*c.size)
+		pt[0] = 4
+		copy(pt[1+c.size-len(x):], x)
+		copy(pt[1+2*c.size-len(y):], y)
+		if _, err := c.ecdh.NewPublicKey(pt); err != nil {
+			return JWTKey{}, errors.New("the point is not on the curve")
+		}
+		pub, err := parseECPoint(c, pt)
+		if err != nil {
+			return JWTKey{}, err
+		}
+		k.Key = pub
+	case "OKP":
+		crv, _, err := str("crv")
+		if err != nil {
+			return JWTKey{}, err
+		}
+		if crv != "Ed25519" {
+			return JWTKey{}, fmt.Errorf("unsupported curve %q", crv)
+		}
+		if hasAlg && alg != "EdDSA" {
+			return JWTKey{}, fmt.Errorf("alg %q does not suit curve %s", alg, crv)
+		}
+		k.Algorithm = "EdDSA"
+		x, err := b64("x")
+		if err != nil {
+			return JWTKey{}, err
+		}
+		if len(x) != ed25519.PublicKeySize {
+			return JWTKey{}, errors.New("an Ed25519 key has 32 bytes")
+		}
+		k.Key = ed25519.PublicKey(x)
+	default:
+		return JWTKey{}, fmt.Errorf("unsupported kty %q", kty)
+	}
+	return k.prepare()
+}
+
+// parseECPoint turns a validated uncompressed point into an
+// *ecdsa.PublicKey through its SubjectPublicKeyInfo (RFC 5480), the way
+// crypto/ecdsa recommends without setting the deprecated X and Y.
+func parseECPoint(c jwkCurve, pt []byte) (*ecdsa.PublicKey, error) {
+	params, err := asn1.Marshal(c.oid)
+	if err != nil {
+		return nil, err
+	}
+	der, err := asn1.Marshal(struct {
+		Algorithm pkix.AlgorithmIdentifier
+		PublicKey asn1.BitString
+	}{
+		pkix.AlgorithmIdentifier{Algorithm: oidECPublicKey, Parameters: asn1.RawValue{FullBytes: params}},
+		asn1.BitString{Bytes: pt, BitLength: 8 * len(pt)},
+	})
+	if err != nil {
+		return nil, err
+	}
+	pub, err := x509.ParsePKIXPublicKey(der)
+	if err != nil {
+		return nil, errors.New("the point is not on the curve")
+	}
+	ec, ok := pub.(*ecdsa.PublicKey)
+	if !ok {
+		return nil, errors.New("not an ECDSA key")
+	}
+	return ec, nil
+}
+
+// jwkOut is a published public JWK.
+type jwkOut struct {
+	Kty string `json:"kty"`
+	Kid string `json:"kid,omitempty"`
+	Use string `json:"use"`
+	Alg string `json:"alg"`
+	Crv string `json:"crv,omitempty"`
+	N   string `json:"n,omitempty"`
+	E   string `json:"e,omitempty"`
+	X   string `json:"x,omitempty"`
+	Y   string `json:"y,omitempty"`
+}
+
+// MarshalJWKS returns a JWK Set (RFC 7517 §5) of the public halves of keys,
+// for serving at /.well-known/jwks.json with Content-Type
+// application/jwk-set+json. Each JWK carries its kid, kty, alg, "use":
+// "sig" and its public members only (n and e; crv, x and y; or crv and x):
+// private keys may be passed, and never leak. HMAC keys are an error: a
+// shared secret must not be published. Keys are validated as by
+// NewStaticKeys; with several keys, each needs its own non-empty ID.
+func MarshalJWKS(keys ...JWTKey) ([]byte, error) {
+	set := struct {
+		Keys []jwkOut `json:"keys"`
+	}{Keys: make([]jwkOut, 0, len(keys))}
+	enc := base64.RawURLEncoding.EncodeToString
+	seen := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		p, err := k.prepare()
+		if err != nil {
+			return nil, err
+		}
+		if len(keys) > 1 && p.ID == "" {
+			return nil, errors.New("apiauth: MarshalJWKS: with several keys, each needs an ID")
+		}
+		if seen[p.ID] {
+			return nil, fmt.Errorf("apiauth: MarshalJWKS: key ID %q appears twice", p.ID)
+		}
+		seen[p.ID] = true
+		j := jwkOut{Kid: p.ID, Use: "sig", Alg: p.Algorithm}
+		switch pub := p.Key.(type) {
+		case *rsa.PublicKey:
+			j.Kty = "RSA"
+			j.N = enc(pub.N.Bytes())
+			j.E = enc(big.NewInt(int64(pub.E)).Bytes())
+		case *ecdsa.PublicKey:
+			e, err := pub.ECDH()
+			if err != nil {
+				return nil, fmt.Errorf("apiauth: MarshalJWKS: key %q: %w", p.ID, err)
+			}
+			pt := e.Bytes() // 0x04 || X || Y, each coordinate full size
+			size := (len(pt) - 1) / 2
+			j.Kty, j.Crv = "EC", pub.Curve.Params().Name
+			j.X, j.Y = enc(pt[1:1+size]), enc(pt[1+size:])
+		case ed25519.PublicKey:
+			j.Kty, j.Crv = "OKP", "Ed25519"
+			j.X = enc(pub)
+		default:
+			return nil, fmt.Errorf("apiauth: MarshalJWKS: key %q (%s) cannot be published: only public keys can", p.ID, p.Algorithm)
+		}
+		set.Keys = append(set.Keys, j)
+	}
+	return json.Marshal(set)
+}
+
+// JWKSOptions tunes a JWKS. The zero value is the recommended setting.
+type JWKSOptions struct {
+	// Client fetches the set. The default times out after 5 s in all (3 s
+	// to connect, 3 s for the TLS handshake). Whatever the client, a fetch
+	// is abandoned after 30 s, and redirects are followed only to the same
+	// host, never from https to http, at most 3 times.
+	Client *http.Client
+	// MinRefresh and MaxRefresh clamp how long a fetched set is fresh: its
+	// Cache-Control max-age (less its Age), MaxRefresh when the response
+	// has none, MinRefresh for no-cache or no-store. The defaults are 1
+	// minute and 1 hour. A background goroutine refetches the set when
+	// three quarters of that time have passed.
+	MinRefresh, MaxRefresh time.Duration
+	// MinFetchInterval is the least time between two fetches caused by
+	// tokens naming an unknown kid (default 10 s): however many unknown
+	// kids arrive, at most one fetch per interval. Within it, an unknown
+	// kid is refused (ErrUnknownKey) if the last fetch succeeded, and
+	// answered with the last fetch's failure if it failed. It is also the
+	// first retry delay of the background refresh after a failure, which
+	// then doubles up to MinRefresh.
+	MinFetchInterval time.Duration
+	// MaxStale bounds how long past its freshness a set keeps verifying
+	// while the identity provider cannot be reached (default 24 h;
+	// negative for no bound). Past it, every token is answered with 503
+	// until a fetch succeeds, so that an outage, or an attacker who blocks
+	// the fetch, cannot keep a removed key alive forever.
+	MaxStale time.Duration
+	// Now returns the current time (time.Now when nil).
+	Now func() time.Time
+}
+
+// JWKS is a KeySet fetched from an identity provider's JWK Set URL (RFC
+// 7517 §5), such as the jwks_uri of its OAuth 2.0 authorization server
+// metadata (RFC 8414). Tokens choose their key by "kid"; the token's own
+// "jku" or "x5u" header is never followed (RFC 8725 §3.10): the URL comes
+// from configuration only.
+//
+// The set is fetched on first use (or by Refresh), cached as long as its
+// Cache-Control allows within [JWKSOptions.MinRefresh,
+// JWKSOptions.MaxRefresh], refreshed in the background before it goes
+// stale, and refetched when a token names a kid the set does not hold, at
+// most once per JWKSOptions.MinFetchInterval. Concurrent lookups of unknown
+// kids share one fetch. A key removed from the set stops verifying after
+// the next refresh. A token without "kid" is accepted only while the set
+// has exactly one key.
+//
+// Failures: when the identity provider cannot be reached, answers with an
+// error or serves something that is not a JWK Set, the keys of the last
+// good set keep verifying (up to JWKSOptions.MaxStale past its freshness)
+// and a kid that set does not hold gets an error matching
+// ErrJWKSUnavailable, not ErrInvalidToken: Authenticate answers 503 with
+// Retry-After, not 401. A kid missing from a set fetched successfully
+// within the interval gets ErrUnknownKey (401).
+//
+// Keys are read by ParseJWKS, which skips encryption, symmetric, short and
+// malformed keys. The URL must be https; plain http is allowed only to a
+// loopback host (127.0.0.0/8, ::1, localhost) for tests and sidecars.
+// Close stops the background refresh.
+type JWKS struct {
+	c *jwksCore
+}
+
+// jwksCore is the state of a JWKS, apart from it so that a JWKS nobody
+// closes can still be collected, stopping its goroutine.
+type jwksCore struct {
+	url                                     string
+	client                                  *http.Client
+	minRefresh, maxRefresh, minFetch, stale time.Duration
+	now                                     func() time.Time
+	after                                   func(time.Duration) <-chan time.Time
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	kick   chan struct{} // wakes the refresh loop to reconsider
+	done   chan struct{} // closed when the refresh loop returns
+	fetchs sync.WaitGroup
+
+	state     atomic.Pointer[jwksState]
+	lastTryNs atomic.Int64 // lastTry, for the lock-free path
+
+	mu          sync.Mutex
+	inflight    *jwksCall
+	lastTry     time.Time // start of the last fetch
+	lastErr     error     // its failure, nil if it succeeded
+	failures    int       // consecutive failed fetches
+	loopStarted bool
+	closed      bool
+}
+
+// jwksState is one successfully fetched set; it is never modified.
+type jwksState struct {
+	keys      []JWTKey
+	byID      map[string]int
+	refreshAt time.Time // when the background refresh is due
+	expires   time.Time // end of freshness, counted from the fetch's start
+}
+
+// jwksCall is one fetch under way; everyone who needs it waits on done.
+type jwksCall struct {
+	done chan struct{}
+	err  error
+}
+
+// NewJWKS returns a KeySet fetched from url. It checks the URL and the
+// options but fetches nothing: the first lookup (or Refresh) does.
+func NewJWKS(url string, opts JWKSOptions) (*JWKS, error) {
+	return newJWKS(url, opts, nil)
+}
+
+func newJWKS(rawURL string, opts JWKSOptions, after func(time.Duration) <-chan time.Time) (*JWKS, error) {
+	u, err := checkJWKSURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	c := &jwksCore{
+		url:        u.String(),
+		minRefresh: opts.MinRefresh,
+		maxRefresh: opts.MaxRefresh,
+		minFetch:   opts.MinFetchInterval,
+		stale:      opts.MaxStale,
+		now:        opts.Now,
+		after:      after,
+		kick:       make(chan struct{}, 1),
+		done:       make(chan struct{}),
+	}
+	if c.minRefresh == 0 {
+		c.minRefresh = time.Minute
+	}
+	if c.maxRefresh == 0 {
+		c.maxRefresh = time.Hour
+	}
+	if c.minFetch == 0 {
+		c.minFetch = 10 * time.Second
+	}
+	if c.stale == 0 {
+		c.stale = 24 * time.Hour
+	}
+	if c.minRefresh < 0 || c.maxRefresh < c.minRefresh || c.minFetch < 0 {
+		return nil, fmt.Errorf("apiauth: JWKS: want 0 < MinRefresh (%v) ≤ MaxRefresh (%v) and MinFetchInterval (%v) > 0",
+			c.minRefresh, c.maxRefresh, c.minFetch)
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.after == nil {
+		c.after = time.After
+	}
+	var client http.Client
+	if opts.Client != nil {
+		client = *opts.Client
+	} else {
+		client = http.Client{
+			Timeout: 5 * time.Second,
+			Transport: &http.Transport{
+				Proxy:                 http.ProxyFromEnvironment,
+				DialContext:           (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+				TLSHandshakeTimeout:   3 * time.Second,
+				ResponseHeaderTimeout: 5 * time.Second,
+				TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+				ForceAttemptHTTP2:     true,
+				MaxIdleConns:          2,
+				IdleConnTimeout:       90 * time.Second,
+			},
+		}
+	}
+	client.CheckRedirect = sameHostRedirects(client.CheckRedirect)
+	c.client = &client
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	j := &JWKS{c: c}
+	runtime.AddCleanup(j, func(c *jwksCore) { c.cancel() }, c)
+	return j, nil
+}
+
+// checkJWKSURL allows https URLs, and http ones to a loopback host.
+func checkJWKSURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("apiauth: JWKS URL: %w", err)
+	}
+	bad := func(why string) (*url.URL, error) {
+		return nil, fmt.Errorf("apiauth: JWKS URL %q: %s", u.Redacted(), why)
+	}
+	if u.Host == "" || u.Opaque != "" {
+		return bad("want an absolute https URL")
+	}
+	if u.User != nil {
+		return bad("credentials in the URL are refused")
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !isLoopback(u.Hostname()) {
+			return bad("plain http is allowed only to a loopback host; use https")
+		}
+	default:
+		return bad("want an https URL")
+	}
+	u.Fragment, u.RawFragment = "", ""
+	return u, nil
+}
+
+// isLoopback reports whether host is "localhost" or a loopback address
+// (127.0.0.0/8, ::1).
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// sameHostRedirects refuses redirects to another host, from https to http
+// and beyond the third, before calling next (the client's own policy).
+func sameHostRedirects(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		first := via[0].URL
+		switch {
+		case len(via) > 3:
+			return errors.New("apiauth: JWKS: too many redirects")
+		case !strings.EqualFold(req.URL.Hostname(), first.Hostname()):
+			return fmt.Errorf("apiauth: JWKS: redirect to another host (%s) refused", req.URL.Hostname())
+		case first.Scheme == "https" && req.URL.Scheme != "https":
+			return errors.New("apiauth: JWKS: redirect from https to http refused")
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		return nil
+	}
+}
+
+// JWTKey implements KeySet. A known kid is answered from memory, without
+// waiting for any fetch.
+func (j *JWKS) JWTKey(ctx context.Context, kid string) (*JWTKey, error) {
+	c := j.c
+	now := c.now()
+	if st := c.state.Load(); st != nil && c.usable(st, now) {
+		if k := st.find(kid); k != nil {
+			// The background refresh is late (the process slept, or a
+			// test's clock moved): wake it, once per due refresh.
+			if !now.Before(st.refreshAt) && c.lastTryNs.Load() < st.refreshAt.UnixNano() {
+				c.wake()
+			}
+			return k, nil
+		}
+	}
+	return c.lookupSlow(ctx, kid, now)
+}
+
+// Refresh fetches the set now, whatever its freshness and the fetch
+// interval, and returns the fetch's failure. If a fetch is already under
+// way it waits for that one. Tests and programs that want their keys
+// before the first request call it; it is never required.
+func (j *JWKS) Refresh(ctx context.Context) error {
+	c := j.c
+	c.mu.Lock()
+	call := c.startLocked(c.now())
+	c.mu.Unlock()
+	select {
+	case <-call.done:
+		return call.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops the background refresh and any fetch under way, and waits
+// for them. Known keys keep verifying; nothing is fetched any more. Close
+// may be called more than once.
+func (j *JWKS) Close() error {
+	c := j.c
+	c.mu.Lock()
+	c.closed = true
+	started := c.loopStarted
+	c.mu.Unlock()
+	c.cancel()
+	if started {
+		<-c.done
+	}
+	c.fetchs.Wait()
+	return nil
+}
+
+// usable reports whether st may still verify tokens at now.
+func (c *jwksCore) usable(st *jwksState, now time.Time) bool {
+	return c.stale < 0 || now.Before(st.expires.Add(c.stale))
+}
+
+// find returns the key for kid, or for a token without kid the only key.
+func (st *jwksState) find(kid string) *JWTKey {
+	if kid == "" {
+		if len(st.keys) == 1 {
+			return &st.keys[0]
+		}
+		return nil
+	}
+	if i, ok := st.byID[kid]; ok {
+		return &st.keys[i]
+	}
+	return nil
+}
+
+// lookupSlow handles a kid the current set does not answer: it joins the
+// fetch under way, or starts one if the interval allows, or answers from
+// the last fetch's outcome.
+func (c *jwksCore) lookupSlow(ctx context.Context, kid string, now time.Time) (*JWTKey, error) {
+	c.mu.Lock()
+	call := c.inflight
+	if call == nil {
+		if k := c.lookup(kid, now); k != nil { // a fetch finished meanwhile
+			c.mu.Unlock()
+			return k, nil
+		}
+		if !c.lastTry.IsZero() && now.Sub(c.lastTry) < c.minFetch {
+			err := c.lastErr
+			c.mu.Unlock()
+			return nil, c.missing(kid, now, err)
+		}
+		call = c.startLocked(now)
+	}
+	c.mu.Unlock()
+	select {
+	case <-call.done:
+	case <-ctx.Done():
+		return nil, &jwksError{err: ctx.Err()}
+	}
+	now = c.now()
+	if k := c.lookup(kid, now); k != nil {
+		return k, nil
+	}
+	return nil, c.missing(kid, now, call.err)
+}
+
+func (c *jwksCore) lookup(kid string, now time.Time) *JWTKey {
+	if st := c.state.Load(); st != nil && c.usable(st, now) {
+		return st.find(kid)
+	}
+	return nil
+}
+
+// missing is the error for a kid the set does not hold, given the last
+// fetch's failure.
+func (c *jwksCore) missing(kid string, now time.Time, fetchErr error) error {
+	st := c.state.Load()
+	switch {
+	case fetchErr != nil:
+		return fetchErr
+	case st == nil || !c.usable(st, now):
+		return &jwksError{err: errors.New("the key set is stale and was not refreshed")}
+	case kid == "" && len(st.keys) > 1:
+		return errMissingKID
+	default:
+		return ErrUnknownKey
+	}
+}
+
+// startLocked starts a fetch, or returns the one under way. c.mu is held.
+func (c *jwksCore) startLocked(now time.Time) *jwksCall {
+	if c.inflight != nil {
+		return c.inflight
+	}
+	call := &jwksCall{done: make(chan struct{})}
+	if c.closed {
+		call.err = &jwksError{err: errors.New("the key set is closed")}
+		close(call.done)
+		return call
+	}
+	c.inflight = call
+	c.lastTry = now
+	c.lastTryNs.Store(now.UnixNano())
+	if !c.loopStarted {
+		c.loopStarted = true
+		go c.loop()
+	}
+	c.fetchs.Add(1)
+	go c.run(call, now)
+	return call
+}
+
+// run performs a fetch and publishes its outcome.
+func (c *jwksCore) run(call *jwksCall, start time.Time) {
+	defer c.fetchs.Done()
+	ctx, cancel := context.WithTimeout(c.ctx, jwksFetchTimeout)
+	st, err := c.fetch(ctx, start)
+	cancel()
+	if err != nil {
+		err = &jwksError{err: err}
+	}
+	c.mu.Lock()
+	if err == nil {
+		c.state.Store(st)
+		c.failures = 0
+	} else {
+		c.failures++
+	}
+	c.lastErr = err
+	c.inflight = nil
+	c.mu.Unlock()
+	call.err = err
+	close(call.done)
+	c.wake()
+}
+
+// fetch GETs and parses the set.
+func (c *jwksCore) fetch(ctx context.Context, start time.Time) (*jwksState, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/jwk-set+json, application/json")
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // keep the connection
+		return nil, fmt.Errorf("GET %s: %s", c.url, resp.Status)
+	}
+	if resp.ContentLength > MaxJWKSSize {
+		return nil, fmt.Errorf("GET %s: a JWK Set of %d bytes is over the %d-byte cap", c.url, resp.ContentLength, MaxJWKSSize)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxJWKSSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", c.url, err)
+	}
+	if len(body) > MaxJWKSSize {
+		return nil, fmt.Errorf("GET %s: the JWK Set is over the %d-byte cap", c.url, MaxJWKSSize)
+	}
+	keys, err := ParseJWKS(body)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", c.url, err)
+	}
+	life, ok := cacheLifetime(resp.Header)
+	switch {
+	case !ok:
+		life = c.maxRefresh
+	case life < c.minRefresh:
+		life = c.minRefresh
+	case life > c.maxRefresh:
+		life = c.maxRefresh
+	}
+	st := &jwksState{
+		keys:      keys,
+		byID:      make(map[string]int, len(keys)),
+		refreshAt: start.Add(life * 3 / 4),
+		expires:   start.Add(life),
+	}
+	for i, k := range keys {
+		if k.ID != "" {
+			st.byID[k.ID] = i
+		}
+	}
+	return st, nil
+}
+
+// cacheLifetime reads how long a response is fresh from its Cache-Control
+// max-age less its Age (RFC 9111 §4.2); no-cache and no-store mean zero.
+// ok is false when the response says nothing usable.
+func cacheLifetime(h http.Header) (d time.Duration, ok bool) {
+	maxAge := int64(-1)
+	for _, line := range h.Values("Cache-Control") {
+		for _, dir := range strings.Split(line, ",") {
+			name, val, _ := strings.Cut(strings.TrimSpace(dir), "=")
+			switch strings.ToLower(strings.TrimSpace(name)) {
+			case "no-store", "no-cache":
+				return 0, true
+			case "max-age":
+				n, err := strconv.ParseInt(strings.Trim(strings.TrimSpace(val), `"`), 10, 64)
+				if err == nil && n >= 0 && (maxAge < 0 || n < maxAge) {
+					maxAge = n
+				}
+			}
+		}
+	}
+	if maxAge < 0 {
+		return 0, false
+	}
+	if age, err := strconv.ParseInt(strings.TrimSpace(h.Get("Age")), 10, 64); err == nil && age > 0 {
+		maxAge = max(maxAge-age, 0)
+	}
+	const maxSeconds = int64(100 * 365 * 24 * time.Hour / time.Second)
+	return time.Duration(min(maxAge, maxSeconds)) * time.Second, true
+}
+
+// wake asks the refresh loop to reconsider its schedule.
+func (c *jwksCore) wake() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// loop refreshes the set in the background: before it goes stale, and
+// after a failure with a delay that doubles from MinFetchInterval up to
+// MinRefresh. It starts with the first fetch and ends with Close.
+func (c *jwksCore) loop() {
+	defer close(c.done)
+	for {
+		var timer <-chan time.Time
+		if d, ok := c.nextRefresh(); ok {
+			timer = c.after(max(d, 0))
+		}
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-c.kick:
+		case <-timer:
+			c.mu.Lock()
+			call := c.startLocked(c.now())
+			c.mu.Unlock()
+			select {
+			case <-call.done:
+			case <-c.ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// nextRefresh returns the delay until the next background fetch; ok is
+// false while a fetch is under way or none has happened.
+func (c *jwksCore) nextRefresh() (time.Duration, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.inflight != nil || c.lastTry.IsZero() {
+		return 0, false
+	}
+	now := c.now()
+	if c.lastErr != nil {
+		backoff := c.minFetch
+		for i := 1; i < c.failures && backoff < c.minRefresh; i++ {
+			backoff *= 2
+		}
+		backoff = min(backoff, max(c.minRefresh, c.minFetch))
+		return c.lastTry.Add(backoff).Sub(now), true
+	}
+	st := c.state.Load()
+	if st == nil {
+		return 0, false
+	}
+	return st.refreshAt.Sub(now), true
+}
