@@ -238,6 +238,34 @@ func (is *Issuer) JWTKey(_ context.Context, kid string) (*JWTKey, error) {
 	return nil, ErrUnknownKey
 }
 
+// JWKSHandler returns the handler of the issuer's JWK Set (RFC 7517 §5),
+// usually served at /.well-known/jwks.json: the public keys of
+// PublicKeys, so that any JWT library can verify the issuer's tokens. It
+// answers GET and HEAD, with Cache-Control: public, max-age=300. An issuer
+// that signs with an HMAC secret has nothing to publish and answers 404.
+func (is *Issuer) JWKSHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			WriteError(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "Use GET.")
+			return
+		}
+		body, err := MarshalJWKS(is.PublicKeys()...)
+		if err != nil {
+			WriteError(w, r, http.StatusNotFound, "not_found", "This issuer publishes no keys.")
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", "application/jwk-set+json")
+		h.Set("Cache-Control", "public, max-age=300")
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+		if r.Method == http.MethodHead {
+			return
+		}
+		_, _ = w.Write(body)
+	})
+}
+
 // tokenResponse is the successful response of RFC 6749 §5.1 and RFC 8693
 // §2.2.1.
 type tokenResponse struct {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/apiauth/apiauth"
+	"github.com/go-jose/go-jose/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
@@ -55,6 +56,7 @@ func newTokenServer(t *testing.T) *tokenServer {
 	require.NoError(t, err)
 	mux.Handle("/oauth/token", ts.issuer.TokenHandler())
 	mux.Handle("/v1/auth/token", ts.issuer.APIKeyExchangeHandler())
+	mux.Handle("/.well-known/jwks.json", ts.issuer.JWKSHandler())
 	mux.Handle("/v1/", apiauth.Authenticate(ts.keys, apiauth.WithJWT(verifier))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, _ := apiauth.PrincipalFrom(r.Context())
 		_ = json.NewEncoder(w).Encode(p)
@@ -271,4 +273,51 @@ func TestIssuerRotation(t *testing.T) {
 	*ts.now = ts.now.Add(time.Hour + 6*time.Minute)
 	assert.Len(t, ts.issuer.PublicKeys(), 1)
 	assert.Equal(t, next.ID, ts.issuer.PublicKeys()[0].ID)
+}
+
+// TestIssuedTokensVerifyWithGoJose checks issued tokens with an independent
+// JOSE implementation, from nothing but the published JWK Set, across a
+// key rotation.
+func TestIssuedTokensVerifyWithGoJose(t *testing.T) {
+	ts := newTokenServer(t)
+	cfg := clientcredentials.Config{ClientID: "svc-1", ClientSecret: clientSecret, TokenURL: ts.URL + "/oauth/token"}
+	old, err := cfg.Token(context.Background())
+	require.NoError(t, err)
+	next, err := apiauth.GenerateSigningKey("ES256")
+	require.NoError(t, err)
+	require.NoError(t, ts.issuer.Rotate(next))
+	fresh, err := cfg.Token(context.Background())
+	require.NoError(t, err)
+
+	resp, err := http.Get(ts.URL + "/.well-known/jwks.json")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, "application/jwk-set+json", resp.Header.Get("Content-Type"))
+	var set jose.JSONWebKeySet
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&set))
+	require.Len(t, set.Keys, 2, "the rotated-out key stays published while its tokens live")
+	for _, k := range set.Keys {
+		assert.True(t, k.IsPublic(), "only public keys are published")
+		assert.Equal(t, "sig", k.Use)
+	}
+
+	for _, tok := range []*oauth2.Token{old, fresh} {
+		jws, err := jose.ParseSignedCompact(tok.AccessToken, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+		require.NoError(t, err)
+		require.Len(t, jws.Signatures, 1)
+		hdr := jws.Signatures[0].Header
+		assert.Equal(t, "at+jwt", hdr.ExtraHeaders[jose.HeaderType])
+		keys := set.Key(hdr.KeyID)
+		require.Len(t, keys, 1, "kid %q is published", hdr.KeyID)
+		payload, err := jws.Verify(keys[0].Key)
+		require.NoError(t, err)
+		var claims map[string]any
+		require.NoError(t, json.Unmarshal(payload, &claims))
+		assert.Equal(t, ts.URL, claims["iss"])
+		assert.Equal(t, "orders-api", claims["aud"])
+		assert.Equal(t, "svc-1", claims["sub"])
+		assert.Equal(t, "svc-1", claims["client_id"])
+		assert.NotEmpty(t, claims["jti"])
+		assert.InDelta(t, 3600, claims["exp"].(float64)-claims["iat"].(float64), 1)
+	}
 }

@@ -24,11 +24,13 @@ type JWTKey struct {
 	// empty for the only key of a set.
 	ID string
 	// Algorithm is a JWS "alg" (RFC 7518 §3.1): RS256, RS384, RS512,
-	// PS256, PS384, PS512, ES256, ES384, EdDSA, HS256, HS384 or HS512.
+	// PS256, PS384, PS512, ES256, ES384, ES512, EdDSA, HS256, HS384 or
+	// HS512.
 	// "none" is never accepted.
 	Algorithm string
 	// Key is an *rsa.PublicKey (at least 2048 bits), an *ecdsa.PublicKey
-	// on the algorithm's curve (P-256 for ES256, P-384 for ES384), an
+	// on the algorithm's curve (P-256 for ES256, P-384 for ES384, P-521
+	// for ES512), an
 	// ed25519.PublicKey, or for HMAC a []byte secret at least as long as
 	// the hash (32 bytes for HS256). The matching private keys are
 	// accepted too; only their public halves are kept.
@@ -194,7 +196,9 @@ type JWTOptions struct {
 	// negative disables it). Entries expire with their token.
 	CacheSize int
 	// CacheTTL bounds how long a verified token is served from the cache
-	// (default 1 minute).
+	// (default 1 minute). A token whose key has since been removed from a
+	// KeySet (a JWKS rotation) is still served from the cache until then;
+	// a token whose API key is revoked is refused at once (see Keys).
 	CacheTTL time.Duration
 	// Keys, when set, makes tokens exchanged from an API key (those with a
 	// KeyIDClaim) stop working as soon as that key is revoked or expires.
