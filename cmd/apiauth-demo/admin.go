@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -33,8 +32,8 @@ type keyView struct {
 	ReplacedBy  string          `json:"replaced_by,omitempty"`
 }
 
-// newKeyView builds the view of rec as of now.
-func newKeyView(rec *apiauth.KeyRecord, now time.Time) keyView {
+// viewKey builds the view of rec as of now.
+func (s *server) viewKey(rec *apiauth.KeyRecord, now time.Time) keyView {
 	v := keyView{
 		ID:          rec.ID(),
 		Name:        rec.Name,
@@ -42,7 +41,7 @@ func newKeyView(rec *apiauth.KeyRecord, now time.Time) keyView {
 		Subject:     rec.Subject,
 		Tenant:      rec.Tenant,
 		Scopes:      nonNil(rec.Scopes),
-		Tier:        tierOf(&rec.Principal),
+		Tier:        s.tiers.Of(&rec.Principal).Name,
 		Status:      "active",
 		CreatedAt:   rec.CreatedAt.UTC(),
 		ExpiresAt:   timePtr(rec.ExpiresAt),
@@ -85,7 +84,7 @@ func (s *server) listKeys(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	views := make([]keyView, 0, len(recs))
 	for _, rec := range recs {
-		views = append(views, newKeyView(rec, now))
+		views = append(views, s.viewKey(rec, now))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"keys": views})
 }
@@ -139,8 +138,8 @@ func (s *server) createKey(w http.ResponseWriter, r *http.Request) {
 		}
 		spec.Scopes = append(spec.Scopes, scope)
 	}
-	if req.Tier != "" && !slices.Contains(s.tiers, req.Tier) {
-		badRequest(w, r, `"tier" must be one of: `+strings.Join(s.tiers, ", ")+".")
+	if _, known := s.tiers[req.Tier]; req.Tier != "" && !known {
+		badRequest(w, r, `"tier" must be one of: `+strings.Join(tierNames(s.tiers), ", ")+".")
 		return
 	}
 	if req.ExpiresAt != "" {
@@ -158,7 +157,7 @@ func (s *server) createKey(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.InfoContext(r.Context(), "key created", "key_id", rec.ID(), "fingerprint", rec.Fingerprint(),
 		"tenant", rec.Tenant, "by", p.KeyID)
-	writeJSON(w, http.StatusCreated, newKeyResponse{Key: key, keyView: newKeyView(rec, time.Now())})
+	writeJSON(w, http.StatusCreated, newKeyResponse{Key: key, keyView: s.viewKey(rec, time.Now())})
 }
 
 // rotateRequest is the optional body of POST /v1/admin/keys/{id}/rotate.
@@ -205,7 +204,7 @@ func (s *server) rotateKey(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.InfoContext(r.Context(), "key rotated", "key_id", old.ID(), "new_key_id", rec.ID(),
 		"fingerprint", rec.Fingerprint(), "grace", grace.String(), "by", principal(r).KeyID)
-	writeJSON(w, http.StatusCreated, newKeyResponse{Key: key, keyView: newKeyView(rec, time.Now()), Replaces: old.ID()})
+	writeJSON(w, http.StatusCreated, newKeyResponse{Key: key, keyView: s.viewKey(rec, time.Now()), Replaces: old.ID()})
 }
 
 // revokeKey answers DELETE /v1/admin/keys/{id}: the key is refused from

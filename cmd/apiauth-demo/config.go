@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/netip"
 	"net/url"
 	"os"
 	"slices"
@@ -26,10 +27,10 @@ const (
 	maxConfigSize = 1 << 20
 )
 
-// presetTiers are the names of the library's preset rate-limit tiers
-// (free, pro, enterprise), sorted: the tiers a key may name. The "tiers"
-// section will add to them once the demo enforces rate limits.
-var presetTiers = slices.Sorted(maps.Keys(apiauth.Presets()))
+// maxWindow is the longest window a configured limit may have. A rate
+// limit over more than a year is a quota the demo has no business with,
+// and the bound keeps GCRA's arrival times far from int64 overflow.
+const maxWindow = 366 * 24 * time.Hour
 
 // Config is the validated configuration of the demo server.
 type Config struct {
@@ -40,8 +41,17 @@ type Config struct {
 	ProblemTypeBase string
 	// Keys are the API keys to import; nil means "generate demo keys".
 	Keys []KeyConfig
-	// Tiers are the tier names a key may carry.
-	Tiers []string
+	// Tiers are the rate-limit tiers by name: the library's presets (free,
+	// pro, enterprise) with the "tiers" section added or overriding.
+	Tiers apiauth.Tiers
+	// TrustedProxies are the networks of the proxies in front of the
+	// server, whose X-Forwarded-For may name the client.
+	TrustedProxies []netip.Prefix
+}
+
+// tierNames returns the names of tiers, sorted.
+func tierNames(tiers apiauth.Tiers) []string {
+	return slices.Sorted(maps.Keys(tiers))
 }
 
 // KeyConfig is one entry of the "keys" section: an API key the clients
@@ -79,24 +89,40 @@ func (k *KeyConfig) Spec() apiauth.KeySpec {
 	return spec
 }
 
-// fileConfig is the JSON file as written. The keys are decoded one by one
-// so that an error can name the entry; the sections that are not
-// implemented yet are kept raw to be refused when not empty.
+// fileConfig is the JSON file as written. The keys and tiers are decoded
+// one by one so that an error can name the entry; the sections that are
+// not implemented yet are kept raw to be refused when not empty.
 type fileConfig struct {
 	Realm           *string           `json:"realm"`
 	ProblemTypeBase string            `json:"problem_type_base"`
+	TrustedProxies  []string          `json:"trusted_proxies"`
 	Keys            []json.RawMessage `json:"keys"`
+	Tiers           json.RawMessage   `json:"tiers"`
 
-	TrustedProxies json.RawMessage `json:"trusted_proxies"`
 	Clients        json.RawMessage `json:"clients"`
 	Issuer         json.RawMessage `json:"issuer"`
 	TrustedIssuers json.RawMessage `json:"trusted_issuers"`
-	Tiers          json.RawMessage `json:"tiers"`
 }
+
+// limitConfig is one limit of a tier in the "tiers" section, such as
+// {"name": "hour", "requests": 1000, "window": "1h"}.
+type limitConfig struct {
+	// Name labels the limit in the RateLimit-Policy header; "default"
+	// when empty, unique within its tier.
+	Name string `json:"name"`
+	// Requests is a positive integer, or the string "unlimited" for a
+	// limit that never binds. It is kept raw to accept either.
+	Requests json.RawMessage `json:"requests"`
+	// Window is a Go duration, such as "1s", "1m" or "1h".
+	Window string `json:"window"`
+}
+
+// unlimited is the value of "requests" that makes a limit never bind.
+const unlimited = "unlimited"
 
 // defaultConfig is the configuration without a config file.
 func defaultConfig() *Config {
-	return &Config{Realm: defaultRealm, Tiers: presetTiers}
+	return &Config{Realm: defaultRealm, Tiers: apiauth.Presets()}
 }
 
 // loadConfig reads and validates the config file at path; "" gives the
@@ -132,8 +158,6 @@ func parseConfig(data []byte) (*Config, error) {
 		raw  json.RawMessage
 		why  string
 	}{
-		{"trusted_proxies", fc.TrustedProxies, "arrives with rate limiting"},
-		{"tiers", fc.Tiers, "arrives with rate limiting"},
 		{"clients", fc.Clients, "arrives with the JWT/token-endpoint support"},
 		{"issuer", fc.Issuer, "arrives with the JWT/token-endpoint support"},
 		{"trusted_issuers", fc.TrustedIssuers, "arrives with the JWT/token-endpoint support"},
@@ -156,6 +180,16 @@ func parseConfig(data []byte) (*Config, error) {
 			return nil, fmt.Errorf("config: problem_type_base %q: %w", fc.ProblemTypeBase, err)
 		}
 		cfg.ProblemTypeBase = fc.ProblemTypeBase
+	}
+	for i, s := range fc.TrustedProxies {
+		p, err := apiauth.ParsePrefixes(s)
+		if err != nil {
+			return nil, fmt.Errorf("config: trusted_proxies[%d] %q: want an IP address or CIDR prefix, such as 127.0.0.1 or 10.0.0.0/8", i, s)
+		}
+		cfg.TrustedProxies = append(cfg.TrustedProxies, p...)
+	}
+	if err := parseTiers(fc.Tiers, cfg.Tiers); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
 	}
 
 	cfg.Keys = make([]KeyConfig, 0, len(fc.Keys))
@@ -186,10 +220,125 @@ func parseConfig(data []byte) (*Config, error) {
 	return cfg, nil
 }
 
+// parseTiers decodes the "tiers" section into tiers, adding to or
+// overriding its entries. Its errors start with the field they are about,
+// such as `tiers.tiny[0].window "x": …`.
+func parseTiers(raw json.RawMessage, tiers apiauth.Tiers) error {
+	if emptyJSON(raw) {
+		return nil
+	}
+	var section map[string]json.RawMessage
+	if err := decodeStrict(raw, &section); err != nil {
+		return jsonError(raw, "tiers", err)
+	}
+	// Sorted, so that the first error reported is always the same one.
+	for _, name := range slices.Sorted(maps.Keys(section)) {
+		if err := checkName(name, 64, true); err != nil {
+			return fmt.Errorf("tiers: tier name %q: %w", name, err)
+		}
+		tier, err := parseTier(name, section[name])
+		if err != nil {
+			return err
+		}
+		tiers[name] = tier
+	}
+	return nil
+}
+
+// parseTier decodes the limits of tier name and validates them with
+// apiauth's Tier.Validate.
+func parseTier(name string, raw json.RawMessage) (apiauth.Tier, error) {
+	field := "tiers." + name
+	tier := apiauth.Tier{Name: name}
+	var limits []json.RawMessage
+	if err := decodeStrict(raw, &limits); err != nil {
+		return tier, jsonError(raw, field, err)
+	}
+	if len(limits) == 0 || len(limits) > apiauth.MaxLimits {
+		return tier, fmt.Errorf("%s: want 1 to %d limits, got %d", field, apiauth.MaxLimits, len(limits))
+	}
+	names := make(map[string]int)
+	for i, lraw := range limits {
+		lfield := fmt.Sprintf("%s[%d]", field, i)
+		var lc limitConfig
+		if err := decodeStrict(lraw, &lc); err != nil {
+			return tier, jsonError(lraw, lfield, err)
+		}
+		l, err := lc.limit()
+		if err != nil {
+			return tier, fmt.Errorf("%s.%w", lfield, err)
+		}
+		if j, dup := names[l.Name]; dup {
+			return tier, fmt.Errorf("%s.name %q: duplicate limit name (also %s[%d])", lfield, l.Name, field, j)
+		}
+		names[l.Name] = i
+		tier.Limits = append(tier.Limits, l)
+	}
+	// The library has the last word on what it can enforce.
+	if err := tier.Validate(); err != nil {
+		return tier, fmt.Errorf("%s: %s", field, strings.ReplaceAll(err.Error(), "apiauth: ", ""))
+	}
+	return tier, nil
+}
+
+// limit converts a limit entry to an apiauth.Limit. Its errors start with
+// the member they are about.
+func (lc *limitConfig) limit() (apiauth.Limit, error) {
+	l := apiauth.Limit{Name: lc.Name}
+	if l.Name == "" {
+		l.Name = "default"
+	}
+	if err := checkName(l.Name, 64, true); err != nil {
+		return l, fmt.Errorf("name %q: %w", l.Name, err)
+	}
+
+	var word string
+	switch {
+	case len(lc.Requests) == 0 || string(lc.Requests) == "null":
+		return l, fmt.Errorf(`requests: missing (want a positive integer or %q)`, unlimited)
+	case json.Unmarshal(lc.Requests, &word) == nil:
+		if word != unlimited {
+			return l, fmt.Errorf(`requests %q: want a positive integer or %q`, word, unlimited)
+		}
+		l.Requests = apiauth.Unlimited
+	default:
+		if err := json.Unmarshal(lc.Requests, &l.Requests); err != nil || l.Requests <= 0 {
+			return l, fmt.Errorf(`requests %s: want a positive integer or %q`, compactJSON(lc.Requests), unlimited)
+		}
+	}
+
+	if lc.Window == "" {
+		return l, errors.New(`window: missing (want a Go duration such as "1s", "1m" or "1h")`)
+	}
+	w, err := time.ParseDuration(lc.Window)
+	switch {
+	case err != nil:
+		return l, fmt.Errorf(`window %q: want a Go duration such as "1s", "1m" or "1h"`, lc.Window)
+	case w <= 0 || w > maxWindow:
+		return l, fmt.Errorf(`window %q: want a duration above 0s and at most %v (366 days)`, lc.Window, maxWindow)
+	}
+	l.Window = w
+	return l, nil
+}
+
+// compactJSON returns a JSON value on one line, shortened for an error
+// message.
+func compactJSON(raw json.RawMessage) string {
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		return "(invalid JSON)"
+	}
+	s := b.String()
+	if len(s) > 40 {
+		s = s[:40] + "…"
+	}
+	return s
+}
+
 // checkKeyConfig validates one key entry. Its errors start with the
 // member they are about, such as `tier "gold": unknown tier`; they never
 // quote the key itself.
-func checkKeyConfig(k *KeyConfig, tiers []string) error {
+func checkKeyConfig(k *KeyConfig, tiers apiauth.Tiers) error {
 	if k.ID != "" {
 		if err := checkName(k.ID, 64, true); err != nil {
 			return fmt.Errorf("id %q: %w", k.ID, err)
@@ -217,8 +366,8 @@ func checkKeyConfig(k *KeyConfig, tiers []string) error {
 			return fmt.Errorf("scopes[%d] %q: not a valid scope (want printable ASCII without spaces, '\"' or '\\')", j, s)
 		}
 	}
-	if k.Tier != "" && !slices.Contains(tiers, k.Tier) {
-		return fmt.Errorf("tier %q: unknown tier (known: %s)", k.Tier, strings.Join(tiers, ", "))
+	if _, known := tiers[k.Tier]; k.Tier != "" && !known {
+		return fmt.Errorf("tier %q: unknown tier (known: %s)", k.Tier, strings.Join(tierNames(tiers), ", "))
 	}
 	if k.ExpiresAt != "" {
 		if _, err := time.Parse(time.RFC3339, k.ExpiresAt); err != nil {
@@ -344,7 +493,7 @@ func jsonKind(goType string) string {
 		return "a string"
 	case strings.HasPrefix(goType, "[]"):
 		return "an array"
-	case strings.HasPrefix(goType, "main."):
+	case strings.HasPrefix(goType, "main."), strings.HasPrefix(goType, "map["):
 		return "an object"
 	}
 	return goType

@@ -1,6 +1,7 @@
 // Command apiauth-demo is a small orders API protected by the apiauth
-// library: request IDs, API-key authentication, scopes, tenant isolation
-// and RFC 9457 problem responses, each one line of wiring below.
+// library: request IDs, API-key authentication, rate limits by tier,
+// scopes, tenant isolation and RFC 9457 problem responses, each one line of
+// wiring in server.go.
 //
 // Usage:
 //
@@ -10,6 +11,28 @@
 // keys for two tenants and prints them, with ready-to-paste curl lines,
 // before the line "listening on http://HOST:PORT". Logs go to stderr and
 // never show a key.
+//
+// Every /v1/ route is rate limited by the caller's tier: the library's
+// presets free (the tier of a key that names none), pro and enterprise,
+// and those of the config's "tiers" section, which adds tiers or
+// overrides presets. A tier is a list of 1 to 8 limits, all enforced;
+// the first that binds is the one the X-RateLimit-* headers describe:
+//
+//	"tiers": {
+//	  "free": [{"name": "hour", "requests": 1000, "window": "1h"},
+//	           {"name": "burst", "requests": 50, "window": "1s"}],
+//	  "tiny": [{"name": "default", "requests": 5, "window": "1m"}]
+//	}
+//
+// "requests" is a positive integer, or the string "unlimited" for a limit
+// that never binds (and is left out of the headers); "window" is a Go
+// duration from 1ns to 8784h (366 days); "name" (default "default", unique
+// in its tier) labels the limit in the RateLimit-Policy header. The counts
+// live in this process's memory. "trusted_proxies" lists the networks
+// ("10.0.0.0/8") or addresses of the proxies in front of the server, whose
+// X-Forwarded-For the rate limiter believes when it keys a caller without
+// credentials by client IP (no /v1/ route admits one yet).
+//
 // See DEMO.md for the routes and the config file.
 package main
 
@@ -82,6 +105,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 
+	// The rate-limit state of every /v1/ route, built here and only here:
+	// the in-memory store counts for this process alone; a shared store
+	// (Redis, for many instances) would be chosen at this line.
+	var limits apiauth.Store = apiauth.NewMemoryStore()
+	log.Info("rate limits", "store", "memory", "tiers", tierNames(cfg.Tiers))
+
 	// Bind first, so that what is printed names the real port.
 	ln, err := net.Listen("tcp", flags.addr)
 	if err != nil {
@@ -92,7 +121,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
 
 	srv := &http.Server{
-		Handler:           newHandler(cfg, keys, log),
+		Handler:           newHandler(cfg, keys, limits, log),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,

@@ -90,24 +90,17 @@ type meResponse struct {
 	KeyID   string          `json:"key_id"`
 }
 
-// me answers GET /v1/me: who the caller is.
+// me answers GET /v1/me: who the caller is, and the rate-limit tier in
+// effect for it (free when its key names none).
 func (s *server) me(w http.ResponseWriter, r *http.Request) {
 	p := principal(r)
 	writeJSON(w, http.StatusOK, meResponse{
 		Subject: p.Subject,
 		Tenant:  p.Tenant,
 		Scopes:  nonNil(p.Scopes),
-		Tier:    tierOf(p),
+		Tier:    s.tiers.Of(p).Name,
 		KeyID:   p.KeyID,
 	})
-}
-
-// tierOf is the principal's rate-limit tier; "free" when it has none.
-func tierOf(p *apiauth.Principal) string {
-	if p.Tier == "" {
-		return "free"
-	}
-	return p.Tier
 }
 
 // listOrders answers GET /v1/orders: the caller's tenant's orders.

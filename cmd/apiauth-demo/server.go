@@ -22,18 +22,20 @@ const (
 type server struct {
 	keys   *apiauth.Keys
 	orders *orderStore
-	tiers  []string
+	tiers  apiauth.Tiers
 	log    *slog.Logger
 }
 
 // newHandler wires the demo's routes. Everything under /v1/ passes, in
 // this order, through
 //
-//	RequestID → Authenticate → the route's scope (and tenant) check → handler
+//	RequestID → Authenticate → RateLimit → the route's scope (and tenant) check → handler
 //
-// so that even an unknown /v1/ path is authenticated before it is answered
-// with 404. Only GET /healthz is open.
-func newHandler(cfg *Config, keys *apiauth.Keys, log *slog.Logger) http.Handler {
+// so that even an unknown /v1/ path is authenticated and counted against
+// the caller's rate limit before it is answered with 404. A request that
+// fails authentication spends no key's quota. Only GET /healthz is open,
+// and it is not rate limited. limits keeps the rate-limit state.
+func newHandler(cfg *Config, keys *apiauth.Keys, limits apiauth.Store, log *slog.Logger) http.Handler {
 	s := &server{
 		keys:   keys,
 		orders: newOrderStore(),
@@ -61,10 +63,16 @@ func newHandler(cfg *Config, keys *apiauth.Keys, log *slog.Logger) http.Handler 
 		apiauth.WithProblemTypeBase(cfg.ProblemTypeBase),
 		apiauth.WithLogger(log),
 	)
+	// Each caller is limited by its key's tier (free when it has none);
+	// the tier comes from the verified key, never from the request.
+	rateLimit := apiauth.RateLimit(limits, cfg.Tiers.Of,
+		apiauth.WithClientIP(&apiauth.ClientIP{TrustedProxies: cfg.TrustedProxies}),
+		apiauth.WithIETFHeaders(),
+	)
 
 	root := http.NewServeMux()
 	root.HandleFunc("GET /healthz", healthz)
-	root.Handle("/v1/", authenticate(problemsForMux(v1)))
+	root.Handle("/v1/", authenticate(rateLimit(problemsForMux(v1))))
 	return accessLog(log, apiauth.RequestID()(problemsForMux(root)))
 }
 
