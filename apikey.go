@@ -137,7 +137,12 @@ func CheckKey(key string) error {
 		n := len(key) - keyChecksumLen
 		var want [keyChecksumLen]byte
 		if string(appendChecksum(want[:0], crc32String(key[:n]))) == key[n:] {
-			return nil
+			// A matching checksum over a body that is not base62 is no
+			// key of ours; it is acceptable only as an imported key.
+			if isB64Token(key) {
+				return nil
+			}
+			return ErrMalformedToken
 		}
 		if isLibraryFormat(key) {
 			return ErrBadChecksum
