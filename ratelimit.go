@@ -17,7 +17,8 @@ import (
 // whose Requests is Unlimited never binds.
 type Limit struct {
 	// Name labels the limit in the RateLimit-Policy field, such as "hour"
-	// or "burst". It must be a valid field token; "default" when empty.
+	// or "burst": up to 64 characters of [A-Za-z0-9_.-], "default" when
+	// empty.
 	Name     string
 	Requests int64
 	Window   time.Duration
@@ -25,6 +26,10 @@ type Limit struct {
 
 // Unlimited as Limit.Requests makes a limit that never binds.
 const Unlimited int64 = -1
+
+// MaxWindow bounds Limit.Window: GCRA keeps arrival times in Unix
+// nanoseconds, and now plus a window must fit in an int64.
+const MaxWindow = 100 * 365 * 24 * time.Hour
 
 // unlimited reports whether l never binds.
 func (l Limit) unlimited() bool { return l.Requests == Unlimited }
@@ -37,15 +42,36 @@ func (l Limit) interval() int64 {
 // validate reports a configuration error in l.
 func (l Limit) validate() error {
 	if l.unlimited() {
+		if !validLimitName(l.Name) {
+			return fmt.Errorf("limit %q: a name must be at most 64 characters of [A-Za-z0-9_.-]", l.Name)
+		}
 		return nil
 	}
-	if l.Requests <= 0 {
-		return fmt.Errorf("apiauth: limit %q: requests must be positive or Unlimited", l.Name)
+	if !validLimitName(l.Name) {
+		return fmt.Errorf("limit %q: a name must be at most 64 characters of [A-Za-z0-9_.-]", l.Name)
 	}
-	if l.Window <= 0 {
-		return fmt.Errorf("apiauth: limit %q: window must be positive", l.Name)
+	if l.Requests <= 0 {
+		return fmt.Errorf("limit %q: requests must be positive or Unlimited", l.Name)
+	}
+	if l.Window <= 0 || l.Window > MaxWindow {
+		return fmt.Errorf("limit %q: window must be positive and at most %v", l.Name, MaxWindow)
 	}
 	return nil
+}
+
+// validLimitName reports whether a limit's name can be listed in a
+// RateLimit-Policy field as a quoted string: empty (listed as "default")
+// or up to 64 characters of [A-Za-z0-9_.-].
+func validLimitName(s string) bool {
+	if len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; charClass[c]&classBase62 == 0 && c != '_' && c != '.' && c != '-' {
+			return false
+		}
+	}
+	return true
 }
 
 // MaxLimits is the most limits one tier may have.

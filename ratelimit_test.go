@@ -303,6 +303,9 @@ func TestTiers(t *testing.T) {
 		{Name: "zero", Limits: []apiauth.Limit{{Requests: 0, Window: time.Second}}},
 		{Name: "nowindow", Limits: []apiauth.Limit{{Requests: 1}}},
 		{Name: "many", Limits: make([]apiauth.Limit, apiauth.MaxLimits+1)},
+		{Name: "forever", Limits: []apiauth.Limit{{Requests: 1, Window: apiauth.MaxWindow + 1}}},
+		{Name: "badname", Limits: []apiauth.Limit{{Name: "hour\"", Requests: 1, Window: time.Hour}}},
+		{Name: "unicode", Limits: []apiauth.Limit{{Name: "stündlich", Requests: 1, Window: time.Hour}}},
 	} {
 		assert.Error(t, bad.Validate(), bad.Name)
 	}
