@@ -1,0 +1,186 @@
+package sqlstore
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// The schema, one file per version and dialect: NNNN_name.sql.
+//
+//go:embed migrations
+var migrations embed.FS
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func loadMigrations(d Dialect) []migration {
+	dir := path.Join("migrations", d.String())
+	files, err := fs.ReadDir(migrations, dir)
+	if err != nil {
+		panic(err) // the embedded files are part of the build
+	}
+	var out []migration
+	for _, f := range files {
+		n, _, ok := strings.Cut(f.Name(), "_")
+		v, err := strconv.Atoi(n)
+		if !ok || err != nil || !strings.HasSuffix(f.Name(), ".sql") {
+			panic("sqlstore: bad migration file name " + f.Name())
+		}
+		b, err := migrations.ReadFile(path.Join(dir, f.Name()))
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, migration{version: v, name: f.Name(), sql: string(b)})
+	}
+	slices.SortFunc(out, func(a, b migration) int { return a.version - b.version })
+	return out
+}
+
+// Schema returns the SQL that Migrate runs for dialect d (Postgres or
+// SQLite), every version in order, for users who run their own migration
+// tool. Tables and indexes are created IF NOT EXISTS; the table
+// apiauth_schema_migrations records the versions applied.
+func Schema(d Dialect) string {
+	var b strings.Builder
+	for _, m := range loadMigrations(d) {
+		fmt.Fprintf(&b, "-- %s\n%s\n", m.name, m.sql)
+	}
+	return b.String()
+}
+
+// SchemaVersion is the latest schema version this package knows.
+func SchemaVersion() int {
+	ms := loadMigrations(SQLite)
+	return ms[len(ms)-1].version
+}
+
+const createMigrationsTable = `CREATE TABLE IF NOT EXISTS apiauth_schema_migrations (
+    version    INTEGER PRIMARY KEY,
+    applied_at TEXT NOT NULL
+)`
+
+// migrateLockID is the PostgreSQL advisory lock that serializes Migrate
+// across instances starting together ("apiauth" in ASCII).
+const migrateLockID = 0x61706961757468
+
+// Migrate brings the schema to the latest version, in one transaction:
+// versions already applied (recorded in apiauth_schema_migrations) are
+// skipped, so it is safe to call on every start, from every instance at
+// once (on PostgreSQL an advisory lock serializes them). It is not bound by
+// the query budget, only by ctx.
+func (s *Store) Migrate(ctx context.Context) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlstore: migrate: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit it does nothing
+	if s.dialect == Postgres {
+		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock("+strconv.Itoa(migrateLockID)+")"); err != nil {
+			return fmt.Errorf("sqlstore: migrate: lock: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, createMigrationsTable); err != nil {
+		return fmt.Errorf("sqlstore: migrate: %w", err)
+	}
+	applied := map[int]bool{}
+	rows, err := tx.QueryContext(ctx, "SELECT version FROM apiauth_schema_migrations")
+	if err != nil {
+		return fmt.Errorf("sqlstore: migrate: %w", err)
+	}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return fmt.Errorf("sqlstore: migrate: %w", err)
+		}
+		applied[v] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlstore: migrate: %w", err)
+	}
+	for _, m := range loadMigrations(s.dialect) {
+		if applied[m.version] {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			return fmt.Errorf("sqlstore: migrate %s: %w", m.name, err)
+		}
+		ins := s.q.rebind("INSERT INTO apiauth_schema_migrations (version, applied_at) VALUES (?, " + s.q.nowText + ") ON CONFLICT DO NOTHING")
+		if _, err := tx.ExecContext(ctx, ins, m.version); err != nil {
+			return fmt.Errorf("sqlstore: migrate %s: %w", m.name, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlstore: migrate: %w", err)
+	}
+	return nil
+}
+
+// queries are the statements of one dialect, placeholders bound.
+type queries struct {
+	dialect                           Dialect
+	byDigest, byID, byTenant          string
+	insert, revoke, expire, touchUsed string
+	changedSince, now                 string
+	nowText                           string
+}
+
+const cols = `id, digest, name, subject, tenant, scopes, tier, created_at, expires_at, revoked_at, replaced_by, last_used_at, updated_at`
+
+func newQueries(d Dialect) queries {
+	q := queries{dialect: d}
+	switch d {
+	case Postgres:
+		q.now = "SELECT clock_timestamp()"
+		q.nowText = "clock_timestamp()::text"
+	default:
+		q.now = "SELECT CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)"
+		q.nowText = "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+	}
+	q.byDigest = q.rebind(`SELECT ` + cols + ` FROM apiauth_keys WHERE digest = ?`)
+	q.byID = q.rebind(`SELECT ` + cols + ` FROM apiauth_keys WHERE id = ?`)
+	q.byTenant = q.rebind(`SELECT ` + cols + ` FROM apiauth_keys WHERE tenant = ? ORDER BY created_at, id`)
+	q.insert = q.rebind(`INSERT INTO apiauth_keys (id, digest, name, subject, tenant, scopes, tier, created_at, expires_at, revoked_at, replaced_by, last_used_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`)
+	// One statement each, so that concurrent changes cannot interleave: a
+	// revocation only moves earlier, an expiry only earlier.
+	q.revoke = q.rebind(`UPDATE apiauth_keys
+SET revoked_at = CASE WHEN revoked_at IS NULL OR revoked_at > ? THEN ? ELSE revoked_at END
+WHERE id = ? RETURNING digest`)
+	q.expire = q.rebind(`UPDATE apiauth_keys
+SET expires_at = CASE WHEN expires_at IS NULL OR expires_at > ? THEN ? ELSE expires_at END, replaced_by = ?
+WHERE id = ? RETURNING digest`)
+	q.touchUsed = q.rebind(`UPDATE apiauth_keys SET last_used_at = ?
+WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`)
+	q.changedSince = q.rebind(`SELECT digest, updated_at FROM apiauth_keys WHERE updated_at > ?`)
+	return q
+}
+
+// rebind turns ? placeholders into $1, $2, … for PostgreSQL. The
+// statements above hold no ? in literals.
+func (q queries) rebind(query string) string {
+	if q.dialect != Postgres {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	return b.String()
+}
