@@ -533,9 +533,13 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (*Principal, err
 	}
 	switch {
 	case c.scope != "":
+		// RFC 9068 §2.2.3: space-delimited (SP only); a token that is not
+		// a valid scope grants nothing.
 		p.Scopes = make([]Scope, 0, strings.Count(c.scope, " ")+1)
-		for _, s := range strings.Fields(c.scope) {
-			p.Scopes = append(p.Scopes, Scope(s))
+		for _, s := range strings.Split(c.scope, " ") {
+			if sc := Scope(s); sc.Valid() {
+				p.Scopes = append(p.Scopes, sc)
+			}
 		}
 	case c.hasScp:
 		p.Scopes = make([]Scope, len(c.scp))

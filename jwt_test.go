@@ -165,6 +165,7 @@ func TestJWTVerifierClaimMapping(t *testing.T) {
 		{"aud array", map[string]any{"aud": []string{"other", testAudience}}, []apiauth.Scope{apiauth.Read, apiauth.Write}, "user-1", true},
 		{"client_id when no sub", map[string]any{"sub": nil, "client_id": "svc-1"}, []apiauth.Scope{apiauth.Read, apiauth.Write}, "svc-1", true},
 		{"no scopes", map[string]any{"scope": nil}, nil, "user-1", true},
+		{"tab is no separator", map[string]any{"scope": "read\tadmin write"}, []apiauth.Scope{apiauth.Write}, "user-1", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := v.Verify(context.Background(), rawToken(t, header("HS256", ""), claimsJSON(tc.over), jwt.SigningMethodHS256, testKeys.hmac))

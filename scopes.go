@@ -70,12 +70,16 @@ func (p *Principal) HasScope(want Scope) bool {
 	return false
 }
 
-// ParseScopes splits a space-delimited scope string (RFC 6749 §3.3) and
-// reports an error for a scope-token that is not valid.
+// ParseScopes splits a scope string (RFC 6749 §3.3) on spaces and reports
+// an error for a scope-token that is not valid. Only SP separates scopes:
+// a tab or another space character is part of a token, and makes it
+// invalid. Repeated spaces are tolerated.
 func ParseScopes(s string) ([]Scope, error) {
-	fields := strings.Fields(s)
-	out := make([]Scope, 0, len(fields))
-	for _, f := range fields {
+	out := make([]Scope, 0, strings.Count(s, " ")+1)
+	for _, f := range strings.Split(s, " ") {
+		if f == "" {
+			continue
+		}
 		sc := Scope(f)
 		if !sc.Valid() {
 			return nil, fmt.Errorf("apiauth: invalid scope %q", f)

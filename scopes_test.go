@@ -90,6 +90,9 @@ func TestParseScopes(t *testing.T) {
 		{"read \x7f", nil, true},
 		{"read \x00", nil, true},
 		{"read \xff", nil, true},
+		{"read\twrite", nil, true},     // only SP separates scopes
+		{"read\u00a0admin", nil, true}, // a no-break space is not SP
+		{"read\nadmin", nil, true},
 	}
 	for _, tc := range tests {
 		got, err := apiauth.ParseScopes(tc.in)
