@@ -305,3 +305,9 @@ func eventually(t testing.TB, within time.Duration, what string, f func() bool) 
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// mkdirTemp makes a directory removed when the process ends (benchmarks
+// share it across runs of one benchmark).
+func mkdirTemp() (string, error) {
+	return os.MkdirTemp("", "sqlstore-bench-")
+}
