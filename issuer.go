@@ -315,7 +315,17 @@ const maxTokenRequest = 16 << 10
 // Repeated parameters and credentials in the URL are refused; unknown
 // parameters are ignored. Every response carries Cache-Control: no-store
 // and Pragma: no-cache; errors are RFC 6749 §5.2 JSON with a request_id.
-func (is *Issuer) TokenHandler() http.Handler {
+func (is *Issuer) TokenHandler() http.Handler { return is.endpoint(is.token) }
+
+// APIKeyExchangeHandler returns seed 001's route: POST a JSON body
+// {"apiKey": "…"} and get the token response of TokenHandler, an access
+// token for the key's principal that lives TTL (never past the key's own
+// expiry).
+func (is *Issuer) APIKeyExchangeHandler() http.Handler { return is.endpoint(is.jsonExchange) }
+
+// endpoint wraps a token-issuing function in what every token response
+// shares: POST only, no caching, RFC 6749 §5.2 errors.
+func (is *Issuer) endpoint(issue func(*http.Request) (*tokenResponse, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Cache-Control", "no-store")
@@ -325,7 +335,7 @@ func (is *Issuer) TokenHandler() http.Handler {
 			is.writeError(w, r, errMethodNotAllowed)
 			return
 		}
-		resp, err := is.token(r)
+		resp, err := issue(r)
 		if err != nil {
 			is.writeError(w, r, err)
 			return
@@ -334,39 +344,19 @@ func (is *Issuer) TokenHandler() http.Handler {
 	})
 }
 
-// APIKeyExchangeHandler returns seed 001's route: POST a JSON body
-// {"apiKey": "…"} and get the token response of TokenHandler, an access
-// token for the key's principal that lives TTL (never past the key's own
-// expiry).
-func (is *Issuer) APIKeyExchangeHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Cache-Control", "no-store")
-		h.Set("Pragma", "no-cache")
-		if r.Method != http.MethodPost {
-			h.Set("Allow", http.MethodPost)
-			is.writeError(w, r, errMethodNotAllowed)
-			return
-		}
-		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-			is.writeError(w, r, oauthErr(http.StatusBadRequest, "invalid_request", "The body must be application/json."))
-			return
-		}
-		var body struct {
-			APIKey *string `json:"apiKey"`
-		}
-		dec := json.NewDecoder(io.LimitReader(r.Body, maxTokenRequest))
-		if err := dec.Decode(&body); err != nil || body.APIKey == nil {
-			is.writeError(w, r, oauthErr(http.StatusBadRequest, "invalid_request", `The body must be a JSON object with an "apiKey" string.`))
-			return
-		}
-		resp, err := is.exchange(r, *body.APIKey, false)
-		if err != nil {
-			is.writeError(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, resp)
-	})
+// jsonExchange handles seed 001's {"apiKey": "…"} request.
+func (is *Issuer) jsonExchange(r *http.Request) (*tokenResponse, error) {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return nil, oauthErr(http.StatusBadRequest, "invalid_request", "The body must be application/json.")
+	}
+	var body struct {
+		APIKey *string `json:"apiKey"`
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxTokenRequest))
+	if err := dec.Decode(&body); err != nil || body.APIKey == nil {
+		return nil, oauthErr(http.StatusBadRequest, "invalid_request", `The body must be a JSON object with an "apiKey" string.`)
+	}
+	return is.exchange(r, *body.APIKey, false)
 }
 
 // token handles one request to the token endpoint.
