@@ -609,7 +609,7 @@ func (is *Issuer) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	switch oe.status {
 	case http.StatusUnauthorized:
-		w.Header().Set("WWW-Authenticate", `Basic realm="`+is.cfg.Realm+`"`)
+		w.Header().Set("Www-Authenticate", `Basic realm="`+is.cfg.Realm+`"`)
 	case http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "5")
 	case http.StatusTooManyRequests:

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -119,9 +118,6 @@ func codeOf(err error) string {
 	}
 }
 
-// retryAfterUnavailable is the Retry-After of a 503 when the verifier fails.
-const retryAfterUnavailable = 5 * time.Second
-
 // Option configures Authenticate.
 type Option func(*authConfig)
 
@@ -132,6 +128,9 @@ type authConfig struct {
 	optional bool
 	observe  func(*http.Request, Event)
 	failures *failureLimit
+	// challenges are the WWW-Authenticate values of Authenticate's
+	// rejections by code, built once.
+	challenges map[string]string
 }
 
 // WithRealm sets the realm of the WWW-Authenticate challenge (RFC 6750 §3);
@@ -259,6 +258,15 @@ func Authenticate(v Verifier, opts ...Option) func(http.Handler) http.Handler {
 	if v == nil && cfg.jwt == nil {
 		panic("apiauth: Authenticate needs a Verifier")
 	}
+	// RFC 6750 §3.1 has one error code for bad tokens; the body's code
+	// tells expired and revoked apart.
+	cfg.challenges = map[string]string{
+		CodeMissingToken:   challenge(cfg.realm, "", "", ""),
+		CodeInvalidRequest: challenge(cfg.realm, CodeInvalidRequest, "", ""),
+		CodeInvalidToken:   challenge(cfg.realm, CodeInvalidToken, problems[CodeInvalidToken].detail, ""),
+		CodeTokenExpired:   challenge(cfg.realm, CodeInvalidToken, problems[CodeTokenExpired].detail, ""),
+		CodeTokenRevoked:   challenge(cfg.realm, CodeInvalidToken, problems[CodeTokenRevoked].detail, ""),
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			st, r := ensureState(r)
@@ -317,16 +325,11 @@ func (c *authConfig) fail(w http.ResponseWriter, r *http.Request, st *state, cod
 		c.observe(r, e)
 	}
 	h := w.Header()
-	switch code {
-	case CodeMissingToken:
-		h.Set("WWW-Authenticate", challenge(c.realm, "", "", ""))
-	case CodeInvalidRequest:
-		h.Set("WWW-Authenticate", challenge(c.realm, CodeInvalidRequest, "", ""))
-	case CodeInvalidToken, CodeTokenExpired, CodeTokenRevoked:
-		// RFC 6750 §3.1 has one code for all three; the body tells them apart.
-		h.Set("WWW-Authenticate", challenge(c.realm, CodeInvalidToken, info.detail, ""))
-	case CodeUnavailable:
-		h.Set("Retry-After", strconv.Itoa(int(retryAfterUnavailable/time.Second)))
+	if ch, ok := c.challenges[code]; ok {
+		h["Www-Authenticate"] = []string{ch}
+	}
+	if code == CodeUnavailable {
+		h["Retry-After"] = []string{"5"} // seconds
 	}
 	c.reject(w, r, st, code, "")
 }

@@ -341,9 +341,9 @@ func setRateLimitHeaders(h http.Header, limits []Limit, d *Decision, now time.Ti
 		return
 	}
 	l, s := limits[primary], d.Limits[primary]
-	h.Set("X-RateLimit-Limit", strconv.FormatInt(l.Requests, 10))
-	h.Set("X-RateLimit-Remaining", strconv.FormatInt(s.Remaining, 10))
-	h.Set("X-RateLimit-Reset", strconv.FormatInt(unixCeil(s.Reset, now), 10))
+	h.Set("X-Ratelimit-Limit", strconv.FormatInt(l.Requests, 10))
+	h.Set("X-Ratelimit-Remaining", strconv.FormatInt(s.Remaining, 10))
+	h.Set("X-Ratelimit-Reset", strconv.FormatInt(unixCeil(s.Reset, now), 10))
 	if !ietf {
 		return
 	}
@@ -373,8 +373,8 @@ func setRateLimitHeaders(h http.Header, limits []Limit, d *Decision, now time.Ti
 		t := s.Reset.Sub(now)
 		current = strconv.AppendInt(current, max(int64(math.Ceil(t.Seconds())), 0), 10)
 	}
-	h.Set("RateLimit-Policy", string(policy))
-	h.Set("RateLimit", string(current))
+	h.Set("Ratelimit-Policy", string(policy))
+	h.Set("Ratelimit", string(current))
 }
 
 // unixCeil returns t in Unix seconds, rounded up, and never before now.

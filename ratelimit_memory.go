@@ -93,7 +93,7 @@ func (m *MemoryStore) decide(key string, limits []Limit, now time.Time, consume 
 	sh := &m.shards[h>>58]
 	var hashes [MaxLimits / 2]uint64
 	var next [MaxLimits / 2]pair
-	var bound [MaxLimits / 2]bool
+	var bound, seen [MaxLimits / 2]bool
 	d.Allowed = true
 
 	sh.mu.Lock()
@@ -103,7 +103,8 @@ func (m *MemoryStore) decide(key string, limits []Limit, now time.Time, consume 
 			hk = mix(hk, limits[2*g+1])
 		}
 		hashes[g] = hk
-		cur := sh.tats[hk]
+		cur, ok := sh.tats[hk]
+		seen[g] = ok
 		for j := 0; j < 2 && 2*g+j < len(limits); j++ {
 			i := 2*g + j
 			if limits[i].unlimited() {
@@ -128,7 +129,7 @@ func (m *MemoryStore) decide(key string, limits []Limit, now time.Time, consume 
 					next[g][j] = take(limits[i], next[g][j], &d.Limits[i])
 				}
 			}
-			if _, seen := sh.tats[hashes[g]]; !seen {
+			if !seen[g] {
 				sh.inserts++
 			}
 			sh.tats[hashes[g]] = next[g]

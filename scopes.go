@@ -161,7 +161,7 @@ func (s *state) principalOrNil() *Principal {
 
 func rejectScope(w http.ResponseWriter, r *http.Request, st *state, scope string) {
 	set := st.settingsOrDefault()
-	w.Header().Set("WWW-Authenticate", challenge(set.realm, CodeInsufficientScope, problems[CodeInsufficientScope].detail, scope))
+	w.Header().Set("Www-Authenticate", challenge(set.realm, CodeInsufficientScope, problems[CodeInsufficientScope].detail, scope))
 	set.reject(w, r, st, CodeInsufficientScope, "This request needs the scope: "+scope+".")
 }
 
@@ -170,7 +170,7 @@ func rejectScope(w http.ResponseWriter, r *http.Request, st *state, scope string
 func rejectUnauthenticated(w http.ResponseWriter, r *http.Request) {
 	st, r := ensureState(r)
 	set := st.settingsOrDefault()
-	w.Header().Set("WWW-Authenticate", challenge(set.realm, "", "", ""))
+	w.Header().Set("Www-Authenticate", challenge(set.realm, "", "", ""))
 	set.reject(w, r, st, CodeMissingToken, "")
 }
 
