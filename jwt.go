@@ -3,9 +3,9 @@ package apiauth
 import (
 	"context"
 	"crypto/ecdsa"
-	"crypto/hmac"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
