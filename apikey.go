@@ -249,11 +249,14 @@ func (k *KeyRecord) status(now time.Time) error {
 	return nil
 }
 
-// KeyStore holds API key records: the in-memory MemoryKeyStore, or a store
-// on the user's own database. Every method is safe for concurrent use and
-// honours ctx. A method returns ErrKeyNotFound (possibly wrapped) when the
-// key does not exist; any other error is a failure of the store, which
-// Authenticate answers with 503, never 401.
+// KeyStore holds API key records: the in-memory MemoryKeyStore, sqlstore's
+// database store, or a store of your own. Every method is safe for
+// concurrent use and honours ctx. A method returns ErrKeyNotFound (possibly
+// wrapped) when the key does not exist; any other error is a failure of
+// the store, which Authenticate answers with 503, never 401. A store may
+// truncate times to the microsecond, never later, and may refuse scopes
+// that are not valid scope-tokens. apiauthtest.TestKeyStore checks an
+// implementation against this contract.
 type KeyStore interface {
 	// LookupKey returns the record whose Digest is d. It is on the request
 	// path of every API-key request.

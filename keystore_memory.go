@@ -78,6 +78,11 @@ func (m *MemoryKeyStore) CreateKey(ctx context.Context, rec *KeyRecord) error {
 	if rec.KeyID == "" {
 		return fmt.Errorf("apiauth: create key: empty ID")
 	}
+	for _, s := range rec.Scopes {
+		if !s.Valid() {
+			return fmt.Errorf("apiauth: create key %s: invalid scope %q", rec.KeyID, s)
+		}
+	}
 	c := cloneRecord(rec)
 	m.mu.Lock()
 	defer m.mu.Unlock()
