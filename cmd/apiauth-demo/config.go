@@ -22,6 +22,13 @@ import (
 // Defaults of the settings a config file may leave out.
 const (
 	defaultRealm = "demo"
+	// defaultAudience is the "aud" of the demo's own tokens.
+	defaultAudience = "demo-api"
+	// defaultTokenTTL is the lifetime of the demo's own tokens.
+	defaultTokenTTL = time.Hour
+	// maxTokenTTL is the longest token_ttl: the verifier refuses tokens
+	// that live longer (apiauth.JWTOptions.MaxLifetime's default).
+	maxTokenTTL = 24 * time.Hour
 	// maxConfigSize caps the config file: it is read whole to report the
 	// line and column of a syntax error.
 	maxConfigSize = 1 << 20
@@ -47,6 +54,80 @@ type Config struct {
 	// TrustedProxies are the networks of the proxies in front of the
 	// server, whose X-Forwarded-For may name the client.
 	TrustedProxies []netip.Prefix
+	// AuthFailures limits failed authentications per client IP
+	// (apiauth.DefaultFailureLimit unless the "auth_failures" section
+	// says otherwise).
+	AuthFailures apiauth.Tier
+	// Issuer configures the demo's own token endpoint.
+	Issuer IssuerConfig
+	// Clients are the OAuth clients to register; nil means "generate a
+	// demo client".
+	Clients []ClientConfig
+	// TrustedIssuers are the outside identity providers whose JWTs the
+	// API accepts, each with its JWKS ready (nothing fetched yet). Close
+	// them when done.
+	TrustedIssuers []apiauth.JWTIssuer
+}
+
+// Close stops the trusted issuers' JWKS refreshes.
+func (c *Config) Close() {
+	for _, ti := range c.TrustedIssuers {
+		if j, ok := ti.Keys.(*apiauth.JWKS); ok {
+			_ = j.Close()
+		}
+	}
+}
+
+// IssuerConfig is the "issuer" section: the demo's own token endpoint.
+type IssuerConfig struct {
+	// Issuer is the "iss" of its tokens; "" means the server's own base
+	// URL, http://HOST:PORT, known once it listens.
+	Issuer string
+	// Audience is the "aud" of its tokens.
+	Audience string
+	// TTL is the lifetime of its tokens.
+	TTL time.Duration
+}
+
+// issuerSection is the "issuer" section as written.
+type issuerSection struct {
+	Issuer   string `json:"issuer"`
+	Audience string `json:"audience"`
+	// TokenTTL is a Go duration; "" means one hour.
+	TokenTTL string `json:"token_ttl"`
+}
+
+// ClientConfig is one entry of the "clients" section: an OAuth client of
+// the client_credentials grant, registered by its secret's digest.
+type ClientConfig struct {
+	ClientID     string   `json:"client_id"`
+	ClientSecret string   `json:"client_secret"`
+	Subject      string   `json:"subject"`
+	Tenant       string   `json:"tenant"`
+	Scopes       []string `json:"scopes"`
+	Tier         string   `json:"tier"`
+}
+
+// Spec returns the apiauth.ClientSpec of a validated entry.
+func (c *ClientConfig) Spec() apiauth.ClientSpec {
+	spec := apiauth.ClientSpec{ID: c.ClientID, Subject: c.Subject, Tenant: c.Tenant, Tier: c.Tier}
+	for _, s := range c.Scopes {
+		spec.Scopes = append(spec.Scopes, apiauth.Scope(s))
+	}
+	return spec
+}
+
+// trustedIssuerConfig is one entry of the "trusted_issuers" section.
+type trustedIssuerConfig struct {
+	Issuer   string `json:"issuer"`
+	Audience string `json:"audience"`
+	// JWKSURL is where the issuer publishes its keys: https, or plain
+	// http to a loopback host.
+	JWKSURL string `json:"jwks_url"`
+	// TenantClaim and TierClaim name the claims that carry the caller's
+	// tenant and tier ("tenant" and "tier" when empty).
+	TenantClaim string `json:"tenant_claim"`
+	TierClaim   string `json:"tier_claim"`
 }
 
 // tierNames returns the names of tiers, sorted.
@@ -89,19 +170,18 @@ func (k *KeyConfig) Spec() apiauth.KeySpec {
 	return spec
 }
 
-// fileConfig is the JSON file as written. The keys and tiers are decoded
-// one by one so that an error can name the entry; the sections that are
-// not implemented yet are kept raw to be refused when not empty.
+// fileConfig is the JSON file as written. Lists and sections are decoded
+// entry by entry so that an error can name the entry.
 type fileConfig struct {
 	Realm           *string           `json:"realm"`
 	ProblemTypeBase string            `json:"problem_type_base"`
 	TrustedProxies  []string          `json:"trusted_proxies"`
+	AuthFailures    json.RawMessage   `json:"auth_failures"`
 	Keys            []json.RawMessage `json:"keys"`
 	Tiers           json.RawMessage   `json:"tiers"`
-
-	Clients        json.RawMessage `json:"clients"`
-	Issuer         json.RawMessage `json:"issuer"`
-	TrustedIssuers json.RawMessage `json:"trusted_issuers"`
+	Clients         []json.RawMessage `json:"clients"`
+	Issuer          json.RawMessage   `json:"issuer"`
+	TrustedIssuers  []json.RawMessage `json:"trusted_issuers"`
 }
 
 // limitConfig is one limit of a tier in the "tiers" section, such as
@@ -122,7 +202,12 @@ const unlimited = "unlimited"
 
 // defaultConfig is the configuration without a config file.
 func defaultConfig() *Config {
-	return &Config{Realm: defaultRealm, Tiers: apiauth.Presets()}
+	return &Config{
+		Realm:        defaultRealm,
+		Tiers:        apiauth.Presets(),
+		AuthFailures: apiauth.DefaultFailureLimit,
+		Issuer:       IssuerConfig{Audience: defaultAudience, TTL: defaultTokenTTL},
+	}
 }
 
 // loadConfig reads and validates the config file at path; "" gives the
@@ -153,20 +238,6 @@ func parseConfig(data []byte) (*Config, error) {
 	if err := decodeStrict(data, &fc); err != nil {
 		return nil, fmt.Errorf("config: %w", jsonError(data, "", err))
 	}
-	unsupported := []struct {
-		name string
-		raw  json.RawMessage
-		why  string
-	}{
-		{"clients", fc.Clients, "arrives with the JWT/token-endpoint support"},
-		{"issuer", fc.Issuer, "arrives with the JWT/token-endpoint support"},
-		{"trusted_issuers", fc.TrustedIssuers, "arrives with the JWT/token-endpoint support"},
-	}
-	for _, u := range unsupported {
-		if !emptyJSON(u.raw) {
-			return nil, fmt.Errorf("config: %q is not supported yet (%s)", u.name, u.why)
-		}
-	}
 
 	cfg := defaultConfig()
 	if fc.Realm != nil {
@@ -189,6 +260,15 @@ func parseConfig(data []byte) (*Config, error) {
 		cfg.TrustedProxies = append(cfg.TrustedProxies, p...)
 	}
 	if err := parseTiers(fc.Tiers, cfg.Tiers); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := parseAuthFailures(fc.AuthFailures, cfg); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := parseIssuer(fc.Issuer, &cfg.Issuer); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := parseClients(fc.Clients, cfg); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 
@@ -216,6 +296,12 @@ func parseConfig(data []byte) (*Config, error) {
 		}
 		digests[d] = i
 		cfg.Keys = append(cfg.Keys, k)
+	}
+	// Last: the trusted issuers' JWKS are the only part that holds
+	// resources to release (none until first used, but Close is cheap).
+	if err := parseTrustedIssuers(fc.TrustedIssuers, cfg); err != nil {
+		cfg.Close()
+		return nil, fmt.Errorf("config: %w", err)
 	}
 	return cfg, nil
 }

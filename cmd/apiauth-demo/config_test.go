@@ -13,6 +13,12 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// Client secrets in the config files of the tests.
+const (
+	cfgClientSecret = "cfg-client-secret-0123456789-abcdefghij"
+	cfgShortSecret  = "cfg-short-secret-0123456789"
+)
+
 func TestConfigKeys(t *testing.T) {
 	// A key in the library's format works as well as an imported one.
 	libKey, err := apiauth.GenerateKey("sk_test")
@@ -71,7 +77,11 @@ func TestConfigWithoutKeysGeneratesThem(t *testing.T) {
 }
 
 func TestBadConfig(t *testing.T) {
-	const good = `"key": "` + cfgReaderKey + `"`
+	const (
+		good       = `"key": "` + cfgReaderKey + `"`
+		goodClient = `"client_secret": "` + cfgClientSecret + `", "scopes": ["read"]`
+		goodIdP    = `{"issuer": "https://idp.example", "audience": "demo-api", "jwks_url": "https://idp.example/jwks.json"}`
+	)
 	tests := []struct {
 		name   string
 		config string
@@ -100,9 +110,59 @@ func TestBadConfig(t *testing.T) {
 		{"bad realm", `{"realm": "say \"hi\""}`, `config: realm "say \"hi\"": want 1 or more printable ASCII characters`},
 		{"empty realm", `{"realm": ""}`, `config: realm "": want 1 or more printable ASCII characters`},
 		{"bad problem_type_base", `{"problem_type_base": "problems/"}`, `config: problem_type_base "problems/": want an absolute URI`},
-		{"clients", `{"clients": [{"client_id": "svc-1"}]}`, `config: "clients" is not supported yet (arrives with the JWT/token-endpoint support)`},
-		{"issuer", `{"issuer": {"issuer": "http://127.0.0.1"}}`, `config: "issuer" is not supported yet`},
-		{"trusted_issuers", `{"trusted_issuers": [{}]}`, `config: "trusted_issuers" is not supported yet`},
+
+		// The "clients" section.
+		{"client without secret", `{"clients": [{"client_id": "svc-1", "scopes": ["read"]}]}`, `config: clients[0].client_secret (client_id "svc-1"): missing`},
+		{"short client secret", `{"clients": [{"client_id": "svc-1", "client_secret": "` + cfgShortSecret + `", "scopes": ["read"]}]}`,
+			`config: clients[0].client_secret (client_id "svc-1"): shorter than 32 characters`},
+		{"client secret with a space", `{"clients": [{"client_id": "svc-1", "client_secret": "` + cfgShortSecret + ` ` + cfgShortSecret + `", "scopes": ["read"]}]}`,
+			`config: clients[0].client_secret (client_id "svc-1"): want printable ASCII without spaces`},
+		{"duplicate client", `{"clients": [{"client_id": "svc-1", ` + goodClient + `}, {"client_id": "svc-1", ` + goodClient + `}]}`,
+			`config: clients[1].client_id "svc-1": duplicate client ID (also clients[0])`},
+		{"missing client_id", `{"clients": [{` + goodClient + `}]}`, `config: clients[0].client_id "": empty`},
+		{"bad client_id", `{"clients": [{"client_id": "svc 1", ` + goodClient + `}]}`, `config: clients[0].client_id "svc 1": want only letters, digits`},
+		{"client without scopes", `{"clients": [{"client_id": "svc-1", "client_secret": "` + cfgClientSecret + `"}]}`, `config: clients[0].scopes: want at least one scope`},
+		{"bad client scope", `{"clients": [{"client_id": "svc-1", ` + goodClient + `, "scopes": ["read", "a\"b"]}]}`, `config: clients[0].scopes[1] "a\"b": not a valid scope`},
+		{"unknown client tier", `{"clients": [{"client_id": "svc-1", ` + goodClient + `, "tier": "gold"}]}`,
+			`config: clients[0].tier "gold": unknown tier (known: enterprise, free, pro)`},
+		{"bad client tenant", `{"clients": [{"client_id": "svc-1", ` + goodClient + `, "tenant": "a/b"}]}`, `config: clients[0].tenant "a/b": want only letters`},
+		{"unknown client field", `{"clients": [{"client_id": "svc-1", ` + goodClient + `, "secret": "x"}]}`, `config: clients[0]: unknown field "secret"`},
+		{"clients not an array", `{"clients": {"client_id": "svc-1"}}`, `config: clients: want an array, got JSON object`},
+
+		// The "issuer" section.
+		{"bad token_ttl", `{"issuer": {"token_ttl": "1 hour"}}`, `config: issuer.token_ttl "1 hour": want a Go duration above 0s and at most 24h`},
+		{"zero token_ttl", `{"issuer": {"token_ttl": "0s"}}`, `config: issuer.token_ttl "0s": want a Go duration above 0s and at most 24h`},
+		{"token_ttl too long", `{"issuer": {"token_ttl": "48h"}}`, `config: issuer.token_ttl "48h": want a Go duration above 0s and at most 24h`},
+		{"token_ttl a number", `{"issuer": {"token_ttl": 3600}}`, `config: issuer.token_ttl: want a string, got JSON number`},
+		{"issuer not a URL", `{"issuer": {"issuer": "demo"}}`, `config: issuer.issuer "demo": want an absolute http or https URL`},
+		{"issuer with a query", `{"issuer": {"issuer": "https://auth.example/?x=1"}}`, `config: issuer.issuer "https://auth.example/?x=1": want a URL without credentials, query or fragment`},
+		{"bad audience", `{"issuer": {"audience": "tab\there"}}`, `config: issuer.audience: holds a control character`},
+		{"unknown issuer field", `{"issuer": {"ttl": "1h"}}`, `config: issuer: unknown field "ttl"`},
+
+		// The "trusted_issuers" section.
+		{"http jwks_url to another host", `{"trusted_issuers": [{"issuer": "https://idp.example", "audience": "demo-api", "jwks_url": "http://idp.example/jwks.json"}]}`,
+			`config: trusted_issuers[0].jwks_url: JWKS URL "http://idp.example/jwks.json": plain http is allowed only to a loopback host; use https`},
+		{"jwks_url not http", `{"trusted_issuers": [{"issuer": "https://idp.example", "audience": "demo-api", "jwks_url": "ftp://127.0.0.1/jwks.json"}]}`,
+			`config: trusted_issuers[0].jwks_url: JWKS URL "ftp://127.0.0.1/jwks.json": want an https URL`},
+		{"jwks_url relative", `{"trusted_issuers": [{"issuer": "https://idp.example", "audience": "demo-api", "jwks_url": "/jwks.json"}]}`,
+			`config: trusted_issuers[0].jwks_url: JWKS URL "/jwks.json": want an absolute https URL`},
+		{"missing jwks_url", `{"trusted_issuers": [{"issuer": "https://idp.example", "audience": "demo-api"}]}`, `config: trusted_issuers[0].jwks_url: missing`},
+		{"missing trusted issuer", `{"trusted_issuers": [{}]}`, `config: trusted_issuers[0].issuer: missing`},
+		{"missing trusted audience", `{"trusted_issuers": [{"issuer": "https://idp.example", "jwks_url": "https://idp.example/jwks.json"}]}`,
+			`config: trusted_issuers[0].audience: missing`},
+		{"duplicate trusted issuer", `{"trusted_issuers": [` + goodIdP + `, ` + goodIdP + `]}`,
+			`config: trusted_issuers[1].issuer "https://idp.example": duplicate issuer (also trusted_issuers[0])`},
+		{"trusted issuer is the demo's own", `{"issuer": {"issuer": "https://idp.example"}, "trusted_issuers": [` + goodIdP + `]}`,
+			`config: trusted_issuers[0].issuer "https://idp.example": the demo's own issuer`},
+		{"bad tenant_claim", `{"trusted_issuers": [{"issuer": "https://idp.example", "audience": "demo-api", "jwks_url": "https://idp.example/jwks.json", "tenant_claim": "a\nb"}]}`,
+			`config: trusted_issuers[0].tenant_claim: holds a control character`},
+		{"unknown trusted issuer field", `{"trusted_issuers": [{"issuer": "https://idp.example", "jwks_uri": "https://idp.example/jwks.json"}]}`,
+			`config: trusted_issuers[0]: unknown field "jwks_uri"`},
+
+		// The "auth_failures" section.
+		{"bad auth_failures window", `{"auth_failures": {"requests": 20, "window": "1 minute"}}`, `config: auth_failures.window "1 minute": want a Go duration`},
+		{"zero auth_failures", `{"auth_failures": {"requests": 0, "window": "1m"}}`, `config: auth_failures.requests 0: want a positive integer or "unlimited"`},
+		{"auth_failures not an object", `{"auth_failures": 20}`, `config: auth_failures: want an object, got JSON number`},
 
 		// The "tiers" section.
 		{"tiers not an object", `{"tiers": [1]}`, `config: tiers: want an object, got JSON array`},
@@ -155,6 +215,8 @@ func TestBadConfig(t *testing.T) {
 			assert.Equal(t, 1, strings.Count(stderr, "\n"), "one line on stderr: %q", stderr)
 			assert.True(t, strings.HasPrefix(stderr, tt.want), "stderr %q does not start with %q", stderr, tt.want)
 			assert.NotContains(t, stderr, cfgReaderKey, "a key is never printed")
+			assert.NotContains(t, stderr, cfgClientSecret, "a client secret is never printed")
+			assert.NotContains(t, stderr, cfgShortSecret, "a client secret is never printed")
 		})
 	}
 }
