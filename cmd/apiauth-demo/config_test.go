@@ -232,6 +232,7 @@ func TestBadFlags(t *testing.T) {
 		{"bad addr", []string{"-addr", "localhost"}, 2, `flags: -addr "localhost": want host:port`},
 		{"extra argument", []string{"serve"}, 2, `flags: unexpected argument "serve"`},
 		{"missing config file", []string{"-config", "/nonexistent/demo.json"}, 2, "config: open /nonexistent/demo.json"},
+		{"bad redis address", []string{"-redis", "localhost"}, 2, `flags: -redis "localhost": want host:port`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -246,6 +247,8 @@ func TestBadFlags(t *testing.T) {
 		code, stdout, stderr := runToExit(t, "-h")
 		assert.Equal(t, 0, code)
 		assert.Contains(t, stdout, "-addr")
+		assert.Contains(t, stdout, "-redis host:port")
+		assert.Contains(t, stdout, "falls back to counting\n")
 		assert.Empty(t, stderr)
 	})
 }

@@ -69,6 +69,10 @@ type demo struct {
 	done   chan int
 	code   *int
 	client *http.Client
+
+	// clientID and clientSecret are the printed OAuth client's, in
+	// generated mode.
+	clientID, clientSecret string
 }
 
 // startDemo runs run() with -addr 127.0.0.1:0 and args, waits for its
@@ -104,8 +108,13 @@ func startDemo(t *testing.T, args ...string) *demo {
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
-		if len(f) == 4 && strings.HasPrefix(f[3], "sk_live_") {
+		switch {
+		case len(f) == 4 && strings.HasPrefix(f[3], "sk_live_"):
 			d.keys[f[1]+"/"+f[0]] = f[3]
+		case len(f) == 2 && f[0] == "client_id":
+			d.clientID = f[1]
+		case len(f) == 2 && f[0] == "client_secret":
+			d.clientSecret = f[1]
 		}
 	}
 	t.Cleanup(func() {
@@ -161,6 +170,12 @@ func (r *response) json(t *testing.T) map[string]any {
 // JSON (a string is sent as is; nil sends nothing).
 func (d *demo) do(method, path, key string, body any) *response {
 	d.t.Helper()
+	return d.doWith(method, path, key, body, nil)
+}
+
+// doWith is do with extra request header fields.
+func (d *demo) doWith(method, path, key string, body any, header http.Header) *response {
+	d.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -178,6 +193,9 @@ func (d *demo) do(method, path, key string, body any) *response {
 	}
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	for name, vs := range header {
+		req.Header[name] = vs
 	}
 	res, err := d.client.Do(req)
 	require.NoError(d.t, err)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/apiauth/apiauth"
@@ -63,20 +64,37 @@ func importKeys(ctx context.Context, keys *apiauth.Keys, cfg []KeyConfig, log *s
 	return nil
 }
 
-// printDemoKeys prints the generated keys and curl lines to try them on
-// the server at base. It prints nothing when keys is empty.
-func printDemoKeys(w io.Writer, base string, keys []demoKey) {
-	if len(keys) == 0 {
+// printDemoCredentials prints the generated keys and OAuth client with
+// curl lines to try them on the server at base. It prints nothing when
+// nothing was generated. The first Bearer string it prints is the acme
+// reader's key, which can GET /v1/me.
+func printDemoCredentials(w io.Writer, base string, keys []demoKey, client *demoClient) {
+	if len(keys) == 0 && client == nil {
 		return
 	}
-	fmt.Fprintln(w, "Generated API keys (shown once; the server keeps only their SHA-256 digests):")
-	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  ROLE\tTENANT\tSCOPE\tKEY")
-	for _, k := range keys {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", k.role, k.tenant, k.scope, k.key)
+	if len(keys) > 0 {
+		fmt.Fprintln(w, "Generated API keys (shown once; the server keeps only their SHA-256 digests):")
+		fmt.Fprintln(w)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  ROLE\tTENANT\tSCOPE\tKEY")
+		for _, k := range keys {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", k.role, k.tenant, k.scope, k.key)
+		}
+		_ = tw.Flush()
+		fmt.Fprintln(w)
 	}
-	_ = tw.Flush()
+	if client != nil {
+		scopes := make([]string, len(client.spec.Scopes))
+		for i, s := range client.spec.Scopes {
+			scopes[i] = string(s)
+		}
+		fmt.Fprintln(w, "Generated OAuth client (shown once; the server keeps only the secret's SHA-256 digest):")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "  client_id      "+client.spec.ID)
+		fmt.Fprintln(w, "  client_secret  "+client.secret)
+		fmt.Fprintf(w, "  (tenant %s, scopes %s, tier %s)\n", client.spec.Tenant, strings.Join(scopes, " "), client.spec.Tier)
+		fmt.Fprintln(w)
+	}
 
 	find := func(role, tenant string) string {
 		for _, k := range keys {
@@ -87,24 +105,38 @@ func printDemoKeys(w io.Writer, base string, keys []demoKey) {
 		return ""
 	}
 	bearer := func(key string) string { return `-H "Authorization: Bearer ` + key + `"` }
-	reader, writer := find("reader", "acme"), find("writer", "acme")
-	admin, other := find("admin", "acme"), find("admin", "globex")
-	lines := []string{
-		"# who am I (any key):",
-		"curl " + bearer(reader) + " " + base + "/v1/me",
-		"# create an order (needs write):",
-		"curl " + bearer(writer) + ` -H "Content-Type: application/json" -d '{"item":"widget","quantity":2}' ` + base + "/v1/orders",
-		"# list the tenant's orders (needs read):",
-		"curl " + bearer(reader) + " " + base + "/v1/orders",
-		"# another tenant's orders are refused (403 tenant_forbidden):",
-		"curl " + bearer(other) + " " + base + "/v1/tenants/acme/orders",
-		"# manage the tenant's keys (needs admin):",
-		"curl " + bearer(admin) + " " + base + "/v1/admin/keys",
-		"curl " + bearer(admin) + ` -H "Content-Type: application/json" -d '{"name":"ci","scopes":["read"]}' ` + base + "/v1/admin/keys",
-		"# no key: 401 problem+json",
-		"curl -i " + base + "/v1/me",
+	var lines []string
+	if len(keys) > 0 {
+		reader, writer := find("reader", "acme"), find("writer", "acme")
+		admin, other := find("admin", "acme"), find("admin", "globex")
+		lines = append(lines,
+			"# who am I (any key):",
+			"curl "+bearer(reader)+" "+base+"/v1/me",
+			"# create an order (needs write):",
+			"curl "+bearer(writer)+` -H "Content-Type: application/json" -d '{"item":"widget","quantity":2}' `+base+"/v1/orders",
+			"# list the tenant's orders (needs read):",
+			"curl "+bearer(reader)+" "+base+"/v1/orders",
+			"# another tenant's orders are refused (403 tenant_forbidden):",
+			"curl "+bearer(other)+" "+base+"/v1/tenants/acme/orders",
+			"# manage the tenant's keys (needs admin):",
+			"curl "+bearer(admin)+" "+base+"/v1/admin/keys",
+			"curl "+bearer(admin)+` -H "Content-Type: application/json" -d '{"name":"ci","scopes":["read"]}' `+base+"/v1/admin/keys",
+			"# no key: 401 problem+json",
+			"curl -i "+base+"/v1/me",
+			"# exchange an API key for a one-hour access token (revoking the key revokes the token):",
+			`curl -H 'Content-Type: application/json' -d '{"apiKey":"`+reader+`"}' `+base+"/v1/auth/token",
+		)
 	}
-	fmt.Fprintln(w)
+	if client != nil {
+		lines = append(lines,
+			"# an access token for the OAuth client (client_credentials):",
+			"curl -u "+client.spec.ID+":"+client.secret+" -d grant_type=client_credentials "+base+"/oauth/token",
+		)
+	}
+	lines = append(lines,
+		"# an access_token works on /v1/ like an API key; the keys that verify it:",
+		"curl "+base+"/.well-known/jwks.json",
+	)
 	fmt.Fprintln(w, "Try:")
 	fmt.Fprintln(w)
 	for _, l := range lines {

@@ -3,6 +3,7 @@ package main
 import (
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -34,11 +35,15 @@ func TestNoKeyInLogs(t *testing.T) {
 		{"id": "k-cfg", "key": "` + cfgReaderKey + `", "tenant": "acme", "scopes": ["admin"]},
 		{"id": "k-old", "key": "` + cfgExpiredKey + `", "tenant": "acme", "scopes": ["read"], "expires_at": "2001-01-01T00:00:00Z"}
 	]}`
+	// Many bad keys come from 127.0.0.1: raise the failed-authentication
+	// limit so that they are all looked at.
+	const noThrottle = `"auth_failures": {"requests": 100000, "window": "1m"}`
+	cfg = strings.Replace(cfg, "{", "{"+noThrottle+", ", 1)
 	tests := []struct {
 		name string
 		args []string
 	}{
-		{"generated keys", nil},
+		{"generated keys", []string{"-config", writeConfig(t, "{"+noThrottle+"}")}},
 		{"config keys", []string{"-config", writeConfig(t, cfg)}},
 	}
 	for _, tt := range tests {
@@ -52,6 +57,17 @@ func TestNoKeyInLogs(t *testing.T) {
 			if len(d.keys) > 0 {
 				admin, reader = d.key("acme", "admin"), d.key("acme", "reader")
 			}
+
+			if d.clientSecret != "" {
+				secrets = append(secrets, d.clientSecret)
+				// A wrong secret and a good one on the token endpoint.
+				d.postForm("/oauth/token", d.clientID, d.clientSecret+"x", url.Values{"grant_type": {"client_credentials"}})
+				tok, _ := requireToken(t, d.postForm("/oauth/token", d.clientID, d.clientSecret, url.Values{"grant_type": {"client_credentials"}}))
+				secrets = append(secrets, tok)
+			}
+			// An access token exchanged from a key.
+			exchanged, _ := requireToken(t, d.exchangeKey(reader))
+			secrets = append(secrets, exchanged)
 
 			created, id := d.createKey(admin, map[string]any{"name": "logged", "scopes": []string{"read"}})
 			rotated, _ := rotate(t, d, admin, id, map[string]any{"grace": "0s"})

@@ -1,21 +1,46 @@
 // Command apiauth-demo is a small orders API protected by the apiauth
-// library: request IDs, API-key authentication, rate limits by tier,
-// scopes, tenant isolation and RFC 9457 problem responses, each one line of
-// wiring in server.go.
+// library: request IDs, authentication by API key or JWT access token, an
+// OAuth 2.0 token endpoint, rate limits by tier, throttling of failed
+// authentications, scopes, tenant isolation and RFC 9457 problem
+// responses, each one line of wiring in server.go.
 //
 // Usage:
 //
-//	apiauth-demo [-addr 127.0.0.1:8080] [-config demo.json]
+//	apiauth-demo [-addr 127.0.0.1:8080] [-config demo.json] [-redis 127.0.0.1:6379]
 //
 // Without -config, or with a config that lists no keys, it generates API
-// keys for two tenants and prints them, with ready-to-paste curl lines,
-// before the line "listening on http://HOST:PORT". Logs go to stderr and
-// never show a key.
+// keys for two tenants; with none that lists no clients, an OAuth client
+// (svc-acme of tenant acme). It prints them, with ready-to-paste curl
+// lines, before the line "listening on http://HOST:PORT". Logs go to
+// stderr and never show a key, secret or token.
+//
+// # Access tokens
+//
+// POST /oauth/token is an RFC 6749 token endpoint: client_credentials for
+// the config's "clients" (each secret at least 32 characters; the server
+// keeps only its SHA-256 digest), and the RFC 8693 exchange of an API key.
+// POST /v1/auth/token exchanges an API key sent as {"apiKey": "…"}; it
+// needs no Authorization header. Tokens are RS256 JWTs (RFC 9068) signed
+// with a key generated at start-up and published at GET
+// /.well-known/jwks.json; the "issuer" section sets their "iss" (default:
+// this server's http://HOST:PORT), "aud" (default "demo-api") and
+// lifetime (token_ttl, default 1h, at most 24h). A token exchanged from an
+// API key stops working as soon as the key is revoked.
+//
+// Every /v1/ route accepts API keys, the demo's own tokens and those of the
+// config's "trusted_issuers": identity providers whose keys are fetched
+// from their jwks_url (https, or plain http to a loopback host only), with
+// the claims named by tenant_claim and tier_claim ("tenant" and "tier" by
+// default) mapped to the caller's tenant and tier. When a provider cannot
+// be reached and a token names a key not yet fetched, the answer is 503
+// with Retry-After.
+//
+// # Rate limits
 //
 // Every /v1/ route is rate limited by the caller's tier: the library's
-// presets free (the tier of a key that names none), pro and enterprise,
-// and those of the config's "tiers" section, which adds tiers or
-// overrides presets. A tier is a list of 1 to 8 limits, all enforced;
+// presets free (the tier of a credential that names none), pro and
+// enterprise, and those of the config's "tiers" section, which adds tiers
+// or overrides presets. A tier is a list of 1 to 8 limits, all enforced;
 // the first that binds is the one the X-RateLimit-* headers describe:
 //
 //	"tiers": {
@@ -27,16 +52,31 @@
 // "requests" is a positive integer, or the string "unlimited" for a limit
 // that never binds (and is left out of the headers); "window" is a Go
 // duration from 1ns to 8784h (366 days); "name" (default "default", unique
-// in its tier) labels the limit in the RateLimit-Policy header. The counts
-// live in this process's memory. "trusted_proxies" lists the networks
-// ("10.0.0.0/8") or addresses of the proxies in front of the server, whose
-// X-Forwarded-For the rate limiter believes when it keys a caller without
-// credentials by client IP (no /v1/ route admits one yet).
+// in its tier) labels the limit in the RateLimit-Policy header. The token
+// routes, which take no bearer token, are limited per client IP on the
+// free tier.
 //
-// See DEMO.md for the routes and the config file.
+// Failed authentications are limited separately, per client IP: after
+// "auth_failures" (default {"requests": 20, "window": "1m"}) rejected
+// credentials, every request from that IP that carries a credential, even
+// a good one, is refused with 429 and Retry-After until the limit
+// recovers. "trusted_proxies" lists the networks ("10.0.0.0/8") or
+// addresses of the proxies in front of the server, whose X-Forwarded-For
+// names the client IP; without it, the peer address does.
+//
+// The counts live in this process's memory, or with -redis in a Redis
+// server shared by every instance pointed at it: each request waits for
+// Redis at most 50 ms, and while Redis fails each instance falls back to
+// counting in its own memory. Redis must answer at start-up, else the
+// server exits with status 1.
+//
+// Exit status: 0 after SIGINT or SIGTERM, 1 when the server cannot start
+// or serve, 2 for bad flags or config (one line on stderr naming the
+// field). See DEMO.md for the routes and the config file.
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -88,10 +128,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return exitUsage
 	}
+	defer cfg.Close()
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 
-	// The keys: imported from the config file, or generated for the demo
-	// when it names none.
+	// The rate-limit and failed-authentication counts, kept here and only
+	// here: in this process's memory, or with -redis in a Redis server
+	// that every instance shares.
+	limits, closeLimits, err := newRateLimitStore(ctx, flags.redis)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitFailed
+	}
+	defer closeLimits()
+
+	// The API keys: imported from the config file, or generated for the
+	// demo when it names none.
 	keys := apiauth.NewMemoryKeys()
 	keys.Prefix = "sk_live"
 	var demoKeys []demoKey
@@ -105,11 +156,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 
-	// The rate-limit state of every /v1/ route, built here and only here:
-	// the in-memory store counts for this process alone; a shared store
-	// (Redis, for many instances) would be chosen at this line.
-	var limits apiauth.Store = apiauth.NewMemoryStore()
-	log.Info("rate limits", "store", "memory", "tiers", tierNames(cfg.Tiers))
+	// The OAuth clients of the token endpoint: registered from the config
+	// file, or one generated for the demo when it names none.
+	clients := apiauth.NewMemoryClientStore()
+	var client *demoClient
+	if len(cfg.Clients) > 0 {
+		err = registerClients(ctx, clients, cfg.Clients, log)
+	} else {
+		client, err = createDemoClient(ctx, clients)
+	}
+	if err != nil {
+		log.Error("cannot set up clients", "error", err)
+		return exitFailed
+	}
 
 	// Bind first, so that what is printed names the real port.
 	ln, err := net.Listen("tcp", flags.addr)
@@ -117,11 +176,42 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot listen", "addr", flags.addr, "error", err)
 		return exitFailed
 	}
-	printDemoKeys(stdout, clientURL(ln.Addr()), demoKeys)
+	base := clientURL(ln.Addr())
+
+	// The token endpoint, whose issuer is by default this server's URL,
+	// and the verifier of every JWT /v1/ accepts: the endpoint's own and
+	// the trusted issuers'.
+	cfg.Issuer.Issuer = cmp.Or(cfg.Issuer.Issuer, base)
+	if err := checkTrustedIssuers(cfg); err != nil {
+		ln.Close()
+		fmt.Fprintln(stderr, err)
+		return exitUsage
+	}
+	issuer, err := newIssuer(cfg, keys, clients, log)
+	if err != nil {
+		ln.Close()
+		log.Error("cannot set up the token issuer", "error", err)
+		return exitFailed
+	}
+	verifier, err := newVerifier(cfg, issuer, keys, log)
+	if err != nil {
+		ln.Close()
+		log.Error("cannot set up the token verifier", "error", err)
+		return exitFailed
+	}
+
+	log.Info("rate limits", "store", storeName(flags.redis), "tiers", tierNames(cfg.Tiers),
+		"auth_failures", fmt.Sprintf("%d/%v", cfg.AuthFailures.Limits[0].Requests, cfg.AuthFailures.Limits[0].Window))
+	printDemoCredentials(stdout, base, demoKeys, client)
 	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
 
 	srv := &http.Server{
-		Handler:           newHandler(cfg, keys, limits, log),
+		Handler: newHandler(cfg, backends{
+			Keys:     keys,
+			Issuer:   issuer,
+			Verifier: verifier,
+			Limits:   limits,
+		}, log),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -136,6 +226,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 type cliFlags struct {
 	addr   string
 	config string
+	redis  string
 }
 
 // parseFlags parses args. Its errors are one line; -h prints the usage to
@@ -145,10 +236,14 @@ func parseFlags(args []string, stdout io.Writer) (cliFlags, error) {
 	fs := flag.NewFlagSet("apiauth-demo", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "`address` to listen on; port 0 picks a free port")
-	fs.StringVar(&f.config, "config", "", "JSON config `file` (see DEMO.md); without keys in it, demo keys are generated")
+	fs.StringVar(&f.config, "config", "", "JSON config `file` (see DEMO.md); without keys or clients in it, demo ones are generated")
+	fs.StringVar(&f.redis, "redis", "", "keep rate-limit counts in the Redis server at `host:port`, shared by every instance\n"+
+		"pointed at it; it must answer PING at start-up (else exit 1). Each request waits\n"+
+		"for Redis at most 50 ms; while Redis fails, each instance falls back to counting\n"+
+		"in its own memory (neither fail-open nor fail-closed). Default: in memory")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stdout, "usage: apiauth-demo [-addr host:port] [-config file]")
+			fmt.Fprintln(stdout, "usage: apiauth-demo [-addr host:port] [-config file] [-redis host:port]")
 			fs.SetOutput(stdout)
 			fs.PrintDefaults()
 			return f, err
@@ -161,7 +256,20 @@ func parseFlags(args []string, stdout io.Writer) (cliFlags, error) {
 	if _, _, err := net.SplitHostPort(f.addr); err != nil {
 		return f, fmt.Errorf("flags: -addr %q: want host:port, such as 127.0.0.1:8080", f.addr)
 	}
+	if f.redis != "" {
+		if _, _, err := net.SplitHostPort(f.redis); err != nil {
+			return f, fmt.Errorf("flags: -redis %q: want host:port, such as 127.0.0.1:6379", f.redis)
+		}
+	}
 	return f, nil
+}
+
+// storeName names the rate-limit store for the logs.
+func storeName(redisAddr string) string {
+	if redisAddr == "" {
+		return "memory"
+	}
+	return "redis " + redisAddr
 }
 
 // serve serves on ln until ctx is cancelled, then shuts down gracefully:

@@ -26,18 +26,40 @@ type server struct {
 	log    *slog.Logger
 }
 
+// backends are what the handlers are wired to.
+type backends struct {
+	// Keys holds the API keys.
+	Keys *apiauth.Keys
+	// Issuer is the token endpoint.
+	Issuer *apiauth.Issuer
+	// Verifier verifies the JWTs /v1/ accepts: the issuer's own and the
+	// trusted issuers'.
+	Verifier *apiauth.JWTVerifier
+	// Limits keeps the rate-limit and failed-authentication counts.
+	Limits apiauth.Store
+}
+
 // newHandler wires the demo's routes. Everything under /v1/ passes, in
 // this order, through
 //
 //	RequestID → Authenticate → RateLimit → the route's scope (and tenant) check → handler
 //
 // so that even an unknown /v1/ path is authenticated and counted against
-// the caller's rate limit before it is answered with 404. A request that
-// fails authentication spends no key's quota. Only GET /healthz is open,
-// and it is not rate limited. limits keeps the rate-limit state.
-func newHandler(cfg *Config, keys *apiauth.Keys, limits apiauth.Store, log *slog.Logger) http.Handler {
+// the caller's rate limit before it is answered with 404. Authenticate
+// takes API keys and JWTs (by the token's shape), and throttles clients
+// whose credentials keep failing (the "auth_failures" limit per client
+// IP) before looking at what they send. A request that fails
+// authentication spends no key's quota.
+//
+// The token routes, POST /oauth/token and POST /v1/auth/token, take their
+// credentials in the body, so they run outside Authenticate, rate limited
+// per client IP on the free tier (the tier of callers without
+// credentials); the issuer throttles failed client authentications and
+// bad API keys by itself. GET /healthz and GET /.well-known/jwks.json are
+// open and not rate limited.
+func newHandler(cfg *Config, b backends, log *slog.Logger) http.Handler {
 	s := &server{
-		keys:   keys,
+		keys:   b.Keys,
 		orders: newOrderStore(),
 		tiers:  cfg.Tiers,
 		log:    log,
@@ -58,20 +80,31 @@ func newHandler(cfg *Config, keys *apiauth.Keys, limits apiauth.Store, log *slog
 	v1.Handle("POST /v1/admin/keys/{id}/rotate", admin(http.HandlerFunc(s.rotateKey)))
 	v1.Handle("DELETE /v1/admin/keys/{id}", admin(http.HandlerFunc(s.revokeKey)))
 
-	authenticate := apiauth.Authenticate(keys,
+	// The client's address: the peer, or what the trusted proxies in
+	// front of the server say in X-Forwarded-For.
+	clientIP := &apiauth.ClientIP{TrustedProxies: cfg.TrustedProxies}
+	authenticate := apiauth.Authenticate(b.Keys,
+		apiauth.WithJWT(b.Verifier),
+		apiauth.WithFailureLimit(b.Limits, cfg.AuthFailures, clientIP),
 		apiauth.WithRealm(cfg.Realm),
 		apiauth.WithProblemTypeBase(cfg.ProblemTypeBase),
 		apiauth.WithLogger(log),
 	)
-	// Each caller is limited by its key's tier (free when it has none);
-	// the tier comes from the verified key, never from the request.
-	rateLimit := apiauth.RateLimit(limits, cfg.Tiers.Of,
-		apiauth.WithClientIP(&apiauth.ClientIP{TrustedProxies: cfg.TrustedProxies}),
+	// Each caller is limited by its credential's tier (free when it has
+	// none, and for callers without credentials, by IP); the tier comes
+	// from the verified key or token, never from the request.
+	rateLimit := apiauth.RateLimit(b.Limits, cfg.Tiers.Of,
+		apiauth.WithClientIP(clientIP),
 		apiauth.WithIETFHeaders(),
 	)
 
 	root := http.NewServeMux()
 	root.HandleFunc("GET /healthz", healthz)
+	// The token routes answer other methods themselves (405, Allow: POST),
+	// in the OAuth error format.
+	root.Handle("/oauth/token", rateLimit(b.Issuer.TokenHandler()))
+	root.Handle("/v1/auth/token", rateLimit(b.Issuer.APIKeyExchangeHandler()))
+	root.Handle("/.well-known/jwks.json", b.Issuer.JWKSHandler())
 	root.Handle("/v1/", authenticate(rateLimit(problemsForMux(v1))))
 	return accessLog(log, apiauth.RequestID()(problemsForMux(root)))
 }
