@@ -91,6 +91,7 @@ import (
 	"time"
 
 	"github.com/apiauth/apiauth"
+	"github.com/redis/go-redis/v9"
 )
 
 // Exit codes of run.
@@ -105,6 +106,8 @@ const shutdownTimeout = 10 * time.Second
 
 // main runs the server until SIGINT or SIGTERM and exits with run's code.
 func main() {
+	// go-redis logs through a process-wide logger: set it here, once.
+	redis.SetLogger(redisLogger{slog.New(slog.NewTextHandler(os.Stderr, nil))})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"net"
 	"time"
 
 	"github.com/apiauth/apiauth"
@@ -38,10 +40,25 @@ func newRateLimitStore(ctx context.Context, redisAddr string) (apiauth.Store, fu
 	})
 	pctx, cancel := context.WithTimeout(ctx, redisPingTimeout)
 	defer cancel()
-	if err := client.Ping(pctx).Err(); err != nil {
+	// A plain connection first: when nothing listens, that is the whole
+	// error, without go-redis's own log line about its dial attempts.
+	conn, err := (&net.Dialer{}).DialContext(pctx, "tcp", redisAddr)
+	if err == nil {
+		_ = conn.Close()
+		err = client.Ping(pctx).Err()
+	}
+	if err != nil {
 		_ = client.Close()
 		return nil, nil, fmt.Errorf("redis: no answer to PING from %s within %v: %v", redisAddr, redisPingTimeout, err)
 	}
 	store := redisstore.New(client, redisstore.WithFallback(apiauth.NewMemoryStore()))
 	return store, func() { _ = client.Close() }, nil
+}
+
+// redisLogger passes go-redis's own log lines, such as a failed dial while
+// Redis is down, to slog as warnings, so that stderr keeps one format.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, fmt.Sprintf(format, v...))
 }
