@@ -207,6 +207,17 @@ type JWTIssuer struct {
 	// AllowJWTType accepts "typ": "JWT" or no typ, for identity providers
 	// that do not issue RFC 9068 "at+jwt" access tokens.
 	AllowJWTType bool
+	// KeyIDs trusts the issuer's KeyIDClaim: its tokens stand for the API
+	// key they were exchanged from (Principal.KeyID, that key's rate-limit
+	// bucket and revocation). It is implied when Keys is an *Issuer; for
+	// any other issuer the claim is ignored, so that an outside identity
+	// provider cannot name one of your keys.
+	KeyIDs bool
+}
+
+func (is *JWTIssuer) trustsKeyID() bool {
+	_, own := is.Keys.(*Issuer)
+	return is.KeyIDs || own
 }
 
 // JWTOptions tunes a JWTVerifier. The zero value is the recommended
@@ -487,7 +498,19 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (*Principal, err
 		if err := v.checkClaims(&c, is, &h, now); err != nil {
 			return err
 		}
-		// The issuer's own claim names, read now that it is known.
+		// Only an issuer that exchanges API keys may name one: another
+		// issuer's key_id would borrow that key's identity and quota.
+		if !is.trustsKeyID() {
+			c.keyID = ""
+		}
+		// The issuer's own claim names, read now that it is known: the
+		// default names never stand in for renamed ones.
+		if is.TenantClaim != "tenant" {
+			c.tenant = ""
+		}
+		if is.TierClaim != "tier" {
+			c.tier = ""
+		}
 		if is.TenantClaim != "tenant" || is.TierClaim != "tier" {
 			return scanObject(string(payload), func(name string, val jsonValue) error {
 				var err error

@@ -333,14 +333,34 @@ func TestJWTVerifierSeveralIssuers(t *testing.T) {
 	assert.ErrorIs(t, err, apiauth.ErrInvalidToken)
 }
 
+// TestJWTVerifierClaimsNotBorrowed: an outside issuer cannot name one of
+// our API keys, and an issuer's renamed claims are never filled from the
+// default names.
+func TestJWTVerifierClaimsNotBorrowed(t *testing.T) {
+	set, err := apiauth.NewStaticKeys(apiauth.JWTKey{Algorithm: "HS256", Key: testKeys.hmac})
+	require.NoError(t, err)
+	v, err := apiauth.NewJWTVerifier(apiauth.JWTOptions{Now: func() time.Time { return jwtNow }, CacheSize: -1},
+		apiauth.JWTIssuer{Issuer: testIssuer, Audience: testAudience, Keys: set, TenantClaim: "org", TierClaim: "plan"})
+	require.NoError(t, err)
+	tok := rawToken(t, header("HS256", ""), claimsJSON(map[string]any{"key_id": "k-reader", "tenant": "acme", "tier": "enterprise"}), jwt.SigningMethodHS256, testKeys.hmac)
+	p, err := v.Verify(context.Background(), tok)
+	require.NoError(t, err)
+	assert.Empty(t, p.KeyID, "key_id from an issuer that exchanges no API keys")
+	assert.Empty(t, p.Tenant, "tenant is read from org only")
+	assert.Empty(t, p.Tier, "tier is read from plan only")
+}
+
 func TestJWTVerifierCache(t *testing.T) {
 	now := jwtNow
 	keys := apiauth.NewMemoryKeys()
 	keys.Now = func() time.Time { return now }
 	_, err := keys.Import(context.Background(), readerKey, apiauth.KeySpec{ID: "k-1", Tenant: "acme"})
 	require.NoError(t, err)
-	v := newTestVerifier(t, apiauth.JWTOptions{Now: func() time.Time { return now }, Keys: keys},
-		apiauth.JWTKey{Algorithm: "HS256", Key: testKeys.hmac})
+	set, err := apiauth.NewStaticKeys(apiauth.JWTKey{Algorithm: "HS256", Key: testKeys.hmac})
+	require.NoError(t, err)
+	v, err := apiauth.NewJWTVerifier(apiauth.JWTOptions{Now: func() time.Time { return now }, Keys: keys},
+		apiauth.JWTIssuer{Issuer: testIssuer, Audience: testAudience, Keys: set, KeyIDs: true})
+	require.NoError(t, err)
 	tok := rawToken(t, header("HS256", ""), claimsJSON(map[string]any{"exp": jwtNow.Add(10 * time.Minute).Unix(), "key_id": "k-1"}), jwt.SigningMethodHS256, testKeys.hmac)
 	p1, err := v.Verify(context.Background(), tok)
 	require.NoError(t, err)

@@ -253,7 +253,8 @@ func WithClientIP(c *ClientIP) RateLimitOption {
 
 // RateLimit returns a layer that enforces the tier tierOf gives the
 // request's principal (from Authenticate) with store. The bucket is the
-// principal's KeyID, or its Subject when it has no key ID; anonymous
+// principal's KeyID, or its Tenant and Subject when it has no key ID;
+// anonymous
 // requests (Authenticate with Optional, or no Authenticate) are limited per
 // client IP with tierOf(nil).
 //
@@ -286,7 +287,9 @@ func RateLimit(store Store, tierOf func(*Principal) Tier, opts ...RateLimitOptio
 			case p != nil && p.KeyID != "":
 				key = "k:" + p.KeyID
 			case p != nil:
-				key = "s:" + p.Subject
+				// Without a key ID, the subject within its tenant: the same
+				// sub of two tenants is two callers.
+				key = "s:" + p.Tenant + "\x00" + p.Subject
 			default:
 				key = "ip:" + cfg.clientIP.Key(r)
 			}

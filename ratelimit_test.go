@@ -216,9 +216,10 @@ func TestRateLimitKeys(t *testing.T) {
 	assert.Equal(t, 200, status(&apiauth.Principal{KeyID: "k1", Subject: "a"}, "192.0.2.1:1"))
 	assert.Equal(t, 429, status(&apiauth.Principal{KeyID: "k1", Subject: "b"}, "192.0.2.2:1"))
 	assert.Equal(t, 200, status(&apiauth.Principal{KeyID: "k2"}, "192.0.2.1:1"))
-	// Without a key ID, the subject.
-	assert.Equal(t, 200, status(&apiauth.Principal{Subject: "svc"}, "192.0.2.1:1"))
-	assert.Equal(t, 429, status(&apiauth.Principal{Subject: "svc"}, "192.0.2.9:1"))
+	// Without a key ID, the subject within its tenant.
+	assert.Equal(t, 200, status(&apiauth.Principal{Subject: "svc", Tenant: "acme"}, "192.0.2.1:1"))
+	assert.Equal(t, 429, status(&apiauth.Principal{Subject: "svc", Tenant: "acme"}, "192.0.2.9:1"))
+	assert.Equal(t, 200, status(&apiauth.Principal{Subject: "svc", Tenant: "globex"}, "192.0.2.9:1"))
 	// Anonymous: the client IP; IPv6 by /64.
 	assert.Equal(t, 200, status(nil, "192.0.2.1:1"))
 	assert.Equal(t, 429, status(nil, "192.0.2.1:2"))
