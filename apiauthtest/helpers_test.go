@@ -44,4 +44,3 @@ func TestHelpers(t *testing.T) {
 		apiauthtest.AssertProblem(t, rec, tc.status, tc.code)
 	}
 }
-
