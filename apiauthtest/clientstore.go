@@ -1,0 +1,452 @@
+package apiauthtest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/apiauth/apiauth"
+)
+
+// TestClientStore checks that a client store implements
+// apiauth.ClientStore's contract, in the manner of testing/slogtest: run it
+// from a test of your own with a function that returns the store to check.
+//
+// newStore is called once per subtest. It may return a fresh store or one
+// shared with other subtests and earlier runs: the suite makes up unique
+// client IDs in every subtest, so it never depends on the store being
+// empty.
+//
+// The suite checks:
+//
+//   - CreateClient, then GetClient, gives back every field of the record
+//     exactly: ID, secret digest, subject, tenant, scopes (in order), tier,
+//     and the creation and disabling times. Times are compared with
+//     time.Equal after the suite truncated them to whole microseconds, so a
+//     store must keep at least microsecond precision and may return them in
+//     any location; a zero time must come back zero, and empty strings and
+//     scopes come back empty.
+//   - CreateClient refuses a second client with a taken ID with an error
+//     matching ErrClientExists (errors.Is), and leaves the first unchanged.
+//   - GetClient of an unknown ID returns an error matching
+//     ErrClientNotFound (errors.Is): the Issuer answers that with
+//     invalid_client, and any other error with 503 temporarily_unavailable.
+//   - The store keeps its own copy of the record given to CreateClient:
+//     changing it afterwards changes nothing. Records GetClient returns may
+//     be shared, so the suite does not modify them.
+//   - A client with an invalid scope (apiauth.Scope.Valid) may be refused;
+//     if it is accepted, it round-trips like any other.
+//   - Concurrent creates of one ID let exactly one through; concurrent
+//     creates and lookups of different clients are safe (run the suite
+//     with -race).
+//   - End to end: apiauth.RegisterClient, then real token requests over
+//     loopback HTTP to apiauth.NewIssuer(…).TokenHandler(): the right
+//     secret gets 200 and an access token the issuer's own verifier
+//     accepts, for the client's subject, tenant, scopes and tier; a wrong
+//     secret, an unknown client and a disabled client get 401
+//     invalid_client.
+func TestClientStore(t *testing.T, newStore func(t *testing.T) apiauth.ClientStore) {
+	ctx := context.Background()
+	// base is a past instant with a whole number of microseconds, in a
+	// location other than UTC so that a store that returns UTC still
+	// compares equal.
+	base := time.Now().Add(-time.Hour).Truncate(time.Second).In(time.FixedZone("UTC-3", -3*3600))
+	var seq atomic.Int64
+	uniq := func(t *testing.T, what string) string {
+		return fmt.Sprintf("%s-%s-%d-%d", what, t.Name(), time.Now().UnixNano(), seq.Add(1))
+	}
+	full := func(t *testing.T) *apiauth.ClientRecord {
+		return &apiauth.ClientRecord{
+			ID:           uniq(t, "client"),
+			SecretDigest: randomDigest(t),
+			Subject:      uniq(t, "svc") + " Ünïcode",
+			Tenant:       uniq(t, "tenant"),
+			Scopes:       []apiauth.Scope{apiauth.Write, "orders:read", apiauth.Read, "z:last"},
+			Tier:         "enterprise",
+			CreatedAt:    base.Add(987654 * time.Microsecond),
+			DisabledAt:   base.Add(30*time.Hour + 1*time.Microsecond),
+		}
+	}
+	minimal := func(t *testing.T) *apiauth.ClientRecord {
+		return &apiauth.ClientRecord{ID: uniq(t, "client"), SecretDigest: randomDigest(t), CreatedAt: base}
+	}
+
+	t.Run("CreateGet", func(t *testing.T) {
+		s := newStore(t)
+		want := full(t)
+		mustCreateClient(t, s, want)
+		got, err := s.GetClient(ctx, want.ID)
+		if err != nil {
+			t.Fatalf("GetClient: %v", err)
+		}
+		checkClient(t, "GetClient", got, want)
+		got, err = s.GetClient(ctx, want.ID)
+		if err != nil {
+			t.Fatalf("second GetClient: %v", err)
+		}
+		checkClient(t, "second GetClient", got, want)
+	})
+
+	t.Run("ZeroValuesRoundTrip", func(t *testing.T) {
+		s := newStore(t)
+		want := minimal(t)
+		mustCreateClient(t, s, want)
+		got, err := s.GetClient(ctx, want.ID)
+		if err != nil {
+			t.Fatalf("GetClient: %v", err)
+		}
+		checkClient(t, "GetClient", got, want)
+	})
+
+	t.Run("DuplicateID", func(t *testing.T) {
+		s := newStore(t)
+		first := full(t)
+		mustCreateClient(t, s, first)
+		dup := minimal(t)
+		dup.ID = first.ID
+		if err := s.CreateClient(ctx, dup); !errors.Is(err, apiauth.ErrClientExists) {
+			t.Fatalf("CreateClient with a taken ID: %v, want ErrClientExists", err)
+		}
+		got, err := s.GetClient(ctx, first.ID)
+		if err != nil {
+			t.Fatalf("GetClient: %v", err)
+		}
+		checkClient(t, "GetClient after a refused duplicate", got, first)
+	})
+
+	t.Run("NotFound", func(t *testing.T) {
+		s := newStore(t)
+		id := uniq(t, "missing")
+		_, err := s.GetClient(ctx, id)
+		if !errors.Is(err, apiauth.ErrClientNotFound) {
+			t.Fatalf("GetClient of an unknown ID: %v, want ErrClientNotFound", err)
+		}
+		// An ID that differs from a stored one only in case is another ID.
+		c := minimal(t)
+		c.ID = strings.ToUpper(id)
+		mustCreateClient(t, s, c)
+		if _, err := s.GetClient(ctx, id); !errors.Is(err, apiauth.ErrClientNotFound) {
+			t.Fatalf("GetClient(%q) with %q stored: %v, want ErrClientNotFound (IDs are case-sensitive)", id, c.ID, err)
+		}
+	})
+
+	t.Run("NoAliasing", func(t *testing.T) {
+		s := newStore(t)
+		rec := full(t)
+		want := cloneClient(rec)
+		mustCreateClient(t, s, rec)
+		// Change everything the caller still holds.
+		rec.Scopes[0] = "changed"
+		rec.SecretDigest[0]++
+		rec.Subject, rec.Tenant, rec.Tier = "changed", "changed", "changed"
+		rec.CreatedAt = base.Add(1000 * time.Hour)
+		rec.DisabledAt = time.Time{}
+		got, err := s.GetClient(ctx, want.ID)
+		if err != nil {
+			t.Fatalf("GetClient: %v", err)
+		}
+		if got == rec {
+			t.Fatal("GetClient returned the caller's own record")
+		}
+		checkClient(t, "GetClient after the caller changed its record", got, want)
+	})
+
+	t.Run("InvalidScopeMayBeRefused", func(t *testing.T) {
+		s := newStore(t)
+		for _, bad := range []apiauth.Scope{"two words", "", `quote"`} {
+			rec := minimal(t)
+			rec.Scopes = []apiauth.Scope{apiauth.Read, bad}
+			err := s.CreateClient(ctx, rec)
+			if errors.Is(err, apiauth.ErrClientExists) {
+				t.Fatalf("CreateClient with scope %q: %v; an invalid scope is not a duplicate", bad, err)
+			}
+			got, gerr := s.GetClient(ctx, rec.ID)
+			if err != nil {
+				if !errors.Is(gerr, apiauth.ErrClientNotFound) {
+					t.Fatalf("CreateClient with scope %q refused (%v), yet GetClient: %v, want ErrClientNotFound", bad, err, gerr)
+				}
+				continue
+			}
+			if gerr != nil {
+				t.Fatalf("CreateClient with scope %q accepted, yet GetClient: %v", bad, gerr)
+			}
+			checkClient(t, fmt.Sprintf("GetClient of a client with scope %q accepted", bad), got, rec)
+		}
+	})
+
+	t.Run("ConcurrentCreateOneWinner", func(t *testing.T) {
+		s := newStore(t)
+		id := uniq(t, "client")
+		const n = 16
+		var wins, exists atomic.Int32
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := 0; i < n; i++ {
+			rec := minimal(t)
+			rec.ID = id
+			rec.Tenant = fmt.Sprint("tenant-", i)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				switch err := s.CreateClient(ctx, rec); {
+				case err == nil:
+					wins.Add(1)
+				case errors.Is(err, apiauth.ErrClientExists):
+					exists.Add(1)
+				default:
+					t.Errorf("CreateClient: %v", err)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if wins.Load() != 1 || exists.Load() != n-1 {
+			t.Fatalf("concurrent creates of one ID: %d succeeded, %d ErrClientExists; want 1 and %d", wins.Load(), exists.Load(), n-1)
+		}
+		if _, err := s.GetClient(ctx, id); err != nil {
+			t.Fatalf("GetClient of the winner: %v", err)
+		}
+	})
+
+	t.Run("ConcurrentUse", func(t *testing.T) {
+		s := newStore(t)
+		const n = 8
+		recs := make([]*apiauth.ClientRecord, n)
+		for i := range recs {
+			recs[i] = full(t)
+			mustCreateClient(t, s, recs[i])
+		}
+		fresh := make([]*apiauth.ClientRecord, n)
+		for i := range fresh {
+			fresh[i] = minimal(t)
+		}
+		var wg sync.WaitGroup
+		for w := 0; w < 4; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 40; i++ {
+					rec := recs[i%n]
+					got, err := s.GetClient(ctx, rec.ID)
+					if err != nil {
+						t.Errorf("GetClient: %v", err)
+						return
+					}
+					if got.ID != rec.ID || got.SecretDigest != rec.SecretDigest || len(got.Scopes) != len(rec.Scopes) {
+						t.Errorf("GetClient(%s) under concurrency: another client's record", rec.ID)
+						return
+					}
+					// A client being created is either not found yet or
+					// found whole.
+					f := fresh[i%n]
+					switch got, err := s.GetClient(ctx, f.ID); {
+					case errors.Is(err, apiauth.ErrClientNotFound):
+					case err != nil:
+						t.Errorf("GetClient of a client being created: %v", err)
+						return
+					case got.SecretDigest != f.SecretDigest || !got.CreatedAt.Equal(f.CreatedAt):
+						t.Errorf("GetClient of a client being created: a partial record")
+						return
+					}
+				}
+			}()
+		}
+		for _, rec := range fresh {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := s.CreateClient(ctx, rec); err != nil {
+					t.Errorf("CreateClient: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		for _, rec := range fresh {
+			got, err := s.GetClient(ctx, rec.ID)
+			if err != nil {
+				t.Fatalf("GetClient of a client created concurrently: %v", err)
+			}
+			checkClient(t, "GetClient of a client created concurrently", got, rec)
+		}
+	})
+
+	t.Run("ThroughIssuer", func(t *testing.T) {
+		s := newStore(t)
+		signing, err := apiauth.GenerateSigningKey("ES256")
+		if err != nil {
+			t.Fatal(err)
+		}
+		const issuerURL, audience = "https://auth.example.test", "https://api.example.test"
+		is, err := apiauth.NewIssuer(apiauth.IssuerConfig{Issuer: issuerURL, Audience: audience, Clients: s, SigningKey: &signing})
+		if err != nil {
+			t.Fatalf("NewIssuer: %v", err)
+		}
+		srv := httptest.NewServer(is.TokenHandler())
+		defer srv.Close()
+		verifier, err := apiauth.NewJWTVerifier(apiauth.JWTOptions{}, apiauth.JWTIssuer{Issuer: issuerURL, Audience: audience, Keys: is})
+		if err != nil {
+			t.Fatalf("NewJWTVerifier: %v", err)
+		}
+
+		secret := apiauth.GenerateClientSecret()
+		spec := apiauth.ClientSpec{
+			ID:      uniq(t, "client"),
+			Subject: uniq(t, "svc"),
+			Tenant:  uniq(t, "tenant"),
+			Scopes:  []apiauth.Scope{apiauth.Write, "orders:read"},
+			Tier:    "pro",
+		}
+		if _, err := apiauth.RegisterClient(ctx, s, spec, secret); err != nil {
+			t.Fatalf("RegisterClient: %v", err)
+		}
+		if _, err := apiauth.RegisterClient(ctx, s, spec, apiauth.GenerateClientSecret()); !errors.Is(err, apiauth.ErrClientExists) {
+			t.Fatalf("RegisterClient of a taken ID: %v, want ErrClientExists", err)
+		}
+
+		// The right secret, by HTTP Basic and in the body.
+		for _, basic := range []bool{true, false} {
+			status, body := tokenRequest(t, srv.URL, spec.ID, secret, basic)
+			if status != http.StatusOK {
+				t.Fatalf("basic=%v: token request with the right secret: %d %s, want 200", basic, status, body)
+			}
+			var resp struct {
+				AccessToken string `json:"access_token"`
+				TokenType   string `json:"token_type"`
+				ExpiresIn   int64  `json:"expires_in"`
+				Scope       string `json:"scope"`
+			}
+			if err := json.Unmarshal(body, &resp); err != nil || resp.AccessToken == "" {
+				t.Fatalf("basic=%v: token response %s: %v", basic, body, err)
+			}
+			if !strings.EqualFold(resp.TokenType, "Bearer") || resp.ExpiresIn <= 0 {
+				t.Errorf("basic=%v: token_type %q, expires_in %d; want Bearer and a positive lifetime", basic, resp.TokenType, resp.ExpiresIn)
+			}
+			p, err := verifier.Verify(ctx, resp.AccessToken)
+			if err != nil {
+				t.Fatalf("basic=%v: the issued token does not verify: %v", basic, err)
+			}
+			if p.Subject != spec.Subject || p.Tenant != spec.Tenant || p.Tier != spec.Tier || !slices.Equal(p.Scopes, spec.Scopes) {
+				t.Fatalf("basic=%v: token for %q tenant %q tier %q scopes %q; want the client's %q %q %q %q",
+					basic, p.Subject, p.Tenant, p.Tier, p.Scopes, spec.Subject, spec.Tenant, spec.Tier, spec.Scopes)
+			}
+		}
+
+		// A wrong secret, an unknown client, a disabled client.
+		disabled := minimal(t)
+		disabledSecret := apiauth.GenerateClientSecret()
+		disabled.SecretDigest = apiauth.DigestKey(disabledSecret)
+		disabled.DisabledAt = base
+		mustCreateClient(t, s, disabled)
+		for _, c := range []struct{ what, id, secret string }{
+			{"a wrong secret", spec.ID, apiauth.GenerateClientSecret()},
+			{"the secret with one character changed", spec.ID, secret[:len(secret)-1] + flip(secret[len(secret)-1])},
+			{"an unknown client", uniq(t, "unknown"), secret},
+			{"a disabled client", disabled.ID, disabledSecret},
+		} {
+			status, body := tokenRequest(t, srv.URL, c.id, c.secret, true)
+			var e struct {
+				Error string `json:"error"`
+			}
+			_ = json.Unmarshal(body, &e)
+			if status != http.StatusUnauthorized || e.Error != "invalid_client" {
+				t.Errorf("token request with %s: %d %s, want 401 invalid_client", c.what, status, body)
+			}
+		}
+	})
+}
+
+// tokenRequest asks the token endpoint at u for a client_credentials token
+// and returns the status and body.
+func tokenRequest(t *testing.T, u, id, secret string, basic bool) (int, []byte) {
+	t.Helper()
+	form := url.Values{"grant_type": {"client_credentials"}}
+	if !basic {
+		form.Set("client_id", id)
+		form.Set("client_secret", secret)
+	}
+	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if basic {
+		// RFC 6749 §2.3.1: form-urlencoded, then Basic.
+		req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("token request: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		t.Fatalf("token response: %v", err)
+	}
+	if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("token response Cache-Control %q, want no-store", cc)
+	}
+	return resp.StatusCode, body
+}
+
+// flip returns another base62 character than c.
+func flip(c byte) string {
+	if c == 'a' {
+		return "b"
+	}
+	return "a"
+}
+
+func mustCreateClient(t *testing.T, s apiauth.ClientStore, c *apiauth.ClientRecord) {
+	t.Helper()
+	if err := s.CreateClient(context.Background(), c); err != nil {
+		t.Fatalf("CreateClient(%s): %v", c.ID, err)
+	}
+}
+
+func cloneClient(c *apiauth.ClientRecord) *apiauth.ClientRecord {
+	cp := *c
+	cp.Scopes = slices.Clone(c.Scopes)
+	return &cp
+}
+
+// checkClient compares every field of got with want.
+func checkClient(t *testing.T, what string, got, want *apiauth.ClientRecord) {
+	t.Helper()
+	if got == nil {
+		t.Fatalf("%s: nil record", what)
+	}
+	str := func(field, g, w string) {
+		if g != w {
+			t.Errorf("%s: %s = %q, want %q", what, field, g, w)
+		}
+	}
+	str("ID", got.ID, want.ID)
+	str("Subject", got.Subject, want.Subject)
+	str("Tenant", got.Tenant, want.Tenant)
+	str("Tier", got.Tier, want.Tier)
+	if got.SecretDigest != want.SecretDigest {
+		t.Errorf("%s: SecretDigest = %x, want %x", what, got.SecretDigest, want.SecretDigest)
+	}
+	if len(got.Scopes) != len(want.Scopes) || (len(want.Scopes) > 0 && !slices.Equal(got.Scopes, want.Scopes)) {
+		t.Errorf("%s: Scopes = %q, want %q (order kept)", what, got.Scopes, want.Scopes)
+	}
+	tm := func(field string, g, w time.Time) {
+		if !g.Equal(w) || g.IsZero() != w.IsZero() {
+			t.Errorf("%s: %s = %v, want %v (microsecond precision, zero stays zero)", what, field, g, w)
+		}
+	}
+	tm("CreatedAt", got.CreatedAt, want.CreatedAt)
+	tm("DisabledAt", got.DisabledAt, want.DisabledAt)
+}
