@@ -77,7 +77,11 @@ const migrateLockID = 0x61706961757468
 // skipped, so it is safe to call on every start, from every instance at
 // once (on PostgreSQL an advisory lock serializes them). It is not bound by
 // the query budget, only by ctx.
-func (s *Store) Migrate(ctx context.Context) error {
+func (s *Store) Migrate(ctx context.Context) error { return s.migrate(ctx, 0) }
+
+// migrate applies the versions up to upTo (0: all) that are not applied
+// yet; tests use it to build a database of an earlier version.
+func (s *Store) migrate(ctx context.Context, upTo int) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlstore: migrate: %w", err)
@@ -109,7 +113,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 		return fmt.Errorf("sqlstore: migrate: %w", err)
 	}
 	for _, m := range loadMigrations(s.dialect) {
-		if applied[m.version] {
+		if applied[m.version] || upTo > 0 && m.version > upTo {
 			continue
 		}
 		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
@@ -133,6 +137,7 @@ type queries struct {
 	insert, revoke, expire, touchUsed string
 	changedSince, now                 string
 	nowText                           string
+	clients                           clientQueries
 }
 
 const cols = `id, digest, name, subject, tenant, scopes, tier, created_at, expires_at, revoked_at, replaced_by, last_used_at, updated_at`
@@ -163,6 +168,7 @@ WHERE id = ? RETURNING digest`)
 	q.touchUsed = q.rebind(`UPDATE apiauth_keys SET last_used_at = ?
 WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`)
 	q.changedSince = q.rebind(`SELECT digest, updated_at FROM apiauth_keys WHERE updated_at > ?`)
+	q.clients = newClientQueries(q)
 	return q
 }
 

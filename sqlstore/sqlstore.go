@@ -1,6 +1,7 @@
-// Package sqlstore keeps API keys in the SQL database an application
-// already runs, PostgreSQL or SQLite, through database/sql: an
-// apiauth.KeyStore shared by every instance of a service.
+// Package sqlstore keeps API keys and OAuth clients in the SQL database an
+// application already runs, PostgreSQL or SQLite, through database/sql: an
+// apiauth.KeyStore and an apiauth.ClientStore shared by every instance of a
+// service.
 //
 // The user opens the *sql.DB with the driver of their choice (tested with
 // github.com/jackc/pgx/v5/stdlib and modernc.org/sqlite) and passes it to
@@ -43,6 +44,30 @@
 //     memory on each lookup and written in batches by a background
 //     goroutine, at most once per DefaultLastUsedInterval per key, never on
 //     the request path. Close writes what is pending.
+//
+// # OAuth clients
+//
+// The same Store is the apiauth.ClientStore of an Issuer's
+// client_credentials grant: GetClient, CreateClient (through
+// apiauth.RegisterClient) and DisableClient, on the table
+// apiauth_oauth_clients (schema version 2). As for keys, only the SHA-256
+// digest of a client secret is stored.
+//
+//	issuer, err := apiauth.NewIssuer(apiauth.IssuerConfig{
+//		Issuer: "https://auth.example.com", Audience: "https://api.example.com",
+//		Clients: store, Keys: apiauth.NewKeys(store),
+//	})
+//	_, err = apiauth.RegisterClient(ctx, store, apiauth.ClientSpec{ID: "billing", Tenant: "acme"}, secret)
+//
+// Clients are not cached. The Issuer reads a client once per token
+// request, a request that also signs a token, and a client asks for a
+// token once per token lifetime; one read by primary key (within the
+// query budget) costs little beside that, and buys what a cache could not:
+// DisableClient, or SQL run by hand, is seen by every instance at its next
+// token request, with no invalidation to get wrong. The price: while the
+// database is unreachable, the token endpoint answers 503
+// temporarily_unavailable (never invalid_client); tokens already issued
+// keep working, since verifying them does not read the database.
 package sqlstore
 
 import (
@@ -185,8 +210,9 @@ func WithListener(l Listener) Option { return func(c *config) { c.listener = l }
 // logged.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
-// Store is an apiauth.KeyStore on a SQL database. It is safe for
-// concurrent use. Close it to stop its background work.
+// Store is an apiauth.KeyStore and an apiauth.ClientStore on a SQL
+// database. It is safe for concurrent use. Close it to stop its background
+// work.
 type Store struct {
 	db      *sql.DB
 	dialect Dialect

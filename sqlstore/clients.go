@@ -1,0 +1,129 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/apiauth/apiauth"
+)
+
+// The OAuth client store: see "OAuth clients" in the package documentation.
+var _ apiauth.ClientStore = (*Store)(nil)
+
+type clientQueries struct {
+	byID, insert, disable string
+}
+
+const clientCols = `client_id, secret_digest, subject, tenant, scopes, tier, created_at, disabled_at`
+
+func newClientQueries(q queries) clientQueries {
+	return clientQueries{
+		byID: q.rebind(`SELECT ` + clientCols + ` FROM apiauth_oauth_clients WHERE client_id = ?`),
+		insert: q.rebind(`INSERT INTO apiauth_oauth_clients (` + clientCols + `)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
+		// One statement, so that concurrent calls cannot interleave: the
+		// time only moves earlier, and nothing re-enables a client.
+		disable: q.rebind(`UPDATE apiauth_oauth_clients
+SET disabled_at = CASE WHEN disabled_at IS NULL OR disabled_at > ? THEN ? ELSE disabled_at END
+WHERE client_id = ?`),
+	}
+}
+
+// GetClient implements apiauth.ClientStore: one read by primary key within
+// the query budget, never cached. An unknown client is an error matching
+// apiauth.ErrClientNotFound; a failure of the database, or a budget spent,
+// is any other error (the Issuer answers 503 temporarily_unavailable).
+// Each call returns a new record.
+func (s *Store) GetClient(ctx context.Context, id string) (*apiauth.ClientRecord, error) {
+	ctx, cancel := s.budget(ctx)
+	defer cancel()
+	c, err := scanClient(s.db.QueryRowContext(ctx, s.q.clients.byID, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: %s", apiauth.ErrClientNotFound, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: get client %s: %w", id, err)
+	}
+	return c, nil
+}
+
+// CreateClient implements apiauth.ClientStore, within the write budget. It
+// stores every field of c (the store keeps no reference to it), times to
+// the microsecond; apiauth.ErrClientExists when the ID is taken. Scopes
+// must be valid (Scope.Valid). Only c.SecretDigest is stored: a secret
+// never reaches the database.
+func (s *Store) CreateClient(ctx context.Context, c *apiauth.ClientRecord) error {
+	if c == nil || c.ID == "" {
+		return errors.New("sqlstore: create client: empty ID")
+	}
+	scopes, err := joinScopes(c.Scopes)
+	if err != nil {
+		return fmt.Errorf("sqlstore: create client %s: %w", c.ID, err)
+	}
+	ctx, cancel := s.writeBudget(ctx)
+	defer cancel()
+	res, err := s.db.ExecContext(ctx, s.q.clients.insert,
+		c.ID, c.SecretDigest[:], c.Subject, c.Tenant, scopes, c.Tier,
+		s.timeArg(c.CreatedAt), s.timeArg(c.DisabledAt))
+	if err != nil {
+		return fmt.Errorf("sqlstore: create client %s: %w", c.ID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("sqlstore: create client %s: %w", c.ID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: %s", apiauth.ErrClientExists, c.ID)
+	}
+	return nil
+}
+
+// DisableClient stops the client from getting tokens (the Issuer refuses a
+// client whose DisabledAt is set) from the next token request on, through
+// every instance. It is monotonic, in one statement: an earlier time
+// replaces a later one, a later one never replaces an earlier one, and
+// nothing re-enables a client. Tokens issued before stay valid until they
+// expire. An unknown client is an error matching apiauth.ErrClientNotFound.
+func (s *Store) DisableClient(ctx context.Context, id string, at time.Time) error {
+	if at.IsZero() {
+		return fmt.Errorf("sqlstore: disable client %s: zero time", id)
+	}
+	ctx, cancel := s.writeBudget(ctx)
+	defer cancel()
+	t := s.timeArg(at)
+	res, err := s.db.ExecContext(ctx, s.q.clients.disable, t, t, id)
+	if err != nil {
+		return fmt.Errorf("sqlstore: disable client %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("sqlstore: disable client %s: %w", id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: %s", apiauth.ErrClientNotFound, id)
+	}
+	return nil
+}
+
+// scanClient reads the columns of clientCols.
+func scanClient(row scanner) (*apiauth.ClientRecord, error) {
+	var (
+		c                 apiauth.ClientRecord
+		digest            []byte
+		scopes            string
+		created, disabled dbTime
+	)
+	if err := row.Scan(&c.ID, &digest, &c.Subject, &c.Tenant, &scopes, &c.Tier, &created, &disabled); err != nil {
+		return nil, err
+	}
+	if len(digest) != len(c.SecretDigest) {
+		return nil, fmt.Errorf("secret digest of %d bytes in the database", len(digest))
+	}
+	copy(c.SecretDigest[:], digest)
+	c.Scopes = splitScopes(scopes)
+	c.CreatedAt, c.DisabledAt = created.t, disabled.t
+	return &c, nil
+}
