@@ -1,5 +1,7 @@
 package sqlstore
 
+import "context"
+
 // CacheLen returns the number of cached lookups, for tests.
 func CacheLen(s *Store) int {
 	if s.cache == nil {
@@ -7,3 +9,7 @@ func CacheLen(s *Store) int {
 	}
 	return s.cache.len()
 }
+
+// MigrateTo brings the schema to version v (not beyond), as an earlier
+// release of the package did, for tests of upgrades.
+func MigrateTo(ctx context.Context, s *Store, v int) error { return s.migrate(ctx, v) }
