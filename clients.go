@@ -43,7 +43,8 @@ type ClientRecord struct {
 	Scopes    []Scope   `json:"scopes"`
 	Tier      string    `json:"tier"`
 	CreatedAt time.Time `json:"created_at"`
-	// DisabledAt stops the client from getting tokens; zero while enabled.
+	// DisabledAt stops the client from getting tokens from that time on;
+	// zero while enabled.
 	DisabledAt time.Time `json:"disabled_at,omitzero"`
 }
 
@@ -53,9 +54,12 @@ func (c *ClientRecord) checkSecret(secret string) bool {
 	return subtle.ConstantTimeCompare(d[:], c.SecretDigest[:]) == 1
 }
 
-// ClientStore holds OAuth clients. Every method is safe for concurrent use
-// and honours ctx. GetClient returns ErrClientNotFound (possibly wrapped)
-// for an unknown client; any other error is a failure of the store.
+// ClientStore holds OAuth clients: MemoryClientStore, sqlstore's database
+// store, or your own. Every method is safe for concurrent use and honours
+// ctx. GetClient returns ErrClientNotFound (possibly wrapped) for an
+// unknown client; any other error is a failure of the store (503 at the
+// token endpoint). Records returned are shared and must not be modified.
+// apiauthtest.TestClientStore checks an implementation.
 type ClientStore interface {
 	GetClient(ctx context.Context, id string) (*ClientRecord, error)
 	CreateClient(ctx context.Context, c *ClientRecord) error

@@ -494,7 +494,8 @@ func (is *Issuer) authenticateClient(r *http.Request, form url.Values) (*ClientR
 	case err != nil:
 		return nil, errUnavailable
 	}
-	if c == nil || !c.checkSecret(secret) || !c.DisabledAt.IsZero() {
+	disabled := c != nil && !c.DisabledAt.IsZero() && !is.cfg.Now().Before(c.DisabledAt)
+	if c == nil || !c.checkSecret(secret) || disabled {
 		now := is.failures.now()
 		_, _ = is.failures.store.Take(r.Context(), keyID, is.failures.tier.Limits, now)
 		_, _ = is.failures.store.Take(r.Context(), keyIP, is.failures.tier.Limits, now)

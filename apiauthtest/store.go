@@ -1,5 +1,8 @@
-// Package apiauthtest helps test code that uses apiauth: conformance
-// suites that any Store or KeyStore implementation can run.
+// Package apiauthtest helps test code that uses apiauth: credentials and
+// assertions for handler tests (MintKey, MintToken, Request,
+// AssertProblem), and conformance suites that any rate-limit Store
+// (TestStore), KeyStore (TestKeyStore) or ClientStore (TestClientStore)
+// implementation can run.
 package apiauthtest
 
 import (
