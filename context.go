@@ -14,9 +14,10 @@ type state struct {
 	requestID string
 	principal *Principal
 	settings  *problemSettings
-	// idHeader backs the X-Request-ID header value so that setting the
-	// header does not allocate a []string.
-	idHeader [1]string
+	// idHeader and rateHeaders back header values so that setting them
+	// does not allocate a []string per field.
+	idHeader    [1]string
+	rateHeaders [3][1]string
 }
 
 // stateKey is the context key of *state. Only this package can name it.

@@ -308,7 +308,7 @@ func RateLimit(store Store, tierOf func(*Principal) Tier, opts ...RateLimitOptio
 				return
 			}
 			h := w.Header()
-			setRateLimitHeaders(h, tier.Limits, &d, now, cfg.ietf)
+			setRateLimitHeaders(h, st, tier.Limits, &d, now, cfg.ietf)
 			if d.Allowed {
 				next.ServeHTTP(w, r)
 				return
@@ -332,7 +332,7 @@ func ceilSeconds(d time.Duration) int64 {
 
 // setRateLimitHeaders writes the X-RateLimit-* fields for the primary limit
 // (the first that binds) and, with ietf, the draft fields for all.
-func setRateLimitHeaders(h http.Header, limits []Limit, d *Decision, now time.Time, ietf bool) {
+func setRateLimitHeaders(h http.Header, st *state, limits []Limit, d *Decision, now time.Time, ietf bool) {
 	primary := -1
 	for i, l := range limits {
 		if !l.unlimited() {
@@ -344,9 +344,19 @@ func setRateLimitHeaders(h http.Header, limits []Limit, d *Decision, now time.Ti
 		return
 	}
 	l, s := limits[primary], d.Limits[primary]
-	h.Set("X-Ratelimit-Limit", strconv.FormatInt(l.Requests, 10))
-	h.Set("X-Ratelimit-Remaining", strconv.FormatInt(s.Remaining, 10))
-	h.Set("X-Ratelimit-Reset", strconv.FormatInt(unixCeil(s.Reset, now), 10))
+	limit, remaining, reset := formatCount(l.Requests), formatCount(s.Remaining), strconv.FormatInt(unixCeil(s.Reset, now), 10)
+	if st != nil {
+		// The request state backs the three header values: no []string
+		// per field per request.
+		st.rateHeaders = [3][1]string{{limit}, {remaining}, {reset}}
+		h["X-Ratelimit-Limit"] = st.rateHeaders[0][:]
+		h["X-Ratelimit-Remaining"] = st.rateHeaders[1][:]
+		h["X-Ratelimit-Reset"] = st.rateHeaders[2][:]
+	} else {
+		h.Set("X-Ratelimit-Limit", limit)
+		h.Set("X-Ratelimit-Remaining", remaining)
+		h.Set("X-Ratelimit-Reset", reset)
+	}
 	if !ietf {
 		return
 	}
@@ -378,6 +388,22 @@ func setRateLimitHeaders(h http.Header, limits []Limit, d *Decision, now time.Ti
 	}
 	h.Set("Ratelimit-Policy", string(policy))
 	h.Set("Ratelimit", string(current))
+}
+
+// smallCounts holds the decimal strings of 0 to 1023, so that the usual
+// limit and remaining counts cost no allocation.
+var smallCounts = func() (t [1024]string) {
+	for i := range t {
+		t[i] = strconv.Itoa(i)
+	}
+	return t
+}()
+
+func formatCount(n int64) string {
+	if n >= 0 && n < int64(len(smallCounts)) {
+		return smallCounts[n]
+	}
+	return strconv.FormatInt(n, 10)
 }
 
 // unixCeil returns t in Unix seconds, rounded up, and never before now.
