@@ -82,6 +82,15 @@ func parseCredentials(s string, maxLen int) (token, code string) {
 // isB64Token reports whether s matches RFC 6750 §2.1's b64token.
 func isB64Token(s string) bool {
 	i := 0
+	// Eight characters per step: tokens are long (a JWT is hundreds of
+	// characters) and this scan is on every request.
+	for ; i+8 <= len(s); i += 8 {
+		c := s[i : i+8]
+		if charClass[c[0]]&charClass[c[1]]&charClass[c[2]]&charClass[c[3]]&
+			charClass[c[4]]&charClass[c[5]]&charClass[c[6]]&charClass[c[7]]&classB64 == 0 {
+			break
+		}
+	}
 	for i < len(s) && isB64Char(s[i]) {
 		i++
 	}
