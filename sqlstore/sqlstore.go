@@ -226,7 +226,13 @@ type Store struct {
 	// rather than the system clock, which costs as much as the rest of
 	// the hit on some virtual machines.
 	clock  atomic.Int64
-	stop   context.CancelFunc
+	// digests remembers the digest of each key ID seen by GetKey (a key's
+	// digest never changes), so that GetKey is answered through the
+	// digest cache and its invalidation. Cleared when it outgrows the
+	// cache size.
+	digestsMu sync.RWMutex
+	digests   map[string]apiauth.KeyDigest
+	stop      context.CancelFunc
 	wg     sync.WaitGroup
 	closed sync.Once
 	errMu  sync.Mutex
@@ -452,16 +458,44 @@ func (s *Store) load(ctx context.Context, d apiauth.KeyDigest) (*apiauth.KeyReco
 	return rec, nil
 }
 
-// GetKey implements apiauth.KeyStore. It always asks the database.
+// GetKey implements apiauth.KeyStore. With the cache on, a key ID seen
+// before is answered like LookupKey, through the digest cache and the same
+// invalidation (the JWT verifier checks the API key of every exchanged
+// token by ID, so this is on the request path); otherwise it asks the
+// database. A cached record's LastUsedAt may lag by up to the cache TTL:
+// ListKeys reads the table.
 func (s *Store) GetKey(ctx context.Context, id string) (*apiauth.KeyRecord, error) {
-	ctx, cancel := s.budget(ctx)
+	if s.cache != nil {
+		s.digestsMu.RLock()
+		d, ok := s.digests[id]
+		s.digestsMu.RUnlock()
+		if ok {
+			rec, err := s.LookupKey(ctx, d)
+			if err == nil && rec.KeyID != id {
+				err = apiauth.ErrKeyNotFound
+			}
+			if errors.Is(err, apiauth.ErrKeyNotFound) {
+				return nil, fmt.Errorf("%w: %s", apiauth.ErrKeyNotFound, id)
+			}
+			return rec, err
+		}
+	}
+	qctx, cancel := s.budget(ctx)
 	defer cancel()
-	rec, _, err := scanRecord(s.db.QueryRowContext(ctx, s.q.byID, id))
+	rec, _, err := scanRecord(s.db.QueryRowContext(qctx, s.q.byID, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%w: %s", apiauth.ErrKeyNotFound, id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: get key %s: %w", id, err)
+	}
+	if s.cache != nil {
+		s.digestsMu.Lock()
+		if s.digests == nil || len(s.digests) >= s.cfg.cacheSize {
+			s.digests = make(map[string]apiauth.KeyDigest)
+		}
+		s.digests[id] = rec.Digest
+		s.digestsMu.Unlock()
 	}
 	return rec, nil
 }

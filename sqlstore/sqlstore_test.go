@@ -356,12 +356,19 @@ func TestLastUsed(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// ListKeys reads the table (GetKey may answer from the cache, which a
+	// last-used write does not invalidate).
 	eventually(t, 2*time.Second, "LastUsedAt written", func() bool {
-		got, err := s.GetKey(ctx, rec.KeyID)
+		list, err := s.ListKeys(ctx, rec.Tenant)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return got.LastUsedAt.After(before) && got.LastUsedAt.Before(time.Now())
+		for _, got := range list {
+			if got.KeyID == rec.KeyID {
+				return got.LastUsedAt.After(before) && got.LastUsedAt.Before(time.Now())
+			}
+		}
+		return false
 	})
 
 	// Close writes what is pending, however long the interval.
@@ -497,5 +504,37 @@ func hexString(b []byte) string {
 func TestNewRejectsNil(t *testing.T) {
 	if _, err := sqlstore.New(nil); err == nil {
 		t.Fatal("New(nil) succeeded")
+	}
+}
+
+// TestGetKeyCachedAndInvalidated: GetKey, on the request path of every
+// exchanged JWT, is answered from the cache after the first call and still
+// sees another instance's revocation within the poll interval.
+func TestGetKeyCachedAndInvalidated(t *testing.T) {
+	ctx := context.Background()
+	db, dir := openSQLite(t)
+	s1 := newStore(t, db)
+	s2 := newStore(t, openSQLiteIn(t, dir))
+	_, rec := newKey(t, apiauth.NewKeys(s1), "acme")
+	for i := 0; i < 3; i++ {
+		got, err := s1.GetKey(ctx, rec.KeyID)
+		if err != nil || got.KeyID != rec.KeyID {
+			t.Fatalf("GetKey: %v, %v", got, err)
+		}
+	}
+	first, _ := s1.GetKey(ctx, rec.KeyID)
+	second, _ := s1.GetKey(ctx, rec.KeyID)
+	if first != second {
+		t.Error("a repeated GetKey did not come from the cache")
+	}
+	if err := s2.RevokeKey(ctx, rec.KeyID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Second, "revocation through another instance seen by GetKey", func() bool {
+		got, err := s1.GetKey(ctx, rec.KeyID)
+		return err == nil && !got.RevokedAt.IsZero()
+	})
+	if _, err := s1.GetKey(ctx, "no-such-key"); !errors.Is(err, apiauth.ErrKeyNotFound) {
+		t.Fatalf("unknown ID: %v", err)
 	}
 }
