@@ -225,7 +225,7 @@ type Store struct {
 	// clock is mono() as of at most clockTick ago: a cache hit reads it
 	// rather than the system clock, which costs as much as the rest of
 	// the hit on some virtual machines.
-	clock  atomic.Int64
+	clock atomic.Int64
 	// digests remembers the digest of each key ID seen by GetKey (a key's
 	// digest never changes), so that GetKey is answered through the
 	// digest cache and its invalidation. Cleared when it outgrows the
@@ -233,10 +233,10 @@ type Store struct {
 	digestsMu sync.RWMutex
 	digests   map[string]apiauth.KeyDigest
 	stop      context.CancelFunc
-	wg     sync.WaitGroup
-	closed sync.Once
-	errMu  sync.Mutex
-	failed map[string]bool // background tasks failing, for logging changes only
+	wg        sync.WaitGroup
+	closed    sync.Once
+	errMu     sync.Mutex
+	failed    map[string]bool // background tasks failing, for logging changes only
 }
 
 var _ apiauth.KeyStore = (*Store)(nil)
