@@ -30,6 +30,21 @@ type keyView struct {
 	ExpiresAt   *time.Time      `json:"expires_at"`
 	RevokedAt   *time.Time      `json:"revoked_at"`
 	ReplacedBy  string          `json:"replaced_by,omitempty"`
+	// LastUsedAt is when the key was last used, to the minute, when the
+	// store records it (with -db): null for a key never used. It is left
+	// out when the store does not record it (in memory).
+	LastUsedAt *lastUsedTime `json:"last_used_at,omitempty"`
+}
+
+// lastUsedTime is a last-used time that shows as null when zero.
+type lastUsedTime struct{ t time.Time }
+
+// MarshalJSON implements json.Marshaler.
+func (l lastUsedTime) MarshalJSON() ([]byte, error) {
+	if l.t.IsZero() {
+		return []byte("null"), nil
+	}
+	return l.t.UTC().MarshalJSON()
 }
 
 // viewKey builds the view of rec as of now.
@@ -47,6 +62,9 @@ func (s *server) viewKey(rec *apiauth.KeyRecord, now time.Time) keyView {
 		ExpiresAt:   timePtr(rec.ExpiresAt),
 		RevokedAt:   timePtr(rec.RevokedAt),
 		ReplacedBy:  rec.ReplacedBy,
+	}
+	if s.lastUsed {
+		v.LastUsedAt = &lastUsedTime{rec.LastUsedAt}
 	}
 	switch {
 	case !rec.RevokedAt.IsZero() && !now.Before(rec.RevokedAt):

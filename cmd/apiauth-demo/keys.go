@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/apiauth/apiauth"
 )
@@ -53,15 +56,77 @@ func createDemoKeys(ctx context.Context, keys *apiauth.Keys) ([]demoKey, error) 
 
 // importKeys stores the digests of the config file's keys. It logs their
 // IDs and fingerprints, never the keys.
+//
+// A key the store already holds, by ID or by digest (with -db, from an
+// earlier start or another instance), is kept as it is: the config only
+// adds keys, it never re-creates, changes or un-revokes one, so that a
+// revocation made through the admin routes outlives a restart. When the
+// stored record differs from the config entry, a warning says so.
 func importKeys(ctx context.Context, keys *apiauth.Keys, cfg []KeyConfig, log *slog.Logger) error {
 	for i := range cfg {
-		rec, err := keys.Import(ctx, cfg[i].Key, cfg[i].Spec())
+		spec := cfg[i].Spec()
+		rec, err := keys.Import(ctx, cfg[i].Key, spec)
+		if errors.Is(err, apiauth.ErrKeyExists) {
+			if err := keepStoredKey(ctx, keys.Store, i, &cfg[i], spec, log); err != nil {
+				return err
+			}
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("keys[%d]: %w", i, err)
 		}
 		log.Info("key loaded", "key_id", rec.ID(), "fingerprint", rec.Fingerprint(), "tenant", rec.Tenant)
 	}
 	return nil
+}
+
+// keepStoredKey logs what the store holds for config entry i, whose key or
+// ID it already has, and warns when that differs from the entry.
+func keepStoredKey(ctx context.Context, store apiauth.KeyStore, i int, k *KeyConfig, spec apiauth.KeySpec, log *slog.Logger) error {
+	fingerprint := apiauth.Fingerprint(k.Key)
+	entry := fmt.Sprintf("keys[%d]", i)
+	if spec.ID == "" {
+		// An entry without "id" got a random one when first imported.
+		log.Info("key already stored; keeping the stored record", "entry", entry, "fingerprint", fingerprint)
+		return nil
+	}
+	rec, err := store.GetKey(ctx, spec.ID)
+	switch {
+	case errors.Is(err, apiauth.ErrKeyNotFound):
+		// Not by this ID: the same key is stored under another ID.
+		log.Warn("key already stored under another ID; keeping that record, which the admin listing shows by fingerprint",
+			"entry", entry, "key_id", spec.ID, "fingerprint", fingerprint)
+		return nil
+	case err != nil:
+		return fmt.Errorf("%s: %w", entry, err)
+	case rec.Digest != apiauth.DigestKey(k.Key):
+		log.Warn("another key is stored under this ID; keeping it: the config's key is refused until it gets an ID of its own",
+			"key_id", rec.ID(), "stored_fingerprint", rec.Fingerprint(), "config_fingerprint", fingerprint)
+		return nil
+	}
+	status := "active"
+	now := time.Now()
+	switch {
+	case !rec.RevokedAt.IsZero() && !now.Before(rec.RevokedAt):
+		status = "revoked"
+	case !rec.ExpiresAt.IsZero() && !now.Before(rec.ExpiresAt):
+		status = "expired"
+	}
+	log.Info("key already stored; keeping the stored record", "key_id", rec.ID(), "fingerprint", rec.Fingerprint(),
+		"tenant", rec.Tenant, "status", status)
+	if !sameKeySpec(rec, spec) {
+		log.Warn("the stored key differs from its config entry (name, subject, tenant, scopes, tier or expires_at); keeping the stored record",
+			"key_id", rec.ID())
+	}
+	return nil
+}
+
+// sameKeySpec reports whether rec holds what spec describes. A store may
+// keep times to the microsecond only.
+func sameKeySpec(rec *apiauth.KeyRecord, spec apiauth.KeySpec) bool {
+	return rec.Name == spec.Name && rec.Subject == spec.Subject && rec.Tenant == spec.Tenant &&
+		rec.Tier == spec.Tier && slices.Equal(rec.Scopes, spec.Scopes) &&
+		rec.ExpiresAt.Truncate(time.Microsecond).Equal(spec.ExpiresAt.Truncate(time.Microsecond))
 }
 
 // printDemoCredentials prints the generated keys and OAuth client with

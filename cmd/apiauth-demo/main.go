@@ -144,9 +144,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer closeLimits()
 
-	// The API keys: imported from the config file, or generated for the
+	// The API keys and OAuth clients, kept here and only here: in this
+	// process's memory, or with -db in a SQLite file or a PostgreSQL
+	// database that every instance shares.
+	creds, err := newCredentialStore(ctx, flags.db, log)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitFailed
+	}
+	defer creds.close()
+
+	// The API keys: imported from the config file (a key already in the
+	// database is kept as it is, revoked or not), or generated for the
 	// demo when it names none.
-	keys := apiauth.NewMemoryKeys()
+	keys := apiauth.NewKeys(creds.keys)
 	keys.Prefix = "sk_live"
 	var demoKeys []demoKey
 	if len(cfg.Keys) > 0 {
@@ -160,8 +171,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	// The OAuth clients of the token endpoint: registered from the config
-	// file, or one generated for the demo when it names none.
-	clients := apiauth.NewMemoryClientStore()
+	// file (a client already in the database is kept as it is), or one
+	// generated for the demo when it names none.
+	clients := creds.clients
 	var client *demoClient
 	if len(cfg.Clients) > 0 {
 		err = registerClients(ctx, clients, cfg.Clients, log)
@@ -211,6 +223,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	srv := &http.Server{
 		Handler: newHandler(cfg, backends{
 			Keys:     keys,
+			LastUsed: creds.lastUsed,
 			Issuer:   issuer,
 			Verifier: verifier,
 			Limits:   limits,
@@ -230,6 +243,7 @@ type cliFlags struct {
 	addr   string
 	config string
 	redis  string
+	db     dbSpec
 }
 
 // parseFlags parses args. Its errors are one line; -h prints the usage to
@@ -244,9 +258,14 @@ func parseFlags(args []string, stdout io.Writer) (cliFlags, error) {
 		"pointed at it; it must answer PING at start-up (else exit 1). Each request waits\n"+
 		"for Redis at most 50 ms; while Redis fails, each instance falls back to counting\n"+
 		"in its own memory (neither fail-open nor fail-closed). Default: in memory")
+	var db string
+	fs.StringVar(&db, "db", "", "keep API keys and OAuth clients in a database, shared by every instance pointed at it:\n"+
+		"sqlite:PATH (a SQLite file, created on first start) or a postgres:// URL.\n"+
+		"It must answer at start-up (else exit 1). Config keys and clients already in it\n"+
+		"are kept as they are: a revoked key stays revoked. Default: in memory, lost at exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stdout, "usage: apiauth-demo [-addr host:port] [-config file] [-redis host:port]")
+			fmt.Fprintln(stdout, "usage: apiauth-demo [-addr host:port] [-config file] [-redis host:port] [-db sqlite:PATH|postgres://…]")
 			fs.SetOutput(stdout)
 			fs.PrintDefaults()
 			return f, err
@@ -264,7 +283,9 @@ func parseFlags(args []string, stdout io.Writer) (cliFlags, error) {
 			return f, fmt.Errorf("flags: -redis %q: want host:port, such as 127.0.0.1:6379", f.redis)
 		}
 	}
-	return f, nil
+	var err error
+	f.db, err = parseDBFlag(db)
+	return f, err
 }
 
 // storeName names the rate-limit store for the logs.

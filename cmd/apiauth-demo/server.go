@@ -20,16 +20,22 @@ const (
 
 // server holds what the handlers share.
 type server struct {
-	keys   *apiauth.Keys
-	orders *orderStore
-	tiers  apiauth.Tiers
-	log    *slog.Logger
+	keys *apiauth.Keys
+	// lastUsed reports whether the key store records when keys were last
+	// used, for the admin listing.
+	lastUsed bool
+	orders   *orderStore
+	tiers    apiauth.Tiers
+	log      *slog.Logger
 }
 
 // backends are what the handlers are wired to.
 type backends struct {
 	// Keys holds the API keys.
 	Keys *apiauth.Keys
+	// LastUsed reports whether Keys' store records when each key was last
+	// used (KeyRecord.LastUsedAt).
+	LastUsed bool
 	// Issuer is the token endpoint.
 	Issuer *apiauth.Issuer
 	// Verifier verifies the JWTs /v1/ accepts: the issuer's own and the
@@ -59,10 +65,11 @@ type backends struct {
 // open and not rate limited.
 func newHandler(cfg *Config, b backends, log *slog.Logger) http.Handler {
 	s := &server{
-		keys:   b.Keys,
-		orders: newOrderStore(),
-		tiers:  cfg.Tiers,
-		log:    log,
+		keys:     b.Keys,
+		lastUsed: b.LastUsed,
+		orders:   newOrderStore(),
+		tiers:    cfg.Tiers,
+		log:      log,
 	}
 	read := apiauth.RequireScope(apiauth.Read)
 	write := apiauth.RequireScope(apiauth.Write)

@@ -2,14 +2,25 @@ package main
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/apiauth/apiauth"
 	"github.com/apiauth/apiauth/redisstore"
+	"github.com/apiauth/apiauth/sqlstore"
+	"github.com/apiauth/apiauth/sqlstore/pgnotify"
+	"github.com/jackc/pgx/v5"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 	"github.com/redis/go-redis/v9"
+	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, pure Go
 )
 
 // redisPingTimeout bounds the start-up check of the Redis server.
@@ -61,4 +72,194 @@ type redisLogger struct{ log *slog.Logger }
 
 func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.log.WarnContext(ctx, fmt.Sprintf(format, v...))
+}
+
+// dbTimeout bounds the start-up connection to the database and its
+// migration: an unreachable database is an error within seconds, not a
+// hang.
+const dbTimeout = 3 * time.Second
+
+// dbKind is the kind of database -db names.
+type dbKind int
+
+const (
+	dbMemory   dbKind = iota // no -db: this process's memory
+	dbSQLite                 // sqlite:PATH
+	dbPostgres               // postgres:// or postgresql://
+)
+
+// dbSpec is the parsed -db flag.
+type dbSpec struct {
+	kind dbKind
+	// path is the SQLite file, made absolute.
+	path string
+	// url is the PostgreSQL URL, password and all.
+	url string
+	// display names the database for the logs, without a password.
+	display string
+}
+
+// parseDBFlag parses the -db flag: "" (memory), sqlite:PATH, or a
+// postgres:// or postgresql:// URL. Its errors are one line, and never
+// show a password.
+func parseDBFlag(s string) (dbSpec, error) {
+	const want = "want sqlite:PATH (such as sqlite:demo.db) or a postgres:// URL"
+	switch {
+	case s == "":
+		return dbSpec{kind: dbMemory, display: "memory"}, nil
+	case strings.HasPrefix(s, "sqlite:"):
+		path := strings.TrimPrefix(s, "sqlite:")
+		// sqlite:///abs/path is the URL spelling of sqlite:/abs/path;
+		// sqlite://host/... names no file.
+		if strings.HasPrefix(path, "//") {
+			if !strings.HasPrefix(path, "///") {
+				return dbSpec{}, fmt.Errorf("flags: -db %q: %s", s, want)
+			}
+			path = path[2:]
+		}
+		if path == "" {
+			return dbSpec{}, fmt.Errorf("flags: -db %q: empty path; %s", s, want)
+		}
+		if strings.ContainsRune(path, 0) {
+			return dbSpec{}, fmt.Errorf("flags: -db: the path holds a NUL byte; %s", want)
+		}
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return dbSpec{}, fmt.Errorf("flags: -db %q: %v", s, err)
+		}
+		return dbSpec{kind: dbSQLite, path: abs, display: "sqlite:" + abs}, nil
+	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
+		display := redactURL(s)
+		u, err := url.Parse(s)
+		if err != nil || u.Host == "" {
+			return dbSpec{}, fmt.Errorf("flags: -db %q: not a valid URL; %s", display, want)
+		}
+		// pgx has the last word on what it can connect with. Its errors
+		// mask the password too.
+		if _, err := pgx.ParseConfig(s); err != nil {
+			return dbSpec{}, fmt.Errorf("flags: -db %q: %s", display, oneLine(err.Error()))
+		}
+		return dbSpec{kind: dbPostgres, url: s, display: display}, nil
+	}
+	return dbSpec{}, fmt.Errorf("flags: -db %q: %s", redactURL(s), want)
+}
+
+// redactURL returns s with the password of a URL masked, for messages
+// and logs. A value that does not parse as a URL but may hold credentials
+// is not shown at all.
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		return u.Redacted()
+	}
+	if strings.Contains(s, "@") {
+		return "(value not shown: it may hold a password)"
+	}
+	return s
+}
+
+// isDir reports whether path is a directory.
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
+}
+
+// oneLine joins the lines of a multi-line error message.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// credentialStore holds the API keys and the OAuth clients.
+type credentialStore struct {
+	keys    apiauth.KeyStore
+	clients apiauth.ClientStore
+	// lastUsed reports whether the store records when each key was last
+	// used (KeyRecord.LastUsedAt).
+	lastUsed bool
+	// close releases the store: with a database, it writes the pending
+	// last-used times and closes the connections.
+	close func()
+}
+
+// newCredentialStore returns the store of the API keys and OAuth clients,
+// the one place the -db flag is acted on.
+//
+// Without a database, both live in this process's memory and are lost at
+// exit. With one, both live in it through sqlstore, whose schema is
+// created or upgraded here (Migrate is idempotent and safe for instances
+// starting together): keys are looked up through sqlstore's cache, a
+// revocation made through any instance is refused by every instance
+// sharing the database (at once on SQLite and, by LISTEN/NOTIFY, on
+// PostgreSQL; within the cache TTL, 5 s, at worst), and last-used times
+// are written at most once a minute per key and at shutdown. The database
+// must answer within dbTimeout, else the error is returned.
+func newCredentialStore(ctx context.Context, spec dbSpec, log *slog.Logger) (*credentialStore, error) {
+	if spec.kind == dbMemory {
+		return &credentialStore{
+			keys:    apiauth.NewMemoryKeyStore(),
+			clients: apiauth.NewMemoryClientStore(),
+			close:   func() {},
+		}, nil
+	}
+
+	var (
+		db   *sql.DB
+		err  error
+		opts = []sqlstore.Option{sqlstore.WithLogger(log)}
+	)
+	switch spec.kind {
+	case dbSQLite:
+		// SQLite creates the file, not its directory, and says only
+		// "unable to open database file" when that is missing.
+		if dir := filepath.Dir(spec.path); !isDir(dir) {
+			return nil, fmt.Errorf("db: %s: cannot create the file: no directory %s", spec.display, dir)
+		}
+		// WAL, so that lookups do not wait for writers; a busy timeout, so
+		// that writers wait for each other rather than fail.
+		dsn := "file:" + (&url.URL{Path: spec.path}).EscapedPath() +
+			"?_pragma=busy_timeout(5000)&_pragma=journal_mode(wal)&_pragma=synchronous(normal)"
+		db, err = sql.Open("sqlite", dsn)
+		opts = append(opts, sqlstore.WithDialect(sqlstore.SQLite))
+	case dbPostgres:
+		db, err = sql.Open("pgx", spec.url)
+		// Notifications drop other instances' revocations from the cache
+		// at once; the listener holds one connection of the pool.
+		opts = append(opts, sqlstore.WithDialect(sqlstore.Postgres), sqlstore.WithListener(pgnotify.New(db)))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("db: %s: %s", spec.display, oneLine(err.Error()))
+	}
+	fail := func(what string, err error) (*credentialStore, error) {
+		_ = db.Close()
+		if errors.Is(err, context.DeadlineExceeded) {
+			what += fmt.Sprintf(" (no answer within %v)", dbTimeout)
+		}
+		return nil, fmt.Errorf("db: %s: %s: %s", spec.display, what, oneLine(err.Error()))
+	}
+	sctx, cancel := context.WithTimeout(ctx, dbTimeout)
+	defer cancel()
+	if err := db.PingContext(sctx); err != nil {
+		return fail("cannot connect", err)
+	}
+	store, err := sqlstore.New(db, opts...)
+	if err != nil {
+		return fail("cannot set up the store", err)
+	}
+	if err := store.Migrate(sctx); err != nil {
+		_ = store.Close()
+		return fail("cannot create or upgrade the schema", err)
+	}
+	log.Info("keys and clients", "store", spec.display, "schema_version", sqlstore.SchemaVersion())
+	return &credentialStore{
+		keys:     store,
+		clients:  store,
+		lastUsed: true,
+		close: func() {
+			if err := store.Close(); err != nil {
+				log.Error("cannot write the last-used times", "store", spec.display, "error", err)
+			}
+			if err := db.Close(); err != nil {
+				log.Error("cannot close the database", "store", spec.display, "error", err)
+			}
+		},
+	}, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -25,20 +26,50 @@ var demoClientSpec = apiauth.ClientSpec{
 	Tier:    "pro",
 }
 
-// createDemoClient registers demoClientSpec with a generated secret.
+// createDemoClient registers demoClientSpec with a generated secret. When
+// the store already holds that client (with -db, from an earlier start),
+// whose secret was shown then and is kept only as a digest, it registers
+// a new client under a suffixed ID instead, so that what is printed works.
 func createDemoClient(ctx context.Context, clients apiauth.ClientStore) (*demoClient, error) {
-	secret := apiauth.GenerateClientSecret()
-	if _, err := apiauth.RegisterClient(ctx, clients, demoClientSpec, secret); err != nil {
-		return nil, err
+	spec := demoClientSpec
+	for attempt := 0; ; attempt++ {
+		secret := apiauth.GenerateClientSecret()
+		_, err := apiauth.RegisterClient(ctx, clients, spec, secret)
+		if errors.Is(err, apiauth.ErrClientExists) && attempt < 3 {
+			// The secret is random base62: its head makes a random suffix.
+			spec.ID = demoClientSpec.ID + "-" + apiauth.GenerateClientSecret()[:8]
+			spec.Subject = spec.ID
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &demoClient{spec: spec, secret: secret}, nil
 	}
-	return &demoClient{spec: demoClientSpec, secret: secret}, nil
 }
 
 // registerClients stores the config file's clients by their secrets'
 // digests. It logs their IDs, never a secret.
+//
+// A client the store already holds (with -db, from an earlier start or
+// another instance) is kept as it is: the config only adds clients. When
+// the stored client has another secret, a warning says so.
 func registerClients(ctx context.Context, clients apiauth.ClientStore, cfg []ClientConfig, log *slog.Logger) error {
 	for i := range cfg {
 		c, err := apiauth.RegisterClient(ctx, clients, cfg[i].Spec(), cfg[i].ClientSecret)
+		if errors.Is(err, apiauth.ErrClientExists) {
+			stored, err := clients.GetClient(ctx, cfg[i].ClientID)
+			if err != nil {
+				return fmt.Errorf("clients[%d]: %w", i, err)
+			}
+			log.Info("client already stored; keeping the stored record", "client_id", stored.ID, "tenant", stored.Tenant,
+				"disabled", !stored.DisabledAt.IsZero())
+			if stored.SecretDigest != apiauth.DigestKey(cfg[i].ClientSecret) {
+				log.Warn("the stored client has another secret than its config entry; keeping the stored one",
+					"client_id", stored.ID)
+			}
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("clients[%d]: %w", i, err)
 		}

@@ -1,0 +1,263 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apiauth/apiauth"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// dbTestConfig is a config with an admin key A and a reader key B in
+// tenant, on a tier that does not limit the polls of the tests.
+func dbTestConfig(t *testing.T, tenant, idA, keyA, idB, keyB string) string {
+	t.Helper()
+	return writeConfig(t, `{
+		"tiers": {"test": [{"requests": "unlimited", "window": "1s"}]},
+		"keys": [
+			{"id": "`+idA+`", "key": "`+keyA+`", "tenant": "`+tenant+`", "scopes": ["admin"], "tier": "test"},
+			{"id": "`+idB+`", "key": "`+keyB+`", "tenant": "`+tenant+`", "scopes": ["read"], "tier": "test"}
+		]
+	}`)
+}
+
+// listKeys returns the admin listing of the caller's tenant by key ID.
+func (d *demo) listKeys(admin string) map[string]map[string]any {
+	d.t.Helper()
+	res := d.do(http.MethodGet, "/v1/admin/keys", admin, nil)
+	require.Equal(d.t, http.StatusOK, res.status, "body: %s", res.body)
+	out := make(map[string]map[string]any)
+	for _, k := range res.json(d.t)["keys"].([]any) {
+		m := k.(map[string]any)
+		out[m["id"].(string)] = m
+	}
+	return out
+}
+
+// TestRestartKeepsKeys is the issue's restart persistence: a key created
+// and a key revoked through the admin routes stay so across a restart on
+// the same SQLite file, config keys included, and no key is ever written
+// to the file.
+func TestRestartKeepsKeys(t *testing.T) {
+	const (
+		keyA = "db-admin-key-A-0123456789abcdef"
+		keyB = "db-reader-key-B-0123456789abcdef"
+	)
+	dir := t.TempDir()
+	args := []string{"-config", dbTestConfig(t, "acme", "k-a", keyA, "k-b", keyB), "-db", "sqlite:" + filepath.Join(dir, "demo.db")}
+
+	d := startDemo(t, args...)
+	for _, k := range []string{keyA, keyB} {
+		status, code := d.me(k)
+		require.Equal(t, http.StatusOK, status, code)
+	}
+	keyC, idC := d.createKey(keyA, map[string]any{"name": "C", "scopes": []string{"read"}})
+	require.Equal(t, http.StatusNoContent, d.do(http.MethodDelete, "/v1/admin/keys/k-b", keyA, nil).status)
+	status, code := d.me(keyB)
+	require.Equal(t, http.StatusUnauthorized, status)
+	require.Equal(t, "token_revoked", code)
+	require.Equal(t, 0, d.stop(), "stderr:\n%s", d.stderr)
+
+	d = startDemo(t, args...)
+	status, code = d.me(keyB)
+	assert.Equal(t, http.StatusUnauthorized, status, "the revoked key works again after a restart")
+	assert.Equal(t, "token_revoked", code)
+	for _, k := range []string{keyA, keyC} {
+		status, code := d.me(k)
+		assert.Equal(t, http.StatusOK, status, code)
+	}
+	keys := d.listKeys(keyA)
+	require.Len(t, keys, 3)
+	assert.Equal(t, "active", keys["k-a"]["status"])
+	assert.Equal(t, "revoked", keys["k-b"]["status"])
+	assert.NotNil(t, keys["k-b"]["revoked_at"])
+	assert.Equal(t, "active", keys[idC]["status"])
+	assert.Equal(t, "C", keys[idC]["name"])
+	// Last-used times are written at most once a minute, and at shutdown:
+	// A and B were used in the first run; C, only in this one, so far.
+	require.Contains(t, keys[idC], "last_used_at")
+	assert.Nil(t, keys[idC]["last_used_at"])
+	for _, id := range []string{"k-a", "k-b"} {
+		require.Contains(t, keys[id], "last_used_at")
+		lu, _ := keys[id]["last_used_at"].(string)
+		used, err := time.Parse(time.RFC3339Nano, lu)
+		if assert.NoError(t, err, "key %s: last_used_at %v", id, keys[id]["last_used_at"]) {
+			assert.WithinDuration(t, time.Now(), used, time.Minute)
+		}
+	}
+	logs := d.stderr.String()
+	assert.Contains(t, logs, `msg="key already stored; keeping the stored record" key_id=k-b`)
+	assert.Contains(t, logs, "status=revoked")
+	assert.NotContains(t, logs, "level=WARN")
+	require.Equal(t, 0, d.stop(), "stderr:\n%s", d.stderr)
+
+	// No key, in any file SQLite left (the database, and its WAL while
+	// one exists).
+	files, err := filepath.Glob(filepath.Join(dir, "demo.db*"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		require.NoError(t, err)
+		for _, k := range []string{keyA, keyB, keyC} {
+			assert.False(t, bytes.Contains(data, []byte(k)), "a plaintext key in %s", f)
+		}
+		// The digests are there: the scan reads what the store wrote.
+		if filepath.Base(f) == "demo.db" {
+			digest := apiauth.DigestKey(keyA)
+			assert.True(t, bytes.Contains(data, digest[:]), "key A's digest is not in %s", f)
+		}
+	}
+}
+
+// TestRestartGeneratedCredentials: without config keys, each start on the
+// same database prints new keys and a client that work, even though the
+// demo client's ID is taken by the previous start's.
+func TestRestartGeneratedCredentials(t *testing.T) {
+	db := "sqlite:" + filepath.Join(t.TempDir(), "demo.db")
+	var ids []string
+	for range 2 {
+		d := startDemo(t, "-db", db)
+		status, code := d.me(d.key("acme", "reader"))
+		assert.Equal(t, http.StatusOK, status, code)
+		require.NotEmpty(t, d.clientID, "stdout:\n%s", d.stdout)
+		requireToken(t, d.postForm("/oauth/token", d.clientID, d.clientSecret, url.Values{"grant_type": {"client_credentials"}}))
+		ids = append(ids, d.clientID)
+		require.Equal(t, 0, d.stop())
+	}
+	assert.Equal(t, "svc-acme", ids[0])
+	assert.NotEqual(t, ids[0], ids[1])
+}
+
+// TestMemoryListingHasNoLastUsed: the in-memory store does not track
+// last use, and the listing does not pretend it does.
+func TestMemoryListingHasNoLastUsed(t *testing.T) {
+	d := startDemo(t)
+	res := d.do(http.MethodGet, "/v1/admin/keys", d.key("acme", "admin"), nil)
+	require.Equal(t, http.StatusOK, res.status)
+	assert.NotContains(t, string(res.body), "last_used_at")
+}
+
+// TestBadDB: a -db value that cannot be used exits 2 (a bad flag) or 1 (a
+// database that does not answer) with one line on stderr, quickly.
+func TestBadDB(t *testing.T) {
+	// A server that accepts connections and never answers, as a
+	// PostgreSQL behind a black hole.
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { silent.Close() })
+	go func() {
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	refused, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	refusedAddr := refused.Addr().String()
+	refused.Close()
+
+	tests := []struct {
+		name, db string
+		code     int
+		want     string
+	}{
+		{"other scheme", "mysql://user:hunter2@db/x", exitUsage, `flags: -db "mysql://user:xxxxx@db/x": want sqlite:PATH`},
+		{"empty sqlite path", "sqlite:", exitUsage, "empty path"},
+		{"sqlite host", "sqlite://host/demo.db", exitUsage, "want sqlite:PATH"},
+		{"bad postgres URL", "postgres://u:hunter2@h:port/db", exitUsage, "not a valid URL"},
+		{"bad postgres option", "postgres://u:hunter2@h/db?sslmode=sometimes", exitUsage, "sslmode"},
+		{"no such directory", "sqlite:" + filepath.Join(t.TempDir(), "nope", "demo.db"), exitFailed, "no directory"},
+		{"postgres refused", "postgres://u:hunter2@" + refusedAddr + "/db?sslmode=disable", exitFailed, "cannot connect"},
+		{"postgres silent", "postgres://u:hunter2@" + silent.Addr().String() + "/db?sslmode=disable", exitFailed, "no answer within"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var stdout, stderr bytes.Buffer
+			start := time.Now()
+			code := run(context.Background(), []string{"-addr", "127.0.0.1:0", "-db", tt.db}, &stdout, &stderr)
+			assert.Less(t, time.Since(start), dbTimeout+2*time.Second)
+			assert.Equal(t, tt.code, code, "stderr: %s", stderr.String())
+			assert.Empty(t, stdout.String())
+			msg := stderr.String()
+			assert.Equal(t, 1, strings.Count(msg, "\n"), "want one line: %q", msg)
+			assert.Contains(t, msg, tt.want)
+			assert.NotContains(t, msg, "hunter2", "the password reached stderr")
+		})
+	}
+}
+
+// postgresURL returns APIAUTH_POSTGRES_URL, or skips the test.
+func postgresURL(t *testing.T) string {
+	t.Helper()
+	u := os.Getenv("APIAUTH_POSTGRES_URL")
+	if u == "" {
+		t.Skip("no PostgreSQL: set APIAUTH_POSTGRES_URL (such as postgres://apiauth:apiauth@127.0.0.1:5432/apiauth?sslmode=disable) to run this test")
+	}
+	return u
+}
+
+// TestPostgresRevocationAcrossInstances: two demo instances on one
+// PostgreSQL database; a key revoked through one instance's admin route is
+// refused by the other within a second, although the other had it cached.
+func TestPostgresRevocationAcrossInstances(t *testing.T) {
+	db := postgresURL(t)
+	// The database is shared with other tests and runs: names of our own.
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	suffix := hex.EncodeToString(b[:])
+	tenant := "demo-" + suffix
+	keyA, keyB := "pg-admin-key-A-"+suffix+"-0123456789", "pg-reader-key-B-"+suffix+"-0123456789"
+	cfg := dbTestConfig(t, tenant, "pg-a-"+suffix, keyA, "pg-b-"+suffix, keyB)
+
+	one := startDemo(t, "-config", cfg, "-db", db)
+	two := startDemo(t, "-config", cfg, "-db", db)
+	for _, d := range []*demo{one, two} {
+		status, code := d.me(keyB)
+		require.Equal(t, http.StatusOK, status, code) // and cached by each
+	}
+	// A key created through one works through the other.
+	keyC, idC := one.createKey(keyA, map[string]any{"scopes": []string{"read"}})
+	status, code := two.me(keyC)
+	require.Equal(t, http.StatusOK, status, code)
+
+	require.Equal(t, http.StatusNoContent, one.do(http.MethodDelete, "/v1/admin/keys/pg-b-"+suffix, keyA, nil).status)
+	revoked := time.Now()
+	for {
+		status, code := two.me(keyB)
+		if status == http.StatusUnauthorized && code == "token_revoked" {
+			break
+		}
+		require.Equal(t, http.StatusOK, status, code)
+		require.Less(t, time.Since(revoked), time.Second, "the other instance still accepts the revoked key")
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("revocation seen by the other instance after %v", time.Since(revoked))
+
+	// The other instance's listing agrees.
+	keys := two.listKeys(keyA)
+	assert.Len(t, keys, 3)
+	assert.Equal(t, "revoked", keys["pg-b-"+suffix]["status"])
+	assert.Equal(t, "active", keys[idC]["status"])
+}
