@@ -7,12 +7,43 @@
 // Usage:
 //
 //	apiauth-demo [-addr 127.0.0.1:8080] [-config demo.json] [-redis 127.0.0.1:6379]
+//	             [-db sqlite:demo.db | -db postgres://user:pass@host/db]
 //
 // Without -config, or with a config that lists no keys, it generates API
 // keys for two tenants; with none that lists no clients, an OAuth client
 // (svc-acme of tenant acme). It prints them, with ready-to-paste curl
 // lines, before the line "listening on http://HOST:PORT". Logs go to
 // stderr and never show a key, secret or token.
+//
+// # Keys and clients
+//
+// The API keys and OAuth clients live in this process's memory, and are
+// lost at exit, unless -db names a database (package sqlstore):
+//
+//   - sqlite:PATH, a SQLite file (pure Go, no cgo), created on first start
+//     in an existing directory (WAL mode; writers wait up to 5 s for
+//     each other). Instances sharing the file see each other's
+//     revocations within 0.5 s.
+//   - postgres://… or postgresql://…, a PostgreSQL database shared by
+//     every instance pointed at it (driver pgx). A key revoked or rotated
+//     through one instance is refused by every other at once, by
+//     LISTEN/NOTIFY; should notifications be lost, within 5 s (the cache
+//     TTL) at worst.
+//
+// The schema is created or upgraded at start-up, which the database must
+// answer within 3 s, else the server exits with status 1. Only SHA-256
+// digests of keys and client secrets are stored. Keys created, rotated and
+// revoked through the admin routes are kept; the admin listing then shows
+// each key's last_used_at (to the minute, written at most once a minute
+// and at shutdown; null for a key never used).
+//
+// On each start the config's keys and clients are imported as in memory,
+// except that one the database already holds, by ID or by key, is kept as
+// it is: a key revoked through the admin routes stays revoked, and an
+// entry changed in the config does not change the stored record (a
+// warning says so). Without config keys, each start generates new demo
+// keys, and a new demo client (svc-acme-… once svc-acme is taken), since
+// the ones printed before are stored only as digests.
 //
 // # Access tokens
 //
@@ -71,8 +102,10 @@
 // server exits with status 1.
 //
 // Exit status: 0 after SIGINT or SIGTERM, 1 when the server cannot start
-// or serve, 2 for bad flags or config (one line on stderr naming the
-// field). See DEMO.md for the routes and the config file.
+// or serve (such as Redis or the database not answering), 2 for bad flags
+// (such as a -db that is neither sqlite:PATH nor a postgres:// URL) or
+// config (one line on stderr naming the field). See DEMO.md for the routes
+// and the config file.
 package main
 
 import (
@@ -259,8 +292,9 @@ func parseFlags(args []string, stdout io.Writer) (cliFlags, error) {
 		"for Redis at most 50 ms; while Redis fails, each instance falls back to counting\n"+
 		"in its own memory (neither fail-open nor fail-closed). Default: in memory")
 	var db string
-	fs.StringVar(&db, "db", "", "keep API keys and OAuth clients in a database, shared by every instance pointed at it:\n"+
-		"sqlite:PATH (a SQLite file, created on first start) or a postgres:// URL.\n"+
+	fs.StringVar(&db, "db", "", "keep API keys and OAuth clients in the database at `URL`, shared by every instance\n"+
+		"pointed at it: sqlite:PATH (a SQLite file, created on first start) or a postgres://\n"+
+		"URL. Revocations reach every instance within a second, and outlive restarts.\n"+
 		"It must answer at start-up (else exit 1). Config keys and clients already in it\n"+
 		"are kept as they are: a revoked key stays revoked. Default: in memory, lost at exit")
 	if err := fs.Parse(args); err != nil {

@@ -188,10 +188,11 @@ type credentialStore struct {
 // created or upgraded here (Migrate is idempotent and safe for instances
 // starting together): keys are looked up through sqlstore's cache, a
 // revocation made through any instance is refused by every instance
-// sharing the database (at once on SQLite and, by LISTEN/NOTIFY, on
-// PostgreSQL; within the cache TTL, 5 s, at worst), and last-used times
-// are written at most once a minute per key and at shutdown. The database
-// must answer within dbTimeout, else the error is returned.
+// sharing the database (by the instance that made it at once; by the
+// others at once on PostgreSQL, by LISTEN/NOTIFY, and within a poll,
+// 0.5 s, on SQLite; within the cache TTL, 5 s, at worst), and last-used
+// times are written at most once a minute per key and at shutdown. The
+// database must answer within dbTimeout, else the error is returned.
 func newCredentialStore(ctx context.Context, spec dbSpec, log *slog.Logger) (*credentialStore, error) {
 	if spec.kind == dbMemory {
 		return &credentialStore{
