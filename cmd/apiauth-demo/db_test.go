@@ -99,7 +99,9 @@ func TestRestartKeepsKeys(t *testing.T) {
 	logs := d.stderr.String()
 	assert.Contains(t, logs, `msg="key already stored; keeping the stored record" key_id=k-b`)
 	assert.Contains(t, logs, "status=revoked")
-	assert.NotContains(t, logs, "level=WARN")
+	// The config is unchanged: no warning that it differs from the store.
+	assert.NotContains(t, logs, "differs from its config entry")
+	assert.NotContains(t, logs, "under another ID")
 	require.Equal(t, 0, d.stop(), "stderr:\n%s", d.stderr)
 
 	// No key, in any file SQLite left (the database, and its WAL while
