@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -262,4 +263,59 @@ func TestPostgresRevocationAcrossInstances(t *testing.T) {
 	assert.Len(t, keys, 3)
 	assert.Equal(t, "revoked", keys["pg-b-"+suffix]["status"])
 	assert.Equal(t, "active", keys[idC]["status"])
+}
+
+// TestImportKeepsStoredKeys: a config entry whose ID or key the store
+// already holds leaves the stored record as it is, revoked or not, and a
+// difference is logged as a warning, without the key.
+func TestImportKeepsStoredKeys(t *testing.T) {
+	ctx := context.Background()
+	const (
+		keyA    = "import-key-A-0123456789abcdef"
+		keyB    = "import-key-B-0123456789abcdef"
+		keyA2   = "import-key-A2-0123456789abcdef"
+		otherID = "k-stored-elsewhere"
+	)
+	keys := apiauth.NewMemoryKeys()
+	_, err := keys.Import(ctx, keyA, apiauth.KeySpec{ID: "k-a", Tenant: "acme", Scopes: []apiauth.Scope{apiauth.Read}})
+	require.NoError(t, err)
+	require.NoError(t, keys.Revoke(ctx, "k-a"))
+	_, err = keys.Import(ctx, keyB, apiauth.KeySpec{ID: otherID, Tenant: "acme"})
+	require.NoError(t, err)
+
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	cfg := []KeyConfig{
+		{ID: "k-a", Key: keyA, Tenant: "acme", Scopes: []string{"read", "write"}}, // same key, changed scopes
+		{ID: "k-b", Key: keyB, Tenant: "acme"},                                    // the key is stored as otherID
+		{ID: "k-a2", Key: keyA2, Tenant: "acme"},                                  // new
+	}
+	require.NoError(t, importKeys(ctx, keys, cfg, log))
+
+	_, err = keys.Verify(ctx, keyA)
+	assert.ErrorIs(t, err, apiauth.ErrTokenRevoked, "the import undid a revocation")
+	rec, err := keys.Store.GetKey(ctx, "k-a")
+	require.NoError(t, err)
+	assert.Equal(t, []apiauth.Scope{apiauth.Read}, rec.Scopes, "the import changed the stored record")
+	p, err := keys.Verify(ctx, keyB)
+	require.NoError(t, err)
+	assert.Equal(t, otherID, p.KeyID)
+	_, err = keys.Store.GetKey(ctx, "k-b")
+	assert.ErrorIs(t, err, apiauth.ErrKeyNotFound)
+	_, err = keys.Verify(ctx, keyA2)
+	assert.NoError(t, err)
+
+	out := logs.String()
+	assert.Contains(t, out, "status=revoked")
+	assert.Contains(t, out, "differs from its config entry")
+	assert.Contains(t, out, "under another ID")
+	for _, k := range []string{keyA, keyB, keyA2} {
+		assert.NotContains(t, out, k)
+	}
+
+	// A different key under a stored ID: kept, and the warning says the
+	// config's key is refused.
+	logs.Reset()
+	require.NoError(t, importKeys(ctx, keys, []KeyConfig{{ID: "k-a2", Key: "import-key-A3-0123456789abcdef"}}, log))
+	assert.Contains(t, logs.String(), "another key is stored under this ID")
 }
