@@ -373,22 +373,33 @@ func (s *Store) writeBudget(ctx context.Context) (context.Context, context.Cance
 // database is returned as an error that does not match ErrKeyNotFound.
 // The record returned is shared and must not be modified.
 func (s *Store) LookupKey(ctx context.Context, d apiauth.KeyDigest) (*apiauth.KeyRecord, error) {
+	return s.lookup(ctx, d, true)
+}
+
+// lookup is LookupKey; use says whether the read counts as a use of the
+// key for LastUsedAt (a request presenting it does; an admin reading it by
+// ID does not).
+func (s *Store) lookup(ctx context.Context, d apiauth.KeyDigest, use bool) (*apiauth.KeyRecord, error) {
 	if s.cache == nil {
 		rec, _, err := s.queryDigest(ctx, d)
 		if err != nil {
 			return nil, err
 		}
-		s.markUsed(rec, nil)
+		if use {
+			s.markUsed(rec, nil)
+		}
 		return rec, nil
 	}
 	if e := s.cache.get(d); e != nil && s.clock.Load() < e.deadline {
 		if e.rec == nil {
 			return nil, apiauth.ErrKeyNotFound
 		}
-		s.markUsed(e.rec, e)
+		if use {
+			s.markUsed(e.rec, e)
+		}
 		return e.rec, nil
 	}
-	return s.load(ctx, d)
+	return s.load(ctx, d, use)
 }
 
 // mono returns the time since the store started, on the monotonic clock.
@@ -425,12 +436,12 @@ func (s *Store) advanceClock(now int64) {
 
 // load asks the database for d, once for all concurrent callers, and
 // caches the answer unless the key changed meanwhile.
-func (s *Store) load(ctx context.Context, d apiauth.KeyDigest) (*apiauth.KeyRecord, error) {
+func (s *Store) load(ctx context.Context, d apiauth.KeyDigest, use bool) (*apiauth.KeyRecord, error) {
 	c, leader, gen := s.cache.join(d)
 	if !leader {
 		select {
 		case <-c.done:
-			if c.err == nil && c.rec != nil {
+			if use && c.err == nil && c.rec != nil {
 				s.markUsed(c.rec, c.entry)
 			}
 			return c.rec, c.err
@@ -454,7 +465,9 @@ func (s *Store) load(ctx context.Context, d apiauth.KeyDigest) (*apiauth.KeyReco
 	if err != nil {
 		return nil, err
 	}
-	s.markUsed(rec, e)
+	if use {
+		s.markUsed(rec, e)
+	}
 	return rec, nil
 }
 
@@ -470,7 +483,7 @@ func (s *Store) GetKey(ctx context.Context, id string) (*apiauth.KeyRecord, erro
 		d, ok := s.digests[id]
 		s.digestsMu.RUnlock()
 		if ok {
-			rec, err := s.LookupKey(ctx, d)
+			rec, err := s.lookup(ctx, d, false)
 			if err == nil && rec.KeyID != id {
 				err = apiauth.ErrKeyNotFound
 			}

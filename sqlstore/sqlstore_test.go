@@ -538,3 +538,30 @@ func TestGetKeyCachedAndInvalidated(t *testing.T) {
 		t.Fatalf("unknown ID: %v", err)
 	}
 }
+
+// TestGetKeyIsNotAUse: reading a key by ID (admin routes, rotation, the
+// JWT verifier's revocation check) does not make it look used.
+func TestGetKeyIsNotAUse(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openSQLite(t)
+	s := newStore(t, db, sqlstore.WithLastUsedInterval(10*time.Millisecond))
+	_, rec := newKey(t, apiauth.NewKeys(s), "acme")
+	for i := 0; i < 5; i++ {
+		if _, err := s.GetKey(ctx, rec.KeyID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := newStore(t, db)
+	list, err := s2.ListKeys(ctx, rec.Tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, got := range list {
+		if got.KeyID == rec.KeyID && !got.LastUsedAt.IsZero() {
+			t.Fatalf("LastUsedAt %v after GetKey only", got.LastUsedAt)
+		}
+	}
+}
