@@ -18,6 +18,7 @@ type state struct {
 	// does not allocate a []string per field.
 	idHeader    [1]string
 	rateHeaders [3][1]string
+	rateUsed    bool // rateHeaders back a response already
 }
 
 // stateKey is the context key of *state. Only this package can name it.

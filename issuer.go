@@ -199,6 +199,11 @@ func (is *Issuer) Rotate(key SigningKey) error {
 	if s.public.ID == is.current.public.ID {
 		return fmt.Errorf("apiauth: issuer: key ID %q is already in use", key.ID)
 	}
+	for _, r := range is.previous {
+		if r.public.ID == s.public.ID && now.Before(r.until) {
+			return fmt.Errorf("apiauth: issuer: key ID %q is still published for a retired key", key.ID)
+		}
+	}
 	kept := is.previous[:0]
 	for _, r := range is.previous {
 		if now.Before(r.until) {

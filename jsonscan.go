@@ -20,6 +20,9 @@ var errJSON = errors.New("malformed JSON")
 // maxJSONDepth bounds nesting in claims the verifier skips over.
 const maxJSONDepth = 32
 
+// maxJSONMembers bounds the members of a JOSE header or claims set.
+const maxJSONMembers = 64
+
 // jsonKind is the type of a member's value.
 type jsonKind uint8
 
@@ -121,6 +124,11 @@ func scanObject(s string, fn func(name string, v jsonValue) error) error {
 		name, err := unquoteJSON(s[i:end])
 		if err != nil {
 			return err
+		}
+		// Duplicates are found by comparing with every earlier name: a cap
+		// on the count keeps that from growing into a CPU amplifier.
+		if len(seen) >= maxJSONMembers {
+			return errJSON
 		}
 		for _, n := range seen {
 			if n == name {

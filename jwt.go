@@ -339,6 +339,11 @@ func NewJWTVerifier(opts JWTOptions, issuers ...JWTIssuer) (*JWTVerifier, error)
 		if is.TierClaim == "" {
 			is.TierClaim = "tier"
 		}
+		if _, own := is.Keys.(*Issuer); own && v.keyIDClaim != "key_id" {
+			// An Issuer writes "key_id": read under another name, its
+			// tokens would outlive the revocation of their API key.
+			return nil, fmt.Errorf("apiauth: JWT issuer %q is an Issuer, whose tokens carry key_id: KeyIDClaim %q would ignore it", is.Issuer, v.keyIDClaim)
+		}
 		v.issuers[is.Issuer] = &is
 	}
 	return v, nil

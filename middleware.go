@@ -270,8 +270,14 @@ func Authenticate(v Verifier, opts ...Option) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			st, r := ensureState(r)
+			if st.settings != nil {
+				// An Authenticate already ran for this context: a second
+				// chain, or a request a handler made with r.Context().
+				// Never write through into that request's state.
+				child := &state{Context: r.Context(), requestID: st.requestID}
+				st, r = child, r.WithContext(child)
+			}
 			st.settings = &cfg.problemSettings
-			st.principal = nil
 			tok, code := ParseBearer(r.Header, cfg.maxLen)
 			if code == "" && hasOtherCredential(r) {
 				tok, code = "", CodeInvalidRequest

@@ -3,6 +3,7 @@ package apiauth
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -182,10 +183,14 @@ func (s *problemSettings) newProblem(r *http.Request, st *state, code, detail st
 	if detail == "" {
 		detail = info.detail
 	}
+	instance := r.URL.EscapedPath()
+	if strings.HasPrefix(instance, "//") {
+		instance = "/." + instance // not a network-path reference (RFC 3986 §4.2)
+	}
 	p := &Problem{
 		Status:    info.status,
 		Detail:    detail,
-		Instance:  r.URL.EscapedPath(),
+		Instance:  instance,
 		RequestID: st.requestIDOrNew(),
 		Code:      code,
 	}

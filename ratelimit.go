@@ -261,7 +261,7 @@ func WithClientIP(c *ClientIP) RateLimitOption {
 // Every response of a limited route carries X-RateLimit-Limit,
 // X-RateLimit-Remaining and X-RateLimit-Reset (Unix seconds when the
 // remaining count is back to the limit) for the tier's first limit that
-// binds. A refused request gets 429 rate_limited with Retry-After (whole
+// binds; a refusal describes the limit that refused. A refused request gets 429 rate_limited with Retry-After (whole
 // seconds, at least 1) and a detail saying when to retry. A tier that
 // fails Tier.Validate is a server misconfiguration: the request gets 500
 // server_error, and never reaches the store.
@@ -343,11 +343,22 @@ func setRateLimitHeaders(h http.Header, st *state, limits []Limit, d *Decision, 
 	if primary < 0 {
 		return
 	}
+	if !d.Allowed {
+		// A refusal describes the limit that refused longest, so that
+		// Remaining is 0 and Reset agrees with Retry-After.
+		for i, l := range limits {
+			if !l.unlimited() && d.Limits[i].RetryAfter > d.Limits[primary].RetryAfter {
+				primary = i
+			}
+		}
+	}
 	l, s := limits[primary], d.Limits[primary]
 	limit, remaining, reset := formatCount(l.Requests), formatCount(s.Remaining), strconv.FormatInt(unixCeil(s.Reset, now), 10)
-	if st != nil {
+	if st != nil && !st.rateUsed {
 		// The request state backs the three header values: no []string
-		// per field per request.
+		// per field per request. Only once: a second use (nested
+		// requests sharing the state) must not rewrite the first.
+		st.rateUsed = true
 		st.rateHeaders = [3][1]string{{limit}, {remaining}, {reset}}
 		h["X-Ratelimit-Limit"] = st.rateHeaders[0][:]
 		h["X-Ratelimit-Remaining"] = st.rateHeaders[1][:]
