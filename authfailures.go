@@ -1,6 +1,7 @@
 package apiauth
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -53,16 +54,25 @@ func (f *failureLimit) key(r *http.Request) string { return "f:" + f.clientIP.Ke
 
 // blocked reports how long r's client must wait, or 0.
 func (f *failureLimit) blocked(r *http.Request) time.Duration {
-	d, err := f.store.Peek(r.Context(), f.key(r), f.tier.Limits, f.now())
+	return f.waitFor(r.Context(), f.key(r))
+}
+
+// record counts one failure of r's client.
+func (f *failureLimit) record(r *http.Request) { f.fail(r.Context(), f.key(r)) }
+
+// waitFor reports how long the failure bucket key must wait, or 0; a store
+// that fails blocks nothing.
+func (f *failureLimit) waitFor(ctx context.Context, key string) time.Duration {
+	d, err := f.store.Peek(ctx, key, f.tier.Limits, f.now())
 	if err != nil || d.Allowed {
 		return 0
 	}
 	return d.RetryAfter
 }
 
-// record counts one failure of r's client.
-func (f *failureLimit) record(r *http.Request) {
-	_, _ = f.store.Take(r.Context(), f.key(r), f.tier.Limits, f.now())
+// fail counts one failure in the bucket key.
+func (f *failureLimit) fail(ctx context.Context, key string) {
+	_, _ = f.store.Take(ctx, key, f.tier.Limits, f.now())
 }
 
 // refuse answers a request from a client over its failure limit.

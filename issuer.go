@@ -485,11 +485,9 @@ func (is *Issuer) authenticateClient(r *http.Request, form url.Values) (*ClientR
 	if is.cfg.Clients == nil {
 		return nil, errInvalidClient
 	}
-	keyID, keyIP := "c:"+id, is.failures.key(r)
-	for _, k := range []string{keyID, keyIP} {
-		if d, err := is.failures.store.Peek(r.Context(), k, is.failures.tier.Limits, is.failures.now()); err == nil && !d.Allowed {
-			return nil, throttled("invalid_client", "Too many failed client authentications", d.RetryAfter)
-		}
+	ctx, keyID, keyIP := r.Context(), "c:"+id, is.failures.key(r)
+	if wait := max(is.failures.waitFor(ctx, keyID), is.failures.waitFor(ctx, keyIP)); wait > 0 {
+		return nil, throttled("invalid_client", "Too many failed client authentications", wait)
 	}
 	c, err := is.cfg.Clients.GetClient(r.Context(), id)
 	switch {
@@ -501,9 +499,8 @@ func (is *Issuer) authenticateClient(r *http.Request, form url.Values) (*ClientR
 	}
 	disabled := c != nil && !c.DisabledAt.IsZero() && !is.cfg.Now().Before(c.DisabledAt)
 	if c == nil || !c.checkSecret(secret) || disabled {
-		now := is.failures.now()
-		_, _ = is.failures.store.Take(r.Context(), keyID, is.failures.tier.Limits, now)
-		_, _ = is.failures.store.Take(r.Context(), keyIP, is.failures.tier.Limits, now)
+		is.failures.fail(ctx, keyID)
+		is.failures.fail(ctx, keyIP)
 		return nil, errInvalidClient
 	}
 	return c, nil
@@ -524,9 +521,8 @@ func (is *Issuer) exchange(r *http.Request, key string, exchangeGrant bool) (*to
 	if len(key) > DefaultMaxTokenLength || !isB64Token(key) {
 		return nil, oauthErr(http.StatusBadRequest, "invalid_grant", "The API key is invalid.")
 	}
-	ip := is.failures.key(r)
-	if d, err := is.failures.store.Peek(r.Context(), ip, is.failures.tier.Limits, is.failures.now()); err == nil && !d.Allowed {
-		return nil, throttled("invalid_grant", "Too many invalid API keys", d.RetryAfter)
+	if wait := is.failures.blocked(r); wait > 0 {
+		return nil, throttled("invalid_grant", "Too many invalid API keys", wait)
 	}
 	p, err := is.cfg.Keys.Verify(r.Context(), key)
 	if err != nil {
@@ -540,7 +536,7 @@ func (is *Issuer) exchange(r *http.Request, key string, exchangeGrant bool) (*to
 		default:
 			err = oauthErr(http.StatusBadRequest, "invalid_grant", "The API key is invalid.")
 		}
-		_, _ = is.failures.store.Take(r.Context(), ip, is.failures.tier.Limits, is.failures.now())
+		is.failures.record(r)
 		return nil, err
 	}
 	now := is.cfg.Now()

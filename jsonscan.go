@@ -306,12 +306,7 @@ func scanNumber(s string, i int) (int, error) {
 		return 0, errJSON
 	}
 	if i < len(s) && s[i] == '.' {
-		i++
-		d := i
-		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
-			i++
-		}
-		if i == d {
+		if i = skipDigits(s, i+1); i < 0 {
 			return 0, errJSON
 		}
 	}
@@ -320,11 +315,7 @@ func scanNumber(s string, i int) (int, error) {
 		if i < len(s) && (s[i] == '+' || s[i] == '-') {
 			i++
 		}
-		d := i
-		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
-			i++
-		}
-		if i == d {
+		if i = skipDigits(s, i); i < 0 {
 			return 0, errJSON
 		}
 	}
@@ -332,6 +323,18 @@ func scanNumber(s string, i int) (int, error) {
 		return 0, errJSON
 	}
 	return i, nil
+}
+
+// skipDigits returns the end of the one or more digits at s[i], or -1.
+func skipDigits(s string, i int) int {
+	d := i
+	for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+		i++
+	}
+	if i == d {
+		return -1
+	}
+	return i
 }
 
 // unquoteJSON decodes a JSON string literal (with its quotes) that
