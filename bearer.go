@@ -41,10 +41,12 @@ func ParseBearer(h http.Header, maxLen int) (token, code string) {
 	default:
 		return "", CodeInvalidRequest
 	}
-	return parseCredentials(v[0], maxLen)
+	return parseCredentials(v[0], maxLen, true)
 }
 
-func parseCredentials(s string, maxLen int) (token, code string) {
+// parseCredentials parses an Authorization field value as ParseBearer
+// does; with b64 false it leaves the token's b64token check to the caller.
+func parseCredentials(s string, maxLen int, b64 bool) (token, code string) {
 	// auth-scheme = token (RFC 9110 §11.1, §5.6.2).
 	i := 0
 	for i < len(s) && isTchar(s[i]) {
@@ -73,7 +75,7 @@ func parseCredentials(s string, maxLen int) (token, code string) {
 	if tok == "" {
 		return "", CodeInvalidRequest
 	}
-	if len(tok) > maxLen || !isB64Token(tok) {
+	if len(tok) > maxLen || b64 && !isB64Token(tok) {
 		return "", CodeInvalidToken
 	}
 	return tok, ""

@@ -15,10 +15,10 @@ type state struct {
 	principal *Principal
 	settings  *problemSettings
 	// idHeader and rateHeaders back header values so that setting them
-	// does not allocate a []string per field.
+	// does not allocate a []string per field. With the request copy, a
+	// state fits the 416-byte size class: keep it at 112 bytes.
 	idHeader    [1]string
 	rateHeaders [3][1]string
-	rateUsed    bool // rateHeaders back a response already
 }
 
 // stateKey is the context key of *state. Only this package can name it.
@@ -48,8 +48,24 @@ func ensureState(r *http.Request) (*state, *http.Request) {
 	if st := stateFrom(r.Context()); st != nil {
 		return st, r
 	}
-	st := &state{Context: r.Context()}
-	return st, r.WithContext(st)
+	return newState(r, "")
+}
+
+// stateRequest is a state and the request copy that carries it, allocated
+// together: one allocation instead of two on every request.
+type stateRequest struct {
+	st state
+	r  http.Request
+}
+
+// newState returns a new state whose parent is r's context, with the given
+// request ID, and a copy of r that carries it.
+func newState(r *http.Request, requestID string) (*state, *http.Request) {
+	sr := &stateRequest{st: state{Context: r.Context(), requestID: requestID}}
+	// WithContext is inlined and its copy does not escape: the only heap
+	// copy of the request is sr.r.
+	sr.r = *r.WithContext(&sr.st)
+	return &sr.st, &sr.r
 }
 
 // requestIDOrNew returns the request ID, generating one when no RequestID

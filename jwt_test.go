@@ -430,3 +430,64 @@ func TestJWTThroughAuthenticate(t *testing.T) {
 	}
 	_ = http.StatusOK
 }
+
+// TestJWTSyntaxAfterCache: Authenticate leaves the b64token check of
+// JWT-shaped tokens to the JWTVerifier (so a cached token costs no scan),
+// and every token that is not a b64token, or not three base64url
+// segments, is still refused as invalid_token, also once a look-alike
+// of it is cached; the API-key verifier never sees a token that is not a
+// b64token.
+func TestJWTSyntaxAfterCache(t *testing.T) {
+	f := newFixture(t)
+	v := newTestVerifier(t, apiauth.JWTOptions{}, apiauth.JWTKey{Algorithm: "HS256", Key: testKeys.hmac})
+	good := rawToken(t, header("HS256", ""), claimsJSON(nil), jwt.SigningMethodHS256, testKeys.hmac)
+	var seen []string
+	spy := apiauth.VerifierFunc(func(ctx context.Context, tok string) (*apiauth.Principal, error) {
+		seen = append(seen, tok)
+		return f.keys.Verify(ctx, tok)
+	})
+	const challenge = `Bearer realm="api", error="invalid_token", error_description="The access token or API key is invalid."`
+	invalid := problemBody{Type: "about:blank", Title: "Unauthorized", Status: 401,
+		Detail: "The access token or API key is invalid.", Instance: "/v1/me", Code: "invalid_token"}
+	d1, d2 := strings.IndexByte(good, '.'), strings.LastIndexByte(good, '.')
+	for name, h := range map[string]http.Handler{
+		"API keys and JWTs": apiauth.Authenticate(spy, apiauth.WithJWT(v))(echo),
+		"JWTs only":         apiauth.Authenticate(v)(echo),
+	} {
+		t.Run(name, func(t *testing.T) {
+			do := func(tok string) *httptest.ResponseRecorder {
+				req := httptest.NewRequest("GET", "/v1/me", nil)
+				req.Header.Set("Authorization", "Bearer "+tok)
+				rr := httptest.NewRecorder()
+				h.ServeHTTP(rr, req)
+				return rr
+			}
+			for range 2 { // the second time from the cache
+				require.Equal(t, 200, do(good).Code)
+			}
+			for _, bad := range []string{
+				good + "=",                         // a b64token, not base64url
+				good + "==",                        // idem
+				good[:d1] + "~" + good[d1:],        // a b64token character base64url lacks
+				good[:d2+1] + "+/" + good[d2+1:],   // idem, in the signature
+				good[:d1+1] + "," + good[d1+1:],    // not a b64token
+				good + "\x00",                      // idem
+				good[:d2] + "." + good[d2:],        // a fourth segment
+				good[:len(good)-1] + "\xc3\xa9",    // non-ASCII
+				"eyJhbGciOiJIUzI1NiJ9.e30=.AAAA",   // padding inside
+				"eyJ{\"alg\":\"none\"}.e30.",       // JSON where base64url belongs
+				"eyJhbGciOiJIUzI1NiJ9.e30.AAAA\tB", // tab inside
+			} {
+				assertProblem(t, do(bad), "GET", invalid, http.Header{"Www-Authenticate": {challenge}})
+			}
+		})
+	}
+	// Only JWT-shaped tokens skip the scan: the API-key verifier was asked
+	// about the four-segment token (a b64token), never about the others.
+	req := httptest.NewRequest("GET", "/v1/me", nil)
+	req.Header.Set("Authorization", "Bearer abc,def")
+	rr := httptest.NewRecorder()
+	apiauth.Authenticate(spy, apiauth.WithJWT(v))(echo).ServeHTTP(rr, req)
+	assertProblem(t, rr, "GET", invalid, http.Header{"Www-Authenticate": {challenge}})
+	assert.Equal(t, []string{good[:d2] + "." + good[d2:]}, seen)
+}

@@ -258,6 +258,9 @@ func Authenticate(v Verifier, opts ...Option) func(http.Handler) http.Handler {
 	if v == nil && cfg.jwt == nil {
 		panic("apiauth: Authenticate needs a Verifier")
 	}
+	if cfg.maxLen <= 0 {
+		cfg.maxLen = DefaultMaxTokenLength
+	}
 	// RFC 6750 §3.1 has one error code for bad tokens; the body's code
 	// tells expired and revoked apart.
 	cfg.challenges = map[string]string{
@@ -267,6 +270,9 @@ func Authenticate(v Verifier, opts ...Option) func(http.Handler) http.Handler {
 		CodeTokenExpired:   challenge(cfg.realm, CodeInvalidToken, problems[CodeTokenExpired].detail, ""),
 		CodeTokenRevoked:   challenge(cfg.realm, CodeInvalidToken, problems[CodeTokenRevoked].detail, ""),
 	}
+	// Whether each verifier refuses every token that is not a b64token by
+	// itself, so that Authenticate need not scan the token first.
+	vChecks, jwtChecks := checksSyntax(v), checksSyntax(cfg.jwt)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			st, r := ensureState(r)
@@ -274,11 +280,20 @@ func Authenticate(v Verifier, opts ...Option) func(http.Handler) http.Handler {
 				// An Authenticate already ran for this context: a second
 				// chain, or a request a handler made with r.Context().
 				// Never write through into that request's state.
-				child := &state{Context: r.Context(), requestID: st.requestID}
-				st, r = child, r.WithContext(child)
+				st, r = newState(r, st.requestID)
 			}
 			st.settings = &cfg.problemSettings
-			tok, code := ParseBearer(r.Header, cfg.maxLen)
+			// The b64token check waits until the verifier is chosen: a
+			// JWTVerifier does its own, after its cache (see below).
+			var tok, code string
+			switch v := r.Header["Authorization"]; len(v) {
+			case 0:
+				code = CodeMissingToken
+			case 1:
+				tok, code = parseCredentials(v[0], cfg.maxLen, false)
+			default:
+				code = CodeInvalidRequest
+			}
 			if code == "" && hasOtherCredential(r) {
 				tok, code = "", CodeInvalidRequest
 			}
@@ -296,9 +311,13 @@ func Authenticate(v Verifier, opts ...Option) func(http.Handler) http.Handler {
 				cfg.fail(w, r, st, code, tok, nil)
 				return
 			}
-			verifier := v
+			verifier, b64 := v, vChecks
 			if cfg.jwt != nil && (v == nil || looksLikeJWT(tok)) {
-				verifier = cfg.jwt
+				verifier, b64 = cfg.jwt, jwtChecks
+			}
+			if !b64 && !isB64Token(tok) {
+				cfg.fail(w, r, st, CodeInvalidToken, tok, nil)
+				return
 			}
 			p, err := verifier.Verify(r.Context(), tok)
 			if err == nil && p == nil {
@@ -338,6 +357,16 @@ func (c *authConfig) fail(w http.ResponseWriter, r *http.Request, st *state, cod
 		h["Retry-After"] = []string{"5"} // seconds
 	}
 	c.reject(w, r, st, code, "")
+}
+
+// checksSyntax reports whether v is known to refuse, as ErrMalformedToken,
+// every token that is not a b64token (RFC 6750 §2.1), so that Authenticate
+// may hand it tokens unchecked. A JWTVerifier does: a JWS compact
+// serialization is three base64url segments, a subset of b64token, and a
+// token it has cached needs no scan at all.
+func checksSyntax(v Verifier) bool {
+	_, ok := v.(*JWTVerifier)
+	return ok
 }
 
 // looksLikeJWT reports whether tok has the shape of a JWS compact

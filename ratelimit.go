@@ -354,11 +354,11 @@ func setRateLimitHeaders(h http.Header, st *state, limits []Limit, d *Decision, 
 	}
 	l, s := limits[primary], d.Limits[primary]
 	limit, remaining, reset := formatCount(l.Requests), formatCount(s.Remaining), strconv.FormatInt(unixCeil(s.Reset, now), 10)
-	if st != nil && !st.rateUsed {
+	if st != nil && st.rateHeaders[0][0] == "" {
 		// The request state backs the three header values: no []string
-		// per field per request. Only once: a second use (nested
-		// requests sharing the state) must not rewrite the first.
-		st.rateUsed = true
+		// per field per request. Only once (limit is never empty): a
+		// second use (nested requests sharing the state) must not
+		// rewrite the first.
 		st.rateHeaders = [3][1]string{{limit}, {remaining}, {reset}}
 		h["X-Ratelimit-Limit"] = st.rateHeaders[0][:]
 		h["X-Ratelimit-Remaining"] = st.rateHeaders[1][:]
