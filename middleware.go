@@ -261,6 +261,7 @@ func Authenticate(v Verifier, opts ...Option) func(http.Handler) http.Handler {
 	if cfg.maxLen <= 0 {
 		cfg.maxLen = DefaultMaxTokenLength
 	}
+	cfg.compile()
 	// RFC 6750 §3.1 has one error code for bad tokens; the body's code
 	// tells expired and revoked apart.
 	cfg.challenges = map[string]string{
@@ -349,14 +350,11 @@ func (c *authConfig) fail(w http.ResponseWriter, r *http.Request, st *state, cod
 		}
 		c.observe(r, e)
 	}
-	h := w.Header()
-	if ch, ok := c.challenges[code]; ok {
-		h["Www-Authenticate"] = []string{ch}
-	}
 	if code == CodeUnavailable {
-		h["Retry-After"] = []string{"5"} // seconds
+		c.reject(w, r, st, code, "", "Retry-After", "5") // seconds
+		return
 	}
-	c.reject(w, r, st, code, "")
+	c.reject(w, r, st, code, "", "Www-Authenticate", c.challenges[code])
 }
 
 // checksSyntax reports whether v is known to refuse, as ErrMalformedToken,

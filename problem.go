@@ -71,20 +71,39 @@ func WriteProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
 // appendJSON encodes p by hand: the problem path is benchmarked and
 // encoding/json would cost a reflection walk and several allocations.
 func (p *Problem) appendJSON(b []byte) []byte {
-	b = append(b, `{"type":`...)
-	b = appendJSONString(b, p.Type)
-	b = append(b, `,"title":`...)
-	b = appendJSONString(b, p.Title)
-	b = append(b, `,"status":`...)
-	b = strconv.AppendInt(b, int64(p.Status), 10)
-	b = append(b, `,"detail":`...)
+	b = appendProblemHead(b, p.Type, p.Title, p.Status)
 	b = appendJSONString(b, p.Detail)
+	b = appendProblemMiddle(b, p.Instance, p.RequestID)
+	return appendProblemTail(b, p.Code)
+}
+
+// The three parts of a problem's JSON around its detail, so that the parts
+// that are the same for every refusal of a code can be encoded once (see
+// problemTemplate) and still match appendJSON byte for byte.
+
+// appendProblemHead appends {"type":…,"title":…,"status":…,"detail":
+func appendProblemHead(b []byte, typ, title string, status int) []byte {
+	b = append(b, `{"type":`...)
+	b = appendJSONString(b, typ)
+	b = append(b, `,"title":`...)
+	b = appendJSONString(b, title)
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(status), 10)
+	return append(b, `,"detail":`...)
+}
+
+// appendProblemMiddle appends ,"instance":…,"request_id":…
+func appendProblemMiddle(b []byte, instance, requestID string) []byte {
 	b = append(b, `,"instance":`...)
-	b = appendJSONString(b, p.Instance)
+	b = appendJSONString(b, instance)
 	b = append(b, `,"request_id":`...)
-	b = appendJSONString(b, p.RequestID)
+	return appendJSONString(b, requestID)
+}
+
+// appendProblemTail appends ,"code":…} and a newline.
+func appendProblemTail(b []byte, code string) []byte {
 	b = append(b, `,"code":`...)
-	b = appendJSONString(b, p.Code)
+	b = appendJSONString(b, code)
 	return append(b, '}', '\n')
 }
 
@@ -171,15 +190,55 @@ type problemSettings struct {
 	realm    string
 	typeBase string
 	render   Renderer
+	// templates holds each library code's problem under these settings
+	// (see compile).
+	templates map[string]*problemTemplate
 }
 
-var defaultSettings = &problemSettings{realm: "api", render: WriteProblem}
+// problemTemplate is a library code's problem under one problemSettings,
+// with the JSON that is the same for every refusal encoded once.
+type problemTemplate struct {
+	info       problemInfo
+	typ, title string
+	head       string // appendProblemHead's output
+	detailJSON string // info.detail as a JSON string
+	tail       string // appendProblemTail's output
+}
 
-// newProblem builds the problem for code. detail, when empty, is the code's
+// compile builds the templates; it runs once the type base is known.
+func (s *problemSettings) compile() {
+	s.templates = make(map[string]*problemTemplate, len(problems))
+	for code, info := range problems {
+		t := &problemTemplate{info: info}
+		if s.typeBase == "" {
+			t.typ, t.title = "about:blank", http.StatusText(info.status)
+		} else {
+			t.typ, t.title = s.typeBase+code, info.title
+		}
+		t.head = string(appendProblemHead(nil, t.typ, t.title, info.status))
+		t.detailJSON = string(appendJSONString(nil, info.detail))
+		t.tail = string(appendProblemTail(nil, code))
+		s.templates[code] = t
+	}
+}
+
+// defaultSettings are the settings outside any Authenticate. A nil render
+// is WriteProblem's format, written without allocating a body.
+var defaultSettings = func() *problemSettings {
+	s := &problemSettings{realm: "api"}
+	s.compile()
+	return s
+}()
+
+// fillProblem fills p with the problem for code. detail, when empty, is the code's
 // default. With no type base the type is "about:blank" and the title is the
 // status phrase, as RFC 9457 §4.2.1 requires.
-func (s *problemSettings) newProblem(r *http.Request, st *state, code, detail string) *Problem {
-	info := problems[code]
+func (s *problemSettings) fillProblem(p *Problem, r *http.Request, st *state, code, detail string) *problemTemplate {
+	t := s.templates[code]
+	var info problemInfo
+	if t != nil {
+		info = t.info
+	}
 	if detail == "" {
 		detail = info.detail
 	}
@@ -187,36 +246,94 @@ func (s *problemSettings) newProblem(r *http.Request, st *state, code, detail st
 	if strings.HasPrefix(instance, "//") {
 		instance = "/." + instance // not a network-path reference (RFC 3986 §4.2)
 	}
-	p := &Problem{
+	*p = Problem{
 		Status:    info.status,
 		Detail:    detail,
 		Instance:  instance,
 		RequestID: st.requestIDOrNew(),
 		Code:      code,
 	}
-	if s.typeBase == "" {
-		p.Type = "about:blank"
-		p.Title = http.StatusText(info.status)
-	} else {
-		p.Type = s.typeBase + code
-		p.Title = info.title
+	switch {
+	case t != nil:
+		p.Type, p.Title = t.typ, t.title
+	case s.typeBase == "":
+		p.Type, p.Title = "about:blank", http.StatusText(info.status)
+	default:
+		p.Type, p.Title = s.typeBase+code, info.title
 	}
-	return p
+	return t
 }
 
-// reject renders the problem for code.
-func (s *problemSettings) reject(w http.ResponseWriter, r *http.Request, st *state, code, detail string) {
-	s.send(w, r, s.newProblem(r, st, code, detail))
-}
-
-// send sets the headers every problem carries and renders p.
-func (s *problemSettings) send(w http.ResponseWriter, r *http.Request, p *Problem) {
+// reject renders the problem for code, after setting headers, given as
+// name/value pairs with canonical names (such as the challenge).
+func (s *problemSettings) reject(w http.ResponseWriter, r *http.Request, st *state, code, detail string, headers ...string) {
+	resp := &problemResponse{}
+	resp.t = s.fillProblem(&resp.p, r, st, code, detail)
 	h := w.Header()
-	if h.Get(headerRequestID) == "" {
-		h.Set(headerRequestID, p.RequestID)
+	for i := 0; i+1 < len(headers); i += 2 {
+		resp.set(h, headers[i], headers[i+1])
 	}
-	h.Set("Cache-Control", "no-store")
-	s.render(w, r, p)
+	s.send(w, r, resp)
+}
+
+// problemResponse is one allocation holding what a refusal writes: the
+// problem, the header values (a []string per field otherwise) and the
+// body of the default renderer.
+type problemResponse struct {
+	p      Problem
+	t      *problemTemplate // p's code's, if a library code
+	values [8]string
+	used   int
+	body   [320]byte
+}
+
+// set sets the header field name, which must be canonical, to the single
+// value v, backed by resp. Each value gets its own one-element slice
+// (capacity 1), so a later Add copies instead of writing over a
+// neighbour.
+func (resp *problemResponse) set(h http.Header, name, v string) {
+	if resp.used == len(resp.values) {
+		h[name] = []string{v}
+		return
+	}
+	i := resp.used
+	resp.used++
+	resp.values[i] = v
+	h[name] = resp.values[i : i+1 : i+1]
+}
+
+// send sets the headers every problem carries and renders the problem.
+func (s *problemSettings) send(w http.ResponseWriter, r *http.Request, resp *problemResponse) {
+	h := w.Header()
+	if len(h[headerRequestID]) == 0 || h[headerRequestID][0] == "" {
+		resp.set(h, headerRequestID, resp.p.RequestID)
+	}
+	resp.set(h, "Cache-Control", "no-store")
+	if s.render != nil {
+		s.render(w, r, &resp.p)
+		return
+	}
+	// WriteProblem, with the body and header values in resp.
+	var body []byte
+	if p, t := &resp.p, resp.t; t != nil && p.Type == t.typ && p.Title == t.title && p.Status == t.info.status {
+		body = append(resp.body[:0], t.head...)
+		if p.Detail == t.info.detail {
+			body = append(body, t.detailJSON...)
+		} else {
+			body = appendJSONString(body, p.Detail)
+		}
+		body = appendProblemMiddle(body, p.Instance, p.RequestID)
+		body = append(body, t.tail...)
+	} else {
+		body = resp.p.appendJSON(resp.body[:0])
+	}
+	resp.set(h, "Content-Type", "application/problem+json")
+	resp.set(h, "X-Content-Type-Options", "nosniff")
+	resp.set(h, "Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(resp.p.Status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
 }
 
 // WriteError writes a problem response for an error of the server's own
@@ -229,12 +346,14 @@ func (s *problemSettings) send(w http.ResponseWriter, r *http.Request, p *Proble
 func WriteError(w http.ResponseWriter, r *http.Request, status int, code, detail string) {
 	st, r := ensureState(r)
 	set := st.settingsOrDefault()
-	p := set.newProblem(r, st, code, detail)
+	resp := &problemResponse{}
+	p := &resp.p
+	resp.t = set.fillProblem(p, r, st, code, detail)
 	if info, ok := problems[code]; !ok || info.status != status {
 		p.Status = status
 		if p.Type == "about:blank" || !ok {
 			p.Title = http.StatusText(status)
 		}
 	}
-	set.send(w, r, p)
+	set.send(w, r, resp)
 }

@@ -258,3 +258,51 @@ func TestWriteErrorBehindLayers(t *testing.T) {
 		})
 	}
 }
+
+// TestRendererMayAddHeaders: the header values of a refusal share one
+// allocation; a renderer (or any layer) that adds to or edits a field the
+// library set must change that field only.
+func TestRendererMayAddHeaders(t *testing.T) {
+	keys := apiauth.VerifierFunc(func(context.Context, string) (*apiauth.Principal, error) { return nil, apiauth.ErrUnknownToken })
+	render := func(w http.ResponseWriter, r *http.Request, p *apiauth.Problem) {
+		h := w.Header()
+		h.Add("Www-Authenticate", `Basic realm="legacy"`)
+		h.Add("Cache-Control", "private")
+		h["X-Request-Id"][0] = "edited"
+		apiauth.WriteProblem(w, r, p)
+	}
+	for _, tc := range []struct {
+		name string
+		opts []apiauth.Option
+		want http.Header
+	}{
+		{"library renderer", nil, http.Header{
+			"Www-Authenticate":       {`Bearer realm="api", error="invalid_token", error_description="The access token or API key is invalid."`},
+			"X-Request-Id":           {"client-request-0123456789"},
+			"Cache-Control":          {"no-store"},
+			"Content-Type":           {"application/problem+json"},
+			"X-Content-Type-Options": {"nosniff"},
+		}},
+		{"renderer adding fields", []apiauth.Option{apiauth.WithRenderer(render)}, http.Header{
+			"Www-Authenticate":       {`Bearer realm="api", error="invalid_token", error_description="The access token or API key is invalid."`, `Basic realm="legacy"`},
+			"X-Request-Id":           {"edited"},
+			"Cache-Control":          {"no-store", "private"},
+			"Content-Type":           {"application/problem+json"},
+			"X-Content-Type-Options": {"nosniff"},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for range 2 { // the second refusal is untouched by the first's edits
+				req := httptest.NewRequest(http.MethodGet, "/v1/x", nil)
+				req.Header.Set("Authorization", "Bearer "+strings.Repeat("t", 24))
+				req.Header.Set("X-Request-Id", "client-request-0123456789")
+				rr := httptest.NewRecorder()
+				apiauth.Chain(apiauth.RequestID(), apiauth.Authenticate(keys, tc.opts...))(http.NotFoundHandler()).ServeHTTP(rr, req)
+				assert.Equal(t, 401, rr.Code)
+				want := tc.want.Clone()
+				want["Content-Length"] = []string{strconv.Itoa(rr.Body.Len())}
+				assert.Equal(t, want, rr.Header())
+			}
+		})
+	}
+}

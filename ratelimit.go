@@ -309,8 +309,8 @@ func RateLimit(store Store, tierOf func(*Principal) Tier, opts ...RateLimitOptio
 				if st == nil {
 					st, r = ensureState(r)
 				}
-				w.Header().Set("Retry-After", "1")
-				st.settingsOrDefault().reject(w, r, st, CodeUnavailable, "Rate limits cannot be checked right now; try again later.")
+				st.settingsOrDefault().reject(w, r, st, CodeUnavailable, "Rate limits cannot be checked right now; try again later.",
+					"Retry-After", "1")
 				return
 			}
 			h := w.Header()
@@ -319,13 +319,12 @@ func RateLimit(store Store, tierOf func(*Principal) Tier, opts ...RateLimitOptio
 				next.ServeHTTP(w, r)
 				return
 			}
-			secs := ceilSeconds(d.RetryAfter)
-			h.Set("Retry-After", strconv.FormatInt(secs, 10))
+			secs := strconv.FormatInt(ceilSeconds(d.RetryAfter), 10)
 			if st == nil {
 				st, r = ensureState(r)
 			}
 			st.settingsOrDefault().reject(w, r, st, CodeRateLimited,
-				"Rate limit exceeded. Try again in "+strconv.FormatInt(secs, 10)+" seconds.")
+				"Rate limit exceeded. Try again in "+secs+" seconds.", "Retry-After", secs)
 		})
 	}
 }

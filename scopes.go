@@ -161,8 +161,8 @@ func (s *state) principalOrNil() *Principal {
 
 func rejectScope(w http.ResponseWriter, r *http.Request, st *state, scope string) {
 	set := st.settingsOrDefault()
-	w.Header().Set("Www-Authenticate", challenge(set.realm, CodeInsufficientScope, problems[CodeInsufficientScope].detail, scope))
-	set.reject(w, r, st, CodeInsufficientScope, "This request needs the scope: "+scope+".")
+	set.reject(w, r, st, CodeInsufficientScope, "This request needs the scope: "+scope+".",
+		"Www-Authenticate", challenge(set.realm, CodeInsufficientScope, problems[CodeInsufficientScope].detail, scope))
 }
 
 // rejectUnauthenticated answers a request that reached a guard without a
@@ -170,8 +170,7 @@ func rejectScope(w http.ResponseWriter, r *http.Request, st *state, scope string
 func rejectUnauthenticated(w http.ResponseWriter, r *http.Request) {
 	st, r := ensureState(r)
 	set := st.settingsOrDefault()
-	w.Header().Set("Www-Authenticate", challenge(set.realm, "", "", ""))
-	set.reject(w, r, st, CodeMissingToken, "")
+	set.reject(w, r, st, CodeMissingToken, "", "Www-Authenticate", challenge(set.realm, "", "", ""))
 }
 
 // RequireTenant returns a layer that lets a request through only when the
