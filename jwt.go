@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"io"
 	"math"
 	"strings"
 	"sync"
@@ -100,7 +99,7 @@ func (k JWTKey) prepare() (JWTKey, error) {
 		secret = append([]byte(nil), secret...)
 		k.Key = secret
 		newHash := mm.Hash.New
-		k.macs = &sync.Pool{New: func() any { return hmac.New(newHash, secret) }}
+		k.macs = &sync.Pool{New: func() any { return &macState{mac: hmac.New(newHash, secret)} }}
 	default:
 		return bad("unsupported algorithm")
 	}
@@ -114,16 +113,28 @@ func (k *JWTKey) verify(signed string, sig []byte) error {
 	if k.macs == nil {
 		return k.method.Verify(signed, sig, k.Key)
 	}
-	mac := k.macs.Get().(hash.Hash)
-	mac.Reset()
-	_, _ = io.WriteString(mac, signed)
-	var buf [64]byte
-	ok := hmac.Equal(sig, mac.Sum(buf[:0]))
-	k.macs.Put(mac)
+	m := k.macs.Get().(*macState)
+	m.mac.Reset()
+	// hash.Hash has no WriteString: the copy into m.in, unlike a
+	// conversion, allocates only when m.in must grow.
+	m.in = append(m.in[:0], signed...)
+	_, _ = m.mac.Write(m.in)
+	ok := hmac.Equal(sig, m.mac.Sum(m.sum[:0]))
+	if cap(m.in) <= 2*DefaultMaxTokenLength {
+		k.macs.Put(m)
+	}
 	if !ok {
 		return jwt.ErrSignatureInvalid
 	}
 	return nil
+}
+
+// macState is a pooled HMAC keyed with a JWTKey's secret, with buffers for
+// its input and its sum, so that a check allocates nothing.
+type macState struct {
+	mac hash.Hash
+	in  []byte
+	sum [64]byte
 }
 
 // symmetric reports whether checking k's signature is cheap enough to do
@@ -407,27 +418,39 @@ var b64Index = func() (t [256]byte) {
 // impossible lengths and non-zero trailing bits, so every token has
 // exactly one encoding.
 func decodeB64URL(dst []byte, s string) (int, bool) {
-	if len(s)%4 == 1 {
-		return 0, false
-	}
 	n := 0
-	var acc uint32
-	bits := 0
-	for i := 0; i < len(s); i++ {
-		v := b64Index[s[i]]
-		if v == 0xff {
+	// Four characters, three bytes, per step. b64Index maps every other
+	// byte to 0xff, so one test of the high bits of all four refuses it.
+	for ; len(s) >= 4; s = s[4:] {
+		a, b, c, d := b64Index[s[0]], b64Index[s[1]], b64Index[s[2]], b64Index[s[3]]
+		if (a|b|c|d)&0xc0 != 0 {
 			return 0, false
 		}
-		acc = acc<<6 | uint32(v)
-		bits += 6
-		if bits >= 8 {
-			bits -= 8
-			dst[n] = byte(acc >> bits)
-			n++
-		}
+		v := uint32(a)<<18 | uint32(b)<<12 | uint32(c)<<6 | uint32(d)
+		_ = dst[n+2]
+		dst[n], dst[n+1], dst[n+2] = byte(v>>16), byte(v>>8), byte(v)
+		n += 3
 	}
-	if acc&(1<<bits-1) != 0 {
-		return 0, false // non-canonical trailing bits
+	// A final 2 or 3 characters carry 1 or 2 bytes and 4 or 2 bits that
+	// must be zero (RFC 4648 §3.5, canonical encoding); 1 is no encoding.
+	switch len(s) {
+	case 1:
+		return 0, false
+	case 2:
+		a, b := b64Index[s[0]], b64Index[s[1]]
+		if (a|b)&0xc0 != 0 || b&0x0f != 0 {
+			return 0, false
+		}
+		dst[n] = a<<2 | b>>4
+		n++
+	case 3:
+		a, b, c := b64Index[s[0]], b64Index[s[1]], b64Index[s[2]]
+		if (a|b|c)&0xc0 != 0 || c&0x03 != 0 {
+			return 0, false
+		}
+		v := uint32(a)<<12 | uint32(b)<<6 | uint32(c)
+		dst[n], dst[n+1] = byte(v>>10), byte(v>>2)
+		n += 2
 	}
 	return n, true
 }

@@ -94,6 +94,10 @@ func BenchmarkJWTReject(b *testing.B) {
 				}
 			}
 		})
+		b.Run(tc.name+"/layer", func(b *testing.B) {
+			v := newTestVerifier(b, apiauth.JWTOptions{CacheSize: -1, Now: time.Now}, apiauth.JWTKey{Algorithm: tc.alg, Key: tc.key})
+			benchServe(b, apiauth.Authenticate(v)(ok200), authRequest(tc.tok), 401)
+		})
 		b.Run(tc.name+"/bare-golang-jwt", func(b *testing.B) {
 			p := jwt.NewParser(jwt.WithValidMethods([]string{tc.alg}), jwt.WithIssuer(testIssuer),
 				jwt.WithAudience(testAudience), jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithLeeway(30*time.Second))
