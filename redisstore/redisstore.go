@@ -14,9 +14,11 @@
 // when max(TAT, now)+T−now ≤ N·T, where TAT is the limit's theoretical
 // arrival time, the one value stored per key and limit.
 //
-// The script is sent once per Redis server: go-redis's Script.Run tries
+// Peek runs a second script, the same check without the writes. Each script
+// is sent once per Redis server: the store runs it by its SHA-1 with
 // EVALSHA and, only if the server answers NOSCRIPT (the first call, or after
-// a restart or failover), sends the script with EVAL, which caches it. See
+// a restart or failover), sends the script with EVAL, which caches it, as
+// go-redis's Script.Run does. See
 // https://redis.io/docs/latest/develop/interact/programmability/eval-intro/.
 //
 // # Clock
@@ -101,44 +103,58 @@ const (
 // stays exact in Lua's doubles (2^53) for a century.
 const maxSpan = 1 << 51
 
-// gcraScript checks and takes from every limit in KEYS at once. ARGV holds,
-// for each key i, the emission interval T (ARGV[2i-1]) and the capacity span
-// N·T (ARGV[2i]), in microseconds, then "1" to take or "0" only to look
-// (Peek). It returns the server's time, 1 if the
-// request was allowed (0 if not), then for each limit its remaining count,
-// its reset time and its retry delay, as the apiauth.MemoryStore would
-// compute them: all integers below 2^53, exact in Lua's doubles.
-var gcraScript = redis.NewScript(`-- apiauth/redisstore GCRA v2
-if redis.replicate_commands then redis.replicate_commands() end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+// The scripts: takeSource checks every limit in KEYS and, only if all
+// allow, takes one request from each; peekSource only checks. ARGV holds,
+// for each key i, the emission interval T (ARGV[2i-1]) and the tolerance
+// span−T (ARGV[2i]), where span is the capacity span N·T, in microseconds. A
+// limit allows the request when its TAT is at most span−T past now. Both
+// return the server's time, 1 if the request is allowed (0 if not), then for
+// each limit how far its TAT was past that time before the request (0 when
+// it had recovered or had no state): decide derives each limit's remaining
+// count, reset time and retry delay from these, as apiauth.MemoryStore
+// computes them. All values are integers below 2^53, exact in Lua's
+// doubles.
+//
+// The scripts do only what must happen on the server, where they hold up
+// every other client: read the clock, GET and compare each limit's TAT, SET
+// the new ones; the arithmetic on counts and times is the caller's. They
+// also spare what costs there: Redis turns every argument into a Lua string
+// (so Take and Peek are two scripts rather than one with a flag), each
+// string-to-number conversion of an argument happens once, and the reply
+// table is built with room for one limit's value.
+const (
+	gcraCheck = `local t = redis.call('TIME')
+local now = t[1] * 1000000 + t[2]
 local n = #KEYS
-local take = ARGV[2*n+1] == '1'
-local cur, ok = {}, true
+local out = {now, 1, 0}
 for i = 1, n do
-  local c = math.max(tonumber(redis.call('GET', KEYS[i])) or 0, now)
-  cur[i] = c
-  if c + tonumber(ARGV[2*i-1]) - now > tonumber(ARGV[2*i]) then ok = false end
+  local w = (tonumber(redis.call('GET', KEYS[i])) or now) - now
+  if w < 0 then w = 0 end
+  out[i+2] = w
+  if w > ARGV[2*i] + 0 then out[2] = 0 end
 end
-local out = {now, ok and 1 or 0}
-for i = 1, n do
-  local T, span, c = tonumber(ARGV[2*i-1]), tonumber(ARGV[2*i]), cur[i]
-  local rem, reset, retry = math.floor((span - (c - now)) / T), c, 0
-  if ok and take then
-    reset = c + T
-    rem = rem - 1
-    redis.call('SET', KEYS[i], string.format('%d', reset), 'PX', string.format('%d', math.ceil((reset - now) / 1000)))
-  elseif ok then
-  elseif c + T - now > span then
-    rem = 0
-    retry = c - now - (span - T)
+`
+	takeSource = `-- apiauth/redisstore GCRA take v3
+if redis.replicate_commands then redis.replicate_commands() end
+` + gcraCheck + `if out[2] == 1 then
+  for i = 1, n do
+    local w = out[i+2] + ARGV[2*i-1]
+    redis.call('SET', KEYS[i], string.format('%d', now + w), 'PX', string.format('%d', math.ceil(w / 1000)))
   end
-  out[#out+1] = rem
-  out[#out+1] = reset
-  out[#out+1] = retry
 end
 return out
-`)
+`
+	peekSource = `-- apiauth/redisstore GCRA peek v3
+` + gcraCheck + `return out
+`
+)
+
+// The scripts' SHA-1s in hex, the names EVALSHA runs them by, each put in
+// an any once: converting a string on every call would allocate.
+var (
+	takeSHA any = redis.NewScript(takeSource).Hash()
+	peekSHA any = redis.NewScript(peekSource).Hash()
+)
 
 // Store is an apiauth.Store on Redis. It is safe for concurrent use.
 type Store struct {
@@ -292,17 +308,20 @@ func (s *Store) decide(ctx context.Context, key string, limits []apiauth.Limit, 
 		}
 	}
 
-	// Key names, all cut from one string, and the script's arguments.
+	// The command: EVALSHA, the script's SHA-1, the number of keys, the key
+	// names (all cut from one string), then T and span−T for each limit.
+	// Small ints go into an any without allocating.
 	sum := sha256.Sum256([]byte(key))
 	var tag [2 * 16]byte
 	hex.Encode(tag[:], sum[:16])
 	var buf [512]byte
 	b := buf[:0]
 	var ends [apiauth.MaxLimits]int
-	args := make([]any, 2*n+1)
-	args[2*n] = "0"
+	var ts, spans [apiauth.MaxLimits]int64
+	args := make([]any, 3+3*n)
+	args[0], args[1], args[2] = "evalsha", peekSHA, n
 	if take {
-		args[2*n] = "1"
+		args[1] = takeSHA
 	}
 	for j := 0; j < n; j++ {
 		l := limits[idx[j]]
@@ -319,17 +338,17 @@ func (s *Store) decide(ctx context.Context, key string, limits []apiauth.Limit, 
 		if span > maxSpan {
 			return apiauth.Decision{}, fmt.Errorf("redisstore: limit %q: window too long", l.Name)
 		}
-		args[2*j], args[2*j+1] = t, span
+		ts[j], spans[j] = t, span
+		args[3+n+2*j], args[3+n+2*j+1] = t, span-t
 	}
 	names := string(b)
-	keys := make([]string, n)
 	for j, start := 0, 0; j < n; j++ {
-		keys[j], start = names[start:ends[j]], ends[j]
+		args[3+j], start = names[start:ends[j]], ends[j]
 	}
 
-	out, err := s.eval(ctx, keys, args)
-	if err == nil && len(out) != 2+3*n {
-		err = fmt.Errorf("script returned %d values, want %d", len(out), 2+3*n)
+	out, err := s.eval(ctx, args, take)
+	if err == nil && len(out) != 2+n {
+		err = fmt.Errorf("script returned %d values, want %d", len(out), 2+n)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -347,32 +366,60 @@ func (s *Store) decide(ctx context.Context, key string, limits []apiauth.Limit, 
 		s.downUntil.Store(0)
 	}
 
-	// Server times, in µs, to the caller's clock.
+	// The statuses, from how far each limit's TAT was past the server's
+	// time, moved from the server's clock (µs) to the caller's.
 	serverNow := out[0]
-	at := func(us int64) time.Time {
-		if now.IsZero() {
-			return time.UnixMicro(us)
-		}
-		return now.Add(time.Duration(us-serverNow) * time.Microsecond)
-	}
 	d.Allowed = out[1] == 1
 	for j := 0; j < n; j++ {
-		r := out[2+3*j:]
+		rem, reset, retry := limitStatus(out[2+j], ts[j], spans[j], d.Allowed, take)
 		st := &d.Limits[idx[j]]
-		st.Remaining = r[0]
-		st.Reset = at(r[1])
-		st.RetryAfter = time.Duration(r[2]) * time.Microsecond
+		st.Remaining = rem
+		if now.IsZero() {
+			st.Reset = time.UnixMicro(serverNow + reset)
+		} else {
+			st.Reset = now.Add(time.Duration(reset) * time.Microsecond)
+		}
+		st.RetryAfter = time.Duration(retry) * time.Microsecond
 		d.RetryAfter = max(d.RetryAfter, st.RetryAfter)
 	}
 	return d, nil
 }
 
-// eval runs the script within the budget.
-func (s *Store) eval(ctx context.Context, keys []string, args []any) ([]int64, error) {
+// limitStatus is GCRA's answer for one limit with emission interval t and
+// capacity span, given w, how far past now its TAT was before the request
+// (never negative), and whether the request was allowed, by every limit,
+// and taken: the remaining count, when the limit resets and, if it refused,
+// how long until it allows, both in µs from now. These are the numbers of
+// apiauth.MemoryStore.
+func limitStatus(w, t, span int64, allowed, take bool) (remaining, reset, retry int64) {
+	remaining, reset = floorDiv(span-w, t), w
+	switch {
+	case allowed && take:
+		remaining--
+		reset += t
+	case allowed:
+	case w+t > span: // this limit refused
+		remaining, retry = 0, w-(span-t)
+	}
+	return remaining, reset, retry
+}
+
+// floorDiv is a/b rounded down, for b > 0.
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
+}
+
+// eval runs the take or the peek script, with the command args, within the
+// budget, and returns its reply.
+func (s *Store) eval(ctx context.Context, args []any, take bool) ([]int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.budget)
 	defer cancel()
 	if !s.guard {
-		return gcraScript.Run(ctx, s.client, keys, args...).Int64Slice()
+		return s.run(ctx, args, take)
 	}
 	type result struct {
 		out []int64
@@ -380,7 +427,7 @@ func (s *Store) eval(ctx context.Context, keys []string, args []any) ([]int64, e
 	}
 	done := make(chan result, 1)
 	go func() {
-		out, err := gcraScript.Run(ctx, s.client, keys, args...).Int64Slice()
+		out, err := s.run(ctx, args, take)
 		done <- result{out, err}
 	}()
 	select {
@@ -389,6 +436,29 @@ func (s *Store) eval(ctx context.Context, keys []string, args []any) ([]int64, e
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// run sends args, an EVALSHA command, and reads the reply as integers
+// straight into a []int64, without the []any and the boxed values of a
+// generic reply. If the server does not have the script (the first call, or
+// after a restart, a failover or SCRIPT FLUSH), it sends the script itself
+// with EVAL, which caches it: what go-redis's Script.Run does.
+func (s *Store) run(ctx context.Context, args []any, take bool) ([]int64, error) {
+	cmd := redis.NewIntSliceCmd(ctx, args...)
+	cmd.SetFirstKeyPos(3) // for Redis Cluster and Ring to route by the key
+	_ = s.client.Process(ctx, cmd)
+	out, err := cmd.Result()
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		args[0], args[1] = "eval", peekSource
+		if take {
+			args[1] = takeSource
+		}
+		cmd = redis.NewIntSliceCmd(ctx, args...)
+		cmd.SetFirstKeyPos(3)
+		_ = s.client.Process(ctx, cmd)
+		out, err = cmd.Result()
+	}
+	return out, err
 }
 
 // unavailable answers for a failing Redis: the fallback's decision, or err.
