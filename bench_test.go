@@ -185,6 +185,29 @@ func BenchmarkMemoryStoreParallel(b *testing.B) {
 	})
 }
 
+// BenchmarkMemoryStoreNewKeys is a stream of keys that each recover
+// before they come back, as under a per-second burst: every request
+// inserts, and sweeps drop as many. It should allocate nothing once the
+// tables are grown: sweeps work in place.
+func BenchmarkMemoryStoreNewKeys(b *testing.B) {
+	store := apiauth.NewMemoryStore()
+	limits := []apiauth.Limit{{Requests: 100, Window: time.Millisecond}}
+	keys := make([]string, 1<<20)
+	for i := range keys {
+		keys[i] = "key_" + strconv.Itoa(i)
+	}
+	now := time.Unix(1_800_000_000, 0)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		now = now.Add(time.Microsecond)
+		if _, err := store.Take(ctx, keys[i&(len(keys)-1)], limits, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkMemoryStoreBytesPerKey reports the heap held per key after a
 // million keys have each made one request under the Free tier.
 func BenchmarkMemoryStoreBytesPerKey(b *testing.B) {

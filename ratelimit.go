@@ -186,32 +186,38 @@ type Store interface {
 // backend; RateLimit treats every store error alike.
 var ErrStoreUnavailable = errors.New("apiauth: rate-limit store unavailable")
 
-// gcra applies one limit to a theoretical arrival time (Unix nanoseconds; 0
-// for no state) at now. It returns the TAT brought up to now, whether one
-// more request fits, and the limit's status before that request is taken
-// (see take). A limit of N per W allows a request when, after it, the TAT
-// is at most N emission intervals ahead of now.
-func gcra(l Limit, tat, now int64) (cur int64, ok bool, st LimitStatus) {
-	t := l.interval()
+// gcra applies one limit, of emission interval t (l.interval(), which the
+// caller computes once per decision: it is a division), to a theoretical
+// arrival time (Unix nanoseconds; 0 for no state) at now. It returns the
+// TAT brought up to now and whether one more request fits, and sets st to
+// the limit's status before that request is taken (see take). A limit of N
+// per W allows a request when, after it, the TAT is at most N emission
+// intervals ahead of now.
+func gcra(l Limit, t, tat, now int64, st *LimitStatus) (cur int64, ok bool) {
 	span := t * l.Requests // the whole capacity, in time
 	cur = max(tat, now)
-	st.Remaining = (span - (cur - now)) / t
-	st.Reset = time.Unix(0, cur)
 	if cur+t-now > span {
 		// Refused: allowed again once cur-now <= span-t.
-		st.RetryAfter = time.Duration(cur - now - (span - t))
-		st.Remaining = 0
-		return cur, false, st
+		*st = LimitStatus{Reset: time.Unix(0, cur), RetryAfter: time.Duration(cur - now - (span - t))}
+		return cur, false
 	}
-	return cur, true, st
+	// Allowed, so span-(cur-now) >= t > 0. With no backlog (a new or a
+	// recovered key) it is exactly span, Requests intervals: no division.
+	remaining := l.Requests
+	if cur != now {
+		remaining = int64(uint64(span-(cur-now)) / uint64(t))
+	}
+	*st = LimitStatus{Remaining: remaining, Reset: time.Unix(0, cur)}
+	return cur, true
 }
 
-// take consumes one request from a limit gcra allowed: it returns the TAT
-// to store and updates st to describe the limit after the request.
-func take(l Limit, cur int64, st *LimitStatus) int64 {
-	t := l.interval()
+// take consumes one request from a limit of emission interval t that gcra
+// allowed: it returns the TAT to store and updates st to describe the
+// limit after the request. (Reset is made anew, the same time as
+// st.Reset.Add(t) and cheaper.)
+func take(t, cur int64, st *LimitStatus) int64 {
 	st.Remaining--
-	st.Reset = st.Reset.Add(time.Duration(t))
+	st.Reset = time.Unix(0, cur+t)
 	return cur + t
 }
 
