@@ -302,6 +302,29 @@ func TestMemoryStoreBounded(t *testing.T) {
 
 }
 
+// TestMemoryStoreTinyCap: a cap too small to split among the shards is
+// raised, never turned into forgetting every key (which would limit
+// nothing).
+func TestMemoryStoreTinyCap(t *testing.T) {
+	for _, capacity := range []int{1, 10, 63, 64, 100, apiauth.MinMaxEntries} {
+		store := apiauth.NewMemoryStoreSize(capacity)
+		now := time.Unix(1_800_000_000, 0)
+		limits := []apiauth.Limit{{Requests: 2, Window: time.Hour}}
+		var allowed []bool
+		for range 3 {
+			d, err := store.Take(context.Background(), "k", limits, now)
+			require.NoError(t, err)
+			allowed = append(allowed, d.Allowed)
+		}
+		assert.Equal(t, []bool{true, true, false}, allowed, "cap %d", capacity)
+		for i := range 10 * apiauth.MinMaxEntries {
+			_, err := store.Take(context.Background(), "other-"+strconv.Itoa(i), limits, now)
+			require.NoError(t, err)
+		}
+		assert.LessOrEqual(t, store.Len(), apiauth.MinMaxEntries, "cap %d", capacity)
+	}
+}
+
 func TestMemoryStoreDropsRecoveredState(t *testing.T) {
 	store := apiauth.NewMemoryStoreSize(4 << 20) // no eviction: only recovery drops
 	now := time.Unix(1_800_000_000, 0)
