@@ -284,12 +284,14 @@ type JWTOptions struct {
 // both hold for an expired token.
 type JWTVerifier struct {
 	issuers     map[string]*JWTIssuer
+	only        *JWTIssuer // the issuer, if there is only one
 	leeway      time.Duration
 	maxLifetime time.Duration
 	maxLen      int
 	keys        *Keys
 	keyIDClaim  string
 	now         func() time.Time
+	realClock   bool // now is time.Now
 	cache       *tokenCache
 	cacheTTL    time.Duration
 }
@@ -322,7 +324,7 @@ func NewJWTVerifier(opts JWTOptions, issuers ...JWTIssuer) (*JWTVerifier, error)
 		v.keyIDClaim = "key_id"
 	}
 	if v.now == nil {
-		v.now = time.Now
+		v.now, v.realClock = time.Now, true
 	}
 	if v.cacheTTL <= 0 {
 		v.cacheTTL = time.Minute
@@ -356,6 +358,10 @@ func NewJWTVerifier(opts JWTOptions, issuers ...JWTIssuer) (*JWTVerifier, error)
 			return nil, fmt.Errorf("apiauth: JWT issuer %q is an Issuer, whose tokens carry key_id: KeyIDClaim %q would ignore it", is.Issuer, v.keyIDClaim)
 		}
 		v.issuers[is.Issuer] = &is
+		v.only = &is
+	}
+	if len(v.issuers) > 1 {
+		v.only = nil
 	}
 	return v, nil
 }
@@ -389,11 +395,17 @@ var (
 type joinedError struct {
 	msg  string
 	errs []error
+	code string // codeOf the error, found once
 }
 
-func joinErrors(msg string, errs ...error) error { return &joinedError{msg: msg, errs: errs} }
-func (e *joinedError) Error() string             { return e.msg }
-func (e *joinedError) Unwrap() []error           { return e.errs }
+func joinErrors(msg string, errs ...error) error {
+	e := &joinedError{msg: msg, errs: errs}
+	e.code = codeOf(e)
+	return e
+}
+
+func (e *joinedError) Error() string   { return e.msg }
+func (e *joinedError) Unwrap() []error { return e.errs }
 
 // registered lists claim names whose case variants are refused. The
 // verifier's configured claim names are checked too.
@@ -474,14 +486,31 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (*Principal, err
 	if len(token) > v.maxLen {
 		return nil, errJWTTooLong
 	}
-	now := v.now()
+	var now time.Time
 	if v.cache != nil {
-		if p := v.cache.get(token, now); p != nil {
-			if err := v.checkKey(ctx, p, now); err != nil {
-				return nil, err
+		// With the real clock, the cache reads only the monotonic one;
+		// the wall clock is read when it is needed.
+		var since time.Duration
+		if v.realClock {
+			since = time.Since(v.cache.base)
+		} else {
+			now = v.now()
+			since = v.cache.since(now)
+		}
+		if p := v.cache.get(token, since); p != nil {
+			if v.keys != nil && p.KeyID != "" {
+				if v.realClock {
+					now = time.Now()
+				}
+				if err := v.checkKey(ctx, p, now); err != nil {
+					return nil, err
+				}
 			}
 			return p, nil
 		}
+	}
+	if v.realClock || v.cache == nil {
+		now = v.now()
 	}
 	d1 := strings.IndexByte(token, '.')
 	d2 := strings.LastIndexByte(token, '.')
@@ -490,11 +519,12 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (*Principal, err
 	}
 	// One buffer holds the decoded header, payload and signature.
 	hl, pl, sl := (d1*6)/8, ((d2-d1-1)*6)/8, ((len(token)-d2-1)*6)/8
+	// The payload is decoded only when its claims are read: with one
+	// issuer and an HMAC key, after the signature is checked.
 	buf := make([]byte, hl+pl+sl)
 	n1, ok1 := decodeB64URL(buf[:hl], token[:d1])
-	n2, ok2 := decodeB64URL(buf[hl:hl+pl], token[d1+1:d2])
 	ns, ok3 := decodeB64URL(buf[hl+pl:], token[d2+1:])
-	if !ok1 || !ok2 || !ok3 {
+	if !ok1 || !ok3 {
 		return nil, errJWTMalformed
 	}
 	sig := buf[hl+pl : hl+pl+ns]
@@ -506,7 +536,7 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (*Principal, err
 	if h.alg == "" || strings.EqualFold(h.alg, "none") {
 		return nil, errJWTAlg
 	}
-	payload := buf[hl : hl+n2]
+	var payload []byte
 
 	// The issuer is needed to choose the key; it is read from the
 	// unverified claims, and everything read before the signature is
@@ -514,6 +544,11 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (*Principal, err
 	var c claims
 	var is *JWTIssuer
 	decodeClaims := func() error {
+		n2, ok := decodeB64URL(buf[hl:hl+pl], token[d1+1:d2])
+		if !ok {
+			return errJWTMalformed
+		}
+		payload = buf[hl : hl+n2]
 		if err := scanObject(string(payload), func(name string, val jsonValue) error {
 			return v.claim(&c, name, val)
 		}); err != nil {
@@ -558,10 +593,8 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (*Principal, err
 	// decoded: a forged token costs one HMAC. Otherwise the claims' cheap
 	// checks (exp first) run before the costly public-key signature.
 	signed := token[:d2]
-	if len(v.issuers) == 1 {
-		for _, only := range v.issuers {
-			is = only
-		}
+	if v.only != nil {
+		is = v.only
 		key, err := is.Keys.JWTKey(ctx, h.kid)
 		if err != nil {
 			return nil, keyError(err)

@@ -106,6 +106,9 @@ func (e *rejection) Unwrap() error { return e.parent }
 // codeOf maps a verifier error to the problem code: a rejection code, or
 // CodeUnavailable for a failure of the verifier itself.
 func codeOf(err error) string {
+	if je, ok := err.(*joinedError); ok && je.code != "" {
+		return je.code
+	}
 	switch {
 	case errors.Is(err, ErrTokenExpired):
 		return CodeTokenExpired
