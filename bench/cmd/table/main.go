@@ -212,7 +212,7 @@ func main() {
 	fmt.Fprintf(w, "the hand-written minimal middleware for API keys, bare golang-jwt for JWT, the fastest peer for the memory rate limiters, ")
 	fmt.Fprintf(w, "redis_rate for Redis, the hand-written chain in process and bare net/http over loopback. ")
 	fmt.Fprintf(w, "**±%%** is the spread of ns/op, (max − min) / median. Other metrics are in the last column: ")
-	fmt.Fprintf(w, "B/key is heap per key at 1M keys, req/s and x-bare (requests per second over bare net/http's, higher is better) are from the loopback rows.\n\n")
+	fmt.Fprintf(w, "B/key is heap per key at 1M keys, req/s and x-bare are from the loopback rows: x-bare is requests per second over bare net/http's, measured in alternating rounds of the same requests to both servers (higher is better; × ref there compares separate runs and drifts with the machine).\n\n")
 	fmt.Fprintf(w, "| benchmark | ns/op | ±%% | B/op | allocs/op | × ref | other |\n")
 	fmt.Fprintf(w, "|---|--:|--:|--:|--:|--:|---|\n")
 	for _, r := range rows {
