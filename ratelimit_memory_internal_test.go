@@ -2,6 +2,7 @@ package apiauth
 
 import (
 	"context"
+	"fmt"
 	"hash/maphash"
 	"math/rand/v2"
 	"strconv"
@@ -514,4 +515,92 @@ func TestMemoryStoreSweepsAfterInserts(t *testing.T) {
 		require.False(t, ok)
 	}
 	assert.Less(t, len(sh.slots), 10_000, "and the table shrank")
+}
+
+// refStore is the MemoryStore's semantics with none of its table: a map
+// from (key, pair of limits, place in the pair) to a TAT, never swept,
+// never evicted, and gcra and take for the arithmetic.
+type refStore map[string]int64
+
+func (r refStore) decide(key string, limits []Limit, now int64, consume bool) Decision {
+	d := Decision{Allowed: true}
+	var names [MaxLimits]string
+	var cur [MaxLimits]int64
+	for i, l := range limits {
+		if l.unlimited() {
+			continue
+		}
+		g := i / 2 * 2
+		pair := fmt.Sprintf("%q|%d/%d", key, limits[g].Requests, limits[g].Window)
+		if g+1 < len(limits) {
+			pair += fmt.Sprintf("|%d/%d", limits[g+1].Requests, limits[g+1].Window)
+		}
+		names[i] = fmt.Sprintf("%s|%d", pair, i-g)
+		c, ok := gcra(l, l.interval(), r[names[i]], now, &d.Limits[i])
+		cur[i] = c
+		if !ok {
+			d.Allowed = false
+			d.RetryAfter = max(d.RetryAfter, d.Limits[i].RetryAfter)
+		}
+	}
+	if d.Allowed && consume {
+		for i, l := range limits {
+			if !l.unlimited() {
+				r[names[i]] = take(l.interval(), cur[i], &d.Limits[i])
+			}
+		}
+	}
+	return d
+}
+
+// TestMemoryStoreAgainstReference runs random Takes and Peeks, on
+// thousands of keys under tiers of one to eight limits (some unlimited,
+// one repeating a pair), with time moving on by random steps, against
+// refStore: every decision must be the same. Short windows make keys
+// recover, so sweeps drop entries as the tables grow and the keys come
+// back; the cap is never reached, so no entry is evicted and nothing may
+// differ.
+func TestMemoryStoreAgainstReference(t *testing.T) {
+	lim := func(n int64, w time.Duration) Limit { return Limit{Name: "l", Requests: n, Window: w} }
+	unl := Limit{Name: "u", Requests: Unlimited}
+	tiers := [][]Limit{
+		{lim(3, time.Millisecond)},
+		{lim(5, time.Millisecond), lim(50, 20*time.Millisecond)},
+		{unl, lim(2, 100*time.Microsecond), lim(4, time.Millisecond)},
+		{lim(1, 10*time.Microsecond), unl, unl, lim(7, 3*time.Millisecond), lim(2, time.Millisecond)},
+		{lim(3, time.Millisecond), lim(9, time.Millisecond), lim(3, time.Millisecond), lim(9, time.Millisecond)},
+		{lim(2, time.Millisecond), lim(3, time.Millisecond), lim(4, time.Millisecond), lim(5, time.Millisecond),
+			lim(6, time.Millisecond), lim(7, time.Millisecond), lim(8, time.Millisecond), lim(9, 2*time.Millisecond)},
+		{unl, unl},
+	}
+	for _, keys := range []int{50, 5000} {
+		t.Run(fmt.Sprint(keys, " keys"), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(4, uint64(keys)))
+			m := NewMemoryStore()
+			ref := refStore{}
+			now := memNow.UnixNano()
+			for op := range 300_000 {
+				now += r.Int64N(int64(20 * time.Microsecond))
+				if r.IntN(1000) == 0 {
+					now += int64(50 * time.Millisecond) // a lull: everything recovers
+				}
+				key := "k" + strconv.Itoa(r.IntN(keys))
+				tier := tiers[r.IntN(len(tiers))]
+				consume := r.IntN(8) != 0
+				var got Decision
+				if consume {
+					got, _ = m.Take(context.Background(), key, tier, time.Unix(0, now))
+				} else {
+					got, _ = m.Peek(context.Background(), key, tier, time.Unix(0, now))
+				}
+				want := ref.decide(key, tier, now, consume)
+				if got != want {
+					t.Fatalf("op %d: %s, tier of %d limits, take %v: got %+v, want %+v", op, key, len(tier), consume, got, want)
+				}
+			}
+			for i := range m.shards {
+				checkTable(t, &m.shards[i])
+			}
+		})
+	}
 }
