@@ -358,7 +358,15 @@ func setRateLimitHeaders(h http.Header, st *state, limits []Limit, d *Decision, 
 		}
 	}
 	l, s := limits[primary], d.Limits[primary]
-	limit, remaining, reset := formatCount(l.Requests), formatCount(s.Remaining), strconv.FormatInt(unixCeil(s.Reset, now), 10)
+	// The three values are cut from one string: one allocation.
+	var buf [3 * 20]byte
+	b := strconv.AppendInt(buf[:0], l.Requests, 10)
+	i := len(b)
+	b = strconv.AppendInt(b, s.Remaining, 10)
+	j := len(b)
+	b = strconv.AppendInt(b, unixCeil(s.Reset, now), 10)
+	all := string(b)
+	limit, remaining, reset := all[:i], all[i:j], all[j:]
 	if st != nil && st.rateHeaders[0][0] == "" {
 		// The request state backs the three header values: no []string
 		// per field per request. Only once (limit is never empty): a
@@ -404,22 +412,6 @@ func setRateLimitHeaders(h http.Header, st *state, limits []Limit, d *Decision, 
 	}
 	h.Set("Ratelimit-Policy", string(policy))
 	h.Set("Ratelimit", string(current))
-}
-
-// smallCounts holds the decimal strings of 0 to 1023, so that the usual
-// limit and remaining counts cost no allocation.
-var smallCounts = func() (t [1024]string) {
-	for i := range t {
-		t[i] = strconv.Itoa(i)
-	}
-	return t
-}()
-
-func formatCount(n int64) string {
-	if n >= 0 && n < int64(len(smallCounts)) {
-		return smallCounts[n]
-	}
-	return strconv.FormatInt(n, 10)
 }
 
 // unixCeil returns t in Unix seconds, rounded up, and never before now.
