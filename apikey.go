@@ -108,6 +108,31 @@ func appendChecksum(b []byte, c uint32) []byte {
 	return append(b, d[:]...)
 }
 
+// checksumIs reports whether digits, keyChecksumLen characters, are c as
+// appendChecksum writes it: decoding six digits is cheaper than encoding c.
+func checksumIs(digits string, c uint32) bool {
+	var v uint64
+	for i := 0; i < keyChecksumLen; i++ {
+		d := base62Index[digits[i]]
+		if d == 0xff {
+			return false
+		}
+		v = v*62 + uint64(d)
+	}
+	return v == uint64(c)
+}
+
+// base62Index maps base62 digits to their values; 0xff marks the others.
+var base62Index = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for i := 0; i < len(base62); i++ {
+		t[base62[i]] = byte(i)
+	}
+	return t
+}()
+
 // isLibraryFormat reports whether key has the shape of a generated key: a
 // prefix, an underscore, then exactly 33 base62 characters.
 func isLibraryFormat(key string) bool {
@@ -133,10 +158,11 @@ func isLibraryFormat(key string) bool {
 func CheckKey(key string) error {
 	// The common case first: a key in our format with a good checksum
 	// costs one CRC and no character-class scan.
-	if i := strings.LastIndexByte(key, '_'); i >= 1 && len(key)-i-1 == keyBodyLen && validPrefix(key[:i]) {
+	// The underscore is checked where it must be, not searched for; a key
+	// whose body holds one too gets the answer it would get below.
+	if i := len(key) - keyBodyLen - 1; i >= 1 && key[i] == '_' && validPrefix(key[:i]) {
 		n := len(key) - keyChecksumLen
-		var want [keyChecksumLen]byte
-		if string(appendChecksum(want[:0], crc32String(key[:n]))) == key[n:] {
+		if checksumIs(key[n:], crc32String(key[:n])) {
 			// A matching checksum over a body that is not base62 is no
 			// key of ours; it is acceptable only as an imported key.
 			if isB64Token(key) {

@@ -364,10 +364,14 @@ func (c *authConfig) fail(w http.ResponseWriter, r *http.Request, st *state, cod
 // every token that is not a b64token (RFC 6750 §2.1), so that Authenticate
 // may hand it tokens unchecked. A JWTVerifier does: a JWS compact
 // serialization is three base64url segments, a subset of b64token, and a
-// token it has cached needs no scan at all.
+// token it has cached needs no scan at all. Keys does: CheckKey refuses
+// what is not a b64token before any lookup.
 func checksSyntax(v Verifier) bool {
-	_, ok := v.(*JWTVerifier)
-	return ok
+	switch v.(type) {
+	case *JWTVerifier, *Keys:
+		return true
+	}
+	return false
 }
 
 // looksLikeJWT reports whether tok has the shape of a JWS compact

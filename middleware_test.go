@@ -171,6 +171,12 @@ func TestAuthenticateRejections(t *testing.T) {
 		{"header and escaped query token", "GET", "/v1/me?access%5Ftoken=x", []string{"Bearer " + readerKey}, "", malformed, invalidRequest},
 		{"header and form token", "POST", "/v1/me", []string{"Bearer " + readerKey}, "a=1&access_token=x", malformed, invalidRequest},
 		{"not a b64token", "GET", "/v1/me", []string{"Bearer abc,def"}, "", invalid, invalidToken},
+		// Keys checks the syntax itself (Authenticate leaves it to it):
+		// long enough to be imported, all but one character right.
+		{"not a b64token, long", "GET", "/v1/me", []string{"Bearer unknown-key-0123456789,abcdef"}, "", invalid, invalidToken},
+		{"non-ASCII in a long token", "GET", "/v1/me", []string{"Bearer unknown-key-0123456789abcdeé"}, "", invalid, invalidToken},
+		{"control character in a long token", "GET", "/v1/me", []string{"Bearer unknown-key-0123456789abcde\x7f"}, "", invalid, invalidToken},
+		{"padding inside a long token", "GET", "/v1/me", []string{"Bearer unknown-key-01234=56789abcdef"}, "", invalid, invalidToken},
 		{"two tokens in one line", "GET", "/v1/me", []string{"Bearer " + readerKey + " " + writerKey}, "", invalid, invalidToken},
 		{"token too long", "GET", "/v1/me", []string{"Bearer " + strings.Repeat("a", apiauth.DefaultMaxTokenLength+1)}, "", invalid, invalidToken},
 		{"too short to be a key", "GET", "/v1/me", []string{"Bearer short"}, "", invalid, invalidToken},
