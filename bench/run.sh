@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Runs the side-by-side benchmarks and writes the markdown table of medians
-# to RESULTS.md (and prints it). The raw `go test` output goes to
+# Runs the side-by-side benchmarks, count rounds of each, and writes the
+# markdown table of medians to RESULTS.md (and prints it). The raw `go test` output goes to
 # RESULTS.raw.txt, benchstat's input format.
 #
-#   ./run.sh            # -count 5
-#   ./run.sh 10         # -count 10
+#   ./run.sh            # 5 rounds
+#   ./run.sh 10         # 10 rounds
 #   BENCH=JWT ./run.sh  # only the benchmarks matching JWT
 #   BENCHTIME=1s ./run.sh
 #
@@ -44,8 +44,19 @@ fi
 # library's own dependencies.
 go mod tidy
 
+# The runs go in rounds: each round runs every benchmark once, so that a
+# row and its reference are measured seconds apart, and the table's ratios
+# are medians of the rounds' ratios (a VM's speed drifts over minutes).
+bin_dir=$(mktemp -d)
+go test -c -o "$bin_dir/bench.test" .
 load_before=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
-go test -run '^$' -bench "$bench" -benchmem -count "$count" -benchtime "$benchtime" -timeout 60m | tee RESULTS.raw.txt
+: >RESULTS.raw.txt
+for round in $(seq 1 "$count"); do
+  echo "run.sh: round $round of $count" >&2
+  "$bin_dir/bench.test" -test.run '^$' -test.bench "$bench" -test.benchmem -test.count 1 \
+    -test.benchtime "$benchtime" -test.timeout 60m | tee -a RESULTS.raw.txt
+done
+rm -rf "$bin_dir"
 load_after=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
 
 if command -v benchstat >/dev/null; then

@@ -1,6 +1,7 @@
 // Command table turns `go test -bench -benchmem -count N` output into a
 // markdown table of medians, each row with its ratio to its group's
-// reference row. run.sh uses it; it needs nothing but the standard library,
+// reference row: the median of the runs' ratios, the i-th value of the
+// row over the i-th of the reference. run.sh uses it; it needs nothing but the standard library,
 // so the table can be made without fetching benchstat.
 //
 //	go test -run '^$' -bench . -benchmem -count 5 | go run ./cmd/table
@@ -146,6 +147,31 @@ func reference(rows []*row) map[string]*row {
 
 func must(v float64, _ bool) float64 { return v }
 
+// pairedRatio is the median over runs of r's ns/op over ref's in the same
+// run, when both have a value for every run: run.sh's rounds measure a row
+// and its reference seconds apart, and the ratio of each pair cancels the
+// machine's drift from round to round. Otherwise it is the ratio of the
+// medians.
+func pairedRatio(r, ref *row) (float64, bool) {
+	a, b := r.samples["ns/op"], ref.samples["ns/op"]
+	if len(a) == len(b) && len(a) > 0 {
+		q := &row{samples: map[string][]float64{"x": make([]float64, len(a))}}
+		for i := range a {
+			if b[i] <= 0 {
+				return 0, false
+			}
+			q.samples["x"][i] = a[i] / b[i]
+		}
+		return q.median("x")
+	}
+	rn, _ := ref.median("ns/op")
+	if rn <= 0 {
+		return 0, false
+	}
+	n, _ := r.median("ns/op")
+	return n / rn, true
+}
+
 // num formats a value with about three significant digits.
 func num(v float64) string {
 	switch a := math.Abs(v); {
@@ -208,7 +234,7 @@ func main() {
 	if *note != "" {
 		fmt.Fprintf(w, "%s\n\n", *note)
 	}
-	fmt.Fprintf(w, "Medians of the runs. **× ref** is ns/op over the reference row of the group (marked *ref*; lower is better): ")
+	fmt.Fprintf(w, "Medians of the runs. **× ref** is ns/op over the reference row of the group (marked *ref*; lower is better), the median of the runs' ratios, each run's row over the same run's reference: ")
 	fmt.Fprintf(w, "the hand-written minimal middleware for API keys, bare golang-jwt for JWT, the fastest peer for the memory rate limiters, ")
 	fmt.Fprintf(w, "redis_rate for Redis, the hand-written chain in process and bare net/http over loopback. ")
 	fmt.Fprintf(w, "**±%%** is the spread of ns/op, (max − min) / median. Other metrics are in the last column: ")
@@ -223,8 +249,8 @@ func main() {
 		if rf := ref[r.group]; rf == r {
 			ratio = "*ref*"
 		} else if rf != nil {
-			if rn, _ := rf.median("ns/op"); rn > 0 {
-				ratio = num(ns/rn) + "×"
+			if x, ok := pairedRatio(r, rf); ok {
+				ratio = num(x) + "×"
 			}
 		}
 		var other []string
