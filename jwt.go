@@ -291,7 +291,6 @@ type JWTVerifier struct {
 	keys        *Keys
 	keyIDClaim  string
 	now         func() time.Time
-	realClock   bool // now is time.Now
 	cache       *tokenCache
 	cacheTTL    time.Duration
 }
@@ -324,7 +323,7 @@ func NewJWTVerifier(opts JWTOptions, issuers ...JWTIssuer) (*JWTVerifier, error)
 		v.keyIDClaim = "key_id"
 	}
 	if v.now == nil {
-		v.now, v.realClock = time.Now, true
+		v.now = time.Now
 	}
 	if v.cacheTTL <= 0 {
 		v.cacheTTL = time.Minute
@@ -486,31 +485,16 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (*Principal, err
 	if len(token) > v.maxLen {
 		return nil, errJWTTooLong
 	}
-	var now time.Time
+	// The wall clock, also for a cache hit: exp is wall-clock time, and the
+	// monotonic clock stops while the machine sleeps.
+	now := v.now()
 	if v.cache != nil {
-		// With the real clock, the cache reads only the monotonic one;
-		// the wall clock is read when it is needed.
-		var since time.Duration
-		if v.realClock {
-			since = time.Since(v.cache.base)
-		} else {
-			now = v.now()
-			since = v.cache.since(now)
-		}
-		if p := v.cache.get(token, since); p != nil {
-			if v.keys != nil && p.KeyID != "" {
-				if v.realClock {
-					now = time.Now()
-				}
-				if err := v.checkKey(ctx, p, now); err != nil {
-					return nil, err
-				}
+		if p := v.cache.get(token, now); p != nil {
+			if err := v.checkKey(ctx, p, now); err != nil {
+				return nil, err
 			}
 			return p, nil
 		}
-	}
-	if v.realClock || v.cache == nil {
-		now = v.now()
 	}
 	d1 := strings.IndexByte(token, '.')
 	d2 := strings.LastIndexByte(token, '.')
@@ -519,12 +503,11 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (*Principal, err
 	}
 	// One buffer holds the decoded header, payload and signature.
 	hl, pl, sl := (d1*6)/8, ((d2-d1-1)*6)/8, ((len(token)-d2-1)*6)/8
-	// The payload is decoded only when its claims are read: with one
-	// issuer and an HMAC key, after the signature is checked.
 	buf := make([]byte, hl+pl+sl)
 	n1, ok1 := decodeB64URL(buf[:hl], token[:d1])
+	n2, ok2 := decodeB64URL(buf[hl:hl+pl], token[d1+1:d2])
 	ns, ok3 := decodeB64URL(buf[hl+pl:], token[d2+1:])
-	if !ok1 || !ok3 {
+	if !ok1 || !ok2 || !ok3 {
 		return nil, errJWTMalformed
 	}
 	sig := buf[hl+pl : hl+pl+ns]
@@ -536,7 +519,7 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (*Principal, err
 	if h.alg == "" || strings.EqualFold(h.alg, "none") {
 		return nil, errJWTAlg
 	}
-	var payload []byte
+	payload := buf[hl : hl+n2]
 
 	// The issuer is needed to choose the key; it is read from the
 	// unverified claims, and everything read before the signature is
@@ -544,11 +527,6 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (*Principal, err
 	var c claims
 	var is *JWTIssuer
 	decodeClaims := func() error {
-		n2, ok := decodeB64URL(buf[hl:hl+pl], token[d1+1:d2])
-		if !ok {
-			return errJWTMalformed
-		}
-		payload = buf[hl : hl+n2]
 		if err := scanObject(string(payload), func(name string, val jsonValue) error {
 			return v.claim(&c, name, val)
 		}); err != nil {

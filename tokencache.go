@@ -11,15 +11,9 @@ import (
 // two independent seeded hashes of the token: it holds no token, and a
 // lookup costs two hashes and a map access, with no allocation. Its size
 // is bounded; when full, arbitrary entries are evicted.
-//
-// Times in the cache are durations since base, the cache's creation: with
-// the real clock, time.Since(base) reads only the monotonic clock, half
-// the cost of time.Now, and an entry lives as long as it was meant to even
-// if the wall clock is stepped.
 type tokenCache struct {
 	seed1, seed2 maphash.Seed
 	max          int
-	base         time.Time
 	shards       [16]tokenShard
 }
 
@@ -30,30 +24,25 @@ type tokenShard struct {
 
 type tokenEntry struct {
 	check uint64
-	until time.Duration // since base
+	until int64 // Unix nanoseconds
 	p     *Principal
 }
 
 func newTokenCache(max int) *tokenCache {
-	c := &tokenCache{seed1: maphash.MakeSeed(), seed2: maphash.MakeSeed(), max: max, base: time.Now()}
+	c := &tokenCache{seed1: maphash.MakeSeed(), seed2: maphash.MakeSeed(), max: max}
 	for i := range c.shards {
 		c.shards[i].m = make(map[uint64]tokenEntry)
 	}
 	return c
 }
 
-// since returns now as a time since base.
-func (c *tokenCache) since(now time.Time) time.Duration { return now.Sub(c.base) }
-
-// get returns the principal cached for token, if its entry is still valid
-// at now, a time since base.
-func (c *tokenCache) get(token string, now time.Duration) *Principal {
+func (c *tokenCache) get(token string, now time.Time) *Principal {
 	h := maphash.String(c.seed1, token)
 	sh := &c.shards[h>>60]
 	sh.mu.RLock()
 	e, ok := sh.m[h]
 	sh.mu.RUnlock()
-	if !ok || now >= e.until || e.check != maphash.String(c.seed2, token) {
+	if !ok || now.UnixNano() >= e.until || e.check != maphash.String(c.seed2, token) {
 		return nil
 	}
 	return e.p
@@ -66,10 +55,9 @@ func (c *tokenCache) put(token string, p *Principal, now, until time.Time) {
 	h := maphash.String(c.seed1, token)
 	sh := &c.shards[h>>60]
 	limit := max(c.max/len(c.shards), 1)
-	t := c.since(now)
-	e := tokenEntry{check: maphash.String(c.seed2, token), until: t + until.Sub(now), p: p}
 	sh.mu.Lock()
 	if len(sh.m) >= limit {
+		t := now.UnixNano()
 		for k, e := range sh.m {
 			if e.until <= t {
 				delete(sh.m, k)
@@ -82,6 +70,6 @@ func (c *tokenCache) put(token string, p *Principal, now, until time.Time) {
 			delete(sh.m, k) // map iteration order is random
 		}
 	}
-	sh.m[h] = e
+	sh.m[h] = tokenEntry{check: maphash.String(c.seed2, token), until: until.UnixNano(), p: p}
 	sh.mu.Unlock()
 }
