@@ -64,6 +64,6 @@ if command -v benchstat >/dev/null; then
 fi
 
 note="Load average (1, 5, 15 min) before the run: $load_before; after: $load_after, on $(nproc) cores. ${RESULTS_NOTE:-}"
-go run ./cmd/table -count "$count" -benchtime "$benchtime" -go "$(go env GOVERSION)" -note "$note" <RESULTS.raw.txt >RESULTS.md
+go run ./cmd/table -rounds -count "$count" -benchtime "$benchtime" -go "$(go env GOVERSION)" -note "$note" <RESULTS.raw.txt >RESULTS.md
 echo
 cat RESULTS.md

@@ -1,8 +1,9 @@
 // Command table turns `go test -bench -benchmem -count N` output into a
 // markdown table of medians, each row with its ratio to its group's
-// reference row: the median of the runs' ratios, the i-th value of the
-// row over the i-th of the reference. run.sh uses it; it needs nothing but the standard library,
-// so the table can be made without fetching benchstat.
+// reference row: with -rounds (run.sh's output, in rounds), the median of
+// the rounds' ratios; otherwise the ratio of the medians. run.sh uses it;
+// it needs nothing but the standard library, so the table can be made
+// without fetching benchstat.
 //
 //	go test -run '^$' -bench . -benchmem -count 5 | go run ./cmd/table
 //
@@ -26,6 +27,10 @@ import (
 	"strings"
 	"time"
 )
+
+// rounds says that the input is in rounds, each with one run of every
+// benchmark (run.sh's): ratios are then paired by round.
+var rounds = flag.Bool("rounds", false, "the input is in rounds of one run of every benchmark: pair ratios by round")
 
 // referenceNames are the last name elements of reference rows.
 var referenceNames = []string{"minimal", "golang-jwt-bare", "hand-written", "bare-net-http", "redis_rate"}
@@ -147,14 +152,15 @@ func reference(rows []*row) map[string]*row {
 
 func must(v float64, _ bool) float64 { return v }
 
-// pairedRatio is the median over runs of r's ns/op over ref's in the same
-// run, when both have a value for every run: run.sh's rounds measure a row
-// and its reference seconds apart, and the ratio of each pair cancels the
-// machine's drift from round to round. Otherwise it is the ratio of the
-// medians.
+// pairedRatio is, for input in rounds (-rounds: each round ran every
+// benchmark once, as run.sh does), the median over rounds of r's ns/op over
+// ref's in the same round: a row and its reference were measured seconds
+// apart, and the ratio of each pair cancels the machine's drift from round
+// to round. Otherwise (go test -count N runs a row N times before the next)
+// it is the ratio of the medians.
 func pairedRatio(r, ref *row) (float64, bool) {
 	a, b := r.samples["ns/op"], ref.samples["ns/op"]
-	if len(a) == len(b) && len(a) > 0 {
+	if *rounds && len(a) == len(b) && len(a) > 0 {
 		q := &row{samples: map[string][]float64{"x": make([]float64, len(a))}}
 		for i := range a {
 			if b[i] <= 0 {
@@ -234,11 +240,17 @@ func main() {
 	if *note != "" {
 		fmt.Fprintf(w, "%s\n\n", *note)
 	}
-	fmt.Fprintf(w, "Medians of the runs. **× ref** is ns/op over the reference row of the group (marked *ref*; lower is better), the median of the runs' ratios, each run's row over the same run's reference: ")
+	fmt.Fprintf(w, "Medians of the runs. **× ref** is ns/op over the reference row of the group (marked *ref*; lower is better)")
+	if *rounds {
+		fmt.Fprintf(w, ", the median of the rounds' ratios, each round's row over the same round's reference")
+	} else {
+		fmt.Fprintf(w, ", the ratio of the medians")
+	}
+	fmt.Fprintf(w, ": ")
 	fmt.Fprintf(w, "the hand-written minimal middleware for API keys, bare golang-jwt for JWT, the fastest peer for the memory rate limiters, ")
 	fmt.Fprintf(w, "redis_rate for Redis, the hand-written chain in process and bare net/http over loopback. ")
 	fmt.Fprintf(w, "**±%%** is the spread of ns/op, (max − min) / median. Other metrics are in the last column: ")
-	fmt.Fprintf(w, "B/key is heap per key at 1M keys, req/s and x-bare are from the loopback rows: x-bare is requests per second over bare net/http's, measured in alternating rounds of the same requests to both servers (higher is better; × ref there compares separate runs and drifts with the machine).\n\n")
+	fmt.Fprintf(w, "B/key is heap per key at 1M keys, req/s and x-bare are from the loopback rows: x-bare is requests per second over bare net/http's, measured in alternating rounds of the same requests to both servers, each first in every other pair (higher is better; the control row, a second bare server measured so, shows the method's error; × ref there compares separate runs and drifts with the machine).\n\n")
 	fmt.Fprintf(w, "| benchmark | ns/op | ±%% | B/op | allocs/op | × ref | other |\n")
 	fmt.Fprintf(w, "|---|--:|--:|--:|--:|--:|---|\n")
 	for _, r := range rows {
