@@ -889,13 +889,7 @@ func TestJWKSThroughAuthenticate(t *testing.T) {
 	require.NoError(t, err)
 	defer j.Close()
 	h := apiauth.Authenticate(f.keys, apiauth.WithJWT(jwksVerifier(t, j)))(echo)
-	do := func(tok string) *httptest.ResponseRecorder {
-		req := httptest.NewRequest("GET", "/v1/me", nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		rr := httptest.NewRecorder()
-		h.ServeHTTP(rr, req)
-		return rr
-	}
+	do := func(tok string) *httptest.ResponseRecorder { return getMe(h, tok) }
 	code := func(rr *httptest.ResponseRecorder) string {
 		var pb problemBody
 		require.NoError(t, json.Unmarshal(rr.Body.Bytes(), &pb), rr.Body.String())

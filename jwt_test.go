@@ -455,13 +455,7 @@ func TestJWTSyntaxAfterCache(t *testing.T) {
 		"JWTs only":         apiauth.Authenticate(v)(echo),
 	} {
 		t.Run(name, func(t *testing.T) {
-			do := func(tok string) *httptest.ResponseRecorder {
-				req := httptest.NewRequest("GET", "/v1/me", nil)
-				req.Header.Set("Authorization", "Bearer "+tok)
-				rr := httptest.NewRecorder()
-				h.ServeHTTP(rr, req)
-				return rr
-			}
+			do := func(tok string) *httptest.ResponseRecorder { return getMe(h, tok) }
 			for range 2 { // the second time from the cache
 				require.Equal(t, 200, do(good).Code)
 			}

@@ -89,6 +89,15 @@ type problemBody struct {
 	Code      string `json:"code"`
 }
 
+// getMe serves h a GET /v1/me with tok as its bearer token.
+func getMe(h http.Handler, tok string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest("GET", "/v1/me", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	rr := httptest.NewRecorder()
+	h.ServeHTTP(rr, req)
+	return rr
+}
+
 // assertProblem checks a problem response exactly: status, the complete
 // header set, and every member of the body.
 func assertProblem(t *testing.T, rr *httptest.ResponseRecorder, method string, want problemBody, wantHeaders http.Header) {
