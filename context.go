@@ -3,6 +3,7 @@ package apiauth
 import (
 	"context"
 	"net/http"
+	"reflect"
 )
 
 // state is the per-request value every layer shares. It is itself the
@@ -14,12 +15,20 @@ type state struct {
 	requestID string
 	principal *Principal
 	settings  *problemSettings
+	// owner identifies the request the state was made for (headerID): a
+	// request a handler makes with r.Context() finds this state in its
+	// context but must not write into it.
+	owner uintptr
 	// idHeader and rateHeaders back header values so that setting them
-	// does not allocate a []string per field. With the request copy, a
-	// state fits the 416-byte size class: keep it at 112 bytes.
+	// does not allocate a []string per field.
 	idHeader    [1]string
 	rateHeaders [3][1]string
 }
+
+// headerID identifies a request by its Header map, which the copies
+// r.WithContext makes (every router's) share, and a request made anew, or
+// cloned, does not.
+func headerID(h http.Header) uintptr { return reflect.ValueOf(h).Pointer() }
 
 // stateKey is the context key of *state. Only this package can name it.
 type stateKey struct{}
@@ -43,12 +52,17 @@ func stateFrom(ctx context.Context) *state {
 }
 
 // ensureState returns the request's state, making it (and the one request
-// copy that carries it) when no earlier layer did.
+// copy that carries it) when no earlier layer did, or when the state in
+// r's context belongs to another request: one that a handler served with
+// its own context. The new state keeps that request's ID and problem
+// settings, never its principal, and the other request's state is left
+// as it was.
 func ensureState(r *http.Request) (*state, *http.Request) {
-	if st := stateFrom(r.Context()); st != nil {
-		return st, r
+	parent := stateFrom(r.Context())
+	if parent != nil && parent.owner == headerID(r.Header) {
+		return parent, r
 	}
-	return newState(r, "")
+	return newState(r, parent)
 }
 
 // stateRequest is a state and the request copy that carries it, allocated
@@ -58,10 +72,14 @@ type stateRequest struct {
 	r  http.Request
 }
 
-// newState returns a new state whose parent is r's context, with the given
-// request ID, and a copy of r that carries it.
-func newState(r *http.Request, requestID string) (*state, *http.Request) {
-	sr := &stateRequest{st: state{Context: r.Context(), requestID: requestID}}
+// newState returns a new state for r whose parent is r's context, with the
+// request ID and problem settings of parent if it is not nil, and a copy of
+// r that carries it.
+func newState(r *http.Request, parent *state) (*state, *http.Request) {
+	sr := &stateRequest{st: state{Context: r.Context(), owner: headerID(r.Header)}}
+	if parent != nil {
+		sr.st.requestID, sr.st.settings = parent.requestID, parent.settings
+	}
 	// WithContext is inlined and its copy does not escape: the only heap
 	// copy of the request is sr.r.
 	sr.r = *r.WithContext(&sr.st)

@@ -281,10 +281,9 @@ func Authenticate(v Verifier, opts ...Option) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			st, r := ensureState(r)
 			if st.settings != nil {
-				// An Authenticate already ran for this context: a second
-				// chain, or a request a handler made with r.Context().
-				// Never write through into that request's state.
-				st, r = newState(r, st.requestID)
+				// An Authenticate already ran for this request: a second
+				// chain. Never write through into its state.
+				st, r = newState(r, st)
 			}
 			st.settings = &cfg.problemSettings
 			// The b64token check waits until the verifier is chosen: a

@@ -5,13 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -617,6 +620,51 @@ func TestOneRequestCopy(t *testing.T) {
 	require.NotNil(t, inHandler)
 	assert.Same(t, afterRequestID, inHandler)
 	assert.NotSame(t, req, inHandler, "RequestID made the one copy")
+}
+
+// TestSubRequestsKeepTheirOwnState: a handler that serves requests of
+// its own with r.Context() (a batch endpoint, an internal redirect), here
+// through a chain that authenticates with an admin key and a renderer that
+// edits X-Request-Id in place, leaves its own request's state as it was:
+// no principal appears on it, its X-Request-Id field keeps its value, and
+// sub-requests run at once do not race on it. They keep its request ID.
+func TestSubRequestsKeepTheirOwnState(t *testing.T) {
+	f := newFixture(t)
+	editID := apiauth.WithRenderer(func(w http.ResponseWriter, r *http.Request, p *apiauth.Problem) {
+		w.Header()["X-Request-Id"][0] = "edited-by-inner-renderer"
+		apiauth.WriteProblem(w, r, p)
+	})
+	inner := apiauth.RequestID()(apiauth.Authenticate(f.keys, editID)(apiauth.RequireScope(apiauth.Admin)(echo)))
+	const outerID = "outer-request-id-0123456789"
+	var innerBodies []string
+	var mu sync.Mutex
+	outer := apiauth.RequestID()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var wg sync.WaitGroup
+		for _, tok := range []string{adminKey, "no-such-key-0123456789abcdef", adminKey} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sub, _ := http.NewRequestWithContext(r.Context(), "GET", "/v1/me", nil)
+				sub.Header.Set("Authorization", "Bearer "+tok)
+				rr := httptest.NewRecorder()
+				inner.ServeHTTP(rr, sub)
+				mu.Lock()
+				innerBodies = append(innerBodies, fmt.Sprint(rr.Code, " ", rr.Header().Get("X-Request-Id")))
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		p, ok := apiauth.PrincipalFrom(r.Context())
+		assert.False(t, ok, "the outer request has no principal: %+v", p)
+		assert.Equal(t, outerID, apiauth.RequestIDFrom(r.Context()))
+	}))
+	req := httptest.NewRequest("GET", "/batch", nil)
+	req.Header.Set("X-Request-Id", outerID)
+	rr := httptest.NewRecorder()
+	outer.ServeHTTP(rr, req)
+	assert.Equal(t, []string{outerID}, rr.Header()["X-Request-Id"], "the outer response's field")
+	sort.Strings(innerBodies)
+	assert.Equal(t, []string{"200 " + outerID, "200 " + outerID, "401 edited-by-inner-renderer"}, innerBodies)
 }
 
 func TestWithPrincipal(t *testing.T) {
