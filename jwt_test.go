@@ -431,6 +431,39 @@ func TestJWTThroughAuthenticate(t *testing.T) {
 	_ = http.StatusOK
 }
 
+// TestSyntaxCheckingVerifiers: Authenticate skips its b64token scan (RFC
+// 6750 §2.1) for a *JWTVerifier and for *Keys, which must then refuse, as
+// ErrMalformedToken, every token that is not a b64token: here a valid JWT
+// and a valid API key with one character that no b64token holds put at
+// the start, in each part, and at the end.
+func TestSyntaxCheckingVerifiers(t *testing.T) {
+	f := newFixture(t)
+	v := newTestVerifier(t, apiauth.JWTOptions{}, apiauth.JWTKey{Algorithm: "HS256", Key: testKeys.hmac})
+	good := rawToken(t, header("HS256", ""), claimsJSON(nil), jwt.SigningMethodHS256, testKeys.hmac)
+	d1, d2 := strings.IndexByte(good, '.'), strings.LastIndexByte(good, '.')
+	ctx := context.Background()
+	for _, c := range []string{",", " ", "\t", "\x00", "\x7f", "é", "\"", "\\", "%", "=", ":", "@", "!"} {
+		for _, tc := range []struct {
+			name     string
+			verifier apiauth.Verifier
+			tok      string
+			at       []int
+		}{
+			{"JWT", v, good, []int{0, d1 - 1, d1 + 1, d2 - 1, d2 + 1, len(good) - 1}},
+			{"API key", f.keys, readerKey, []int{0, len(readerKey) / 2, len(readerKey) - 1}},
+		} {
+			for _, i := range tc.at {
+				tok := tc.tok[:i] + c + tc.tok[i:]
+				if c == "=" && i == len(tc.tok) {
+					continue // trailing padding is b64token
+				}
+				_, err := tc.verifier.Verify(ctx, tok)
+				assert.ErrorIs(t, err, apiauth.ErrMalformedToken, "%s %q", tc.name, tok)
+			}
+		}
+	}
+}
+
 // TestJWTSyntaxAfterCache: Authenticate leaves the b64token check of
 // JWT-shaped tokens to the JWTVerifier (so a cached token costs no scan),
 // and every token that is not a b64token, or not three base64url

@@ -356,7 +356,11 @@ func (c *authConfig) fail(w http.ResponseWriter, r *http.Request, st *state, cod
 		c.reject(w, r, st, code, "", "Retry-After", "5") // seconds
 		return
 	}
-	c.reject(w, r, st, code, "", "Www-Authenticate", c.challenges[code])
+	if ch, ok := c.challenges[code]; ok {
+		c.reject(w, r, st, code, "", "Www-Authenticate", ch)
+		return
+	}
+	c.reject(w, r, st, code, "")
 }
 
 // checksSyntax reports whether v is known to refuse, as ErrMalformedToken,

@@ -182,6 +182,9 @@ func TestAuthenticateRejections(t *testing.T) {
 		{"header and query token", "GET", "/v1/me?access_token=x", []string{"Bearer " + readerKey}, "", malformed, invalidRequest},
 		{"header and escaped query token", "GET", "/v1/me?access%5Ftoken=x", []string{"Bearer " + readerKey}, "", malformed, invalidRequest},
 		{"header and form token", "POST", "/v1/me", []string{"Bearer " + readerKey}, "a=1&access_token=x", malformed, invalidRequest},
+		// Two methods are a malformed request (RFC 6750 §2) whatever the
+		// header's token looks like: that is checked first.
+		{"bad header token and query token", "GET", "/v1/me?access_token=x", []string{"Bearer abc,def"}, "", malformed, invalidRequest},
 		{"not a b64token", "GET", "/v1/me", []string{"Bearer abc,def"}, "", invalid, invalidToken},
 		// Keys checks the syntax itself (Authenticate leaves it to it):
 		// long enough to be imported, all but one character right.
