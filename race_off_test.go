@@ -1,0 +1,5 @@
+//go:build !race
+
+package apiauth_test
+
+const raceEnabled = false
