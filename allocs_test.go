@@ -20,8 +20,8 @@ func (d *discard) WriteHeader(int)             {}
 // TestAllocations pins the allocation counts the README and the doc
 // comments state: an authenticated request costs one allocation (the
 // request copy and its state together), an accepted API key or cached JWT
-// nothing more, and a refusal four (the state, the problem response, the
-// request ID generated for its body, Content-Length).
+// nothing more, and a refusal, 401 or 403, four (the state, the problem
+// response, the request ID generated for its body, Content-Length).
 func TestAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts differ under the race detector")
@@ -30,17 +30,22 @@ func TestAllocations(t *testing.T) {
 	v := newTestVerifier(t, apiauth.JWTOptions{}, apiauth.JWTKey{Algorithm: "HS256", Key: testKeys.hmac})
 	good := rawToken(t, header("HS256", ""), claimsJSON(nil), jwt.SigningMethodHS256, testKeys.hmac)
 	ok := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
-	h := apiauth.Authenticate(f.keys, apiauth.WithJWT(v))(apiauth.RequireScope(apiauth.Read)(ok))
+	auth := apiauth.Authenticate(f.keys, apiauth.WithJWT(v))
+	read := auth(apiauth.RequireScope(apiauth.Read)(ok))
+	admin := auth(apiauth.RequireScope(apiauth.Admin)(ok))
 	for _, tc := range []struct {
 		name   string
+		h      http.Handler
 		tok    string
 		allocs float64
 	}{
-		{"API key", readerKey, 1},
-		{"cached JWT", good, 1},
-		{"unknown API key", "no-such-key-0123456789abcdef", 4},
+		{"API key", read, readerKey, 1},
+		{"cached JWT", read, good, 1},
+		{"unknown API key", read, "no-such-key-0123456789abcdef", 4},
+		{"insufficient scope", admin, readerKey, 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			h := tc.h
 			req := httptest.NewRequest("GET", "/v1/me", nil)
 			req.Header.Set("Authorization", "Bearer "+tc.tok)
 			w := &discard{h: http.Header{}}

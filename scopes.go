@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 )
 
 // Scope is an OAuth 2.0 scope token (RFC 6749 §3.3): a case-sensitive
@@ -117,6 +118,9 @@ func RequireScope(want ...Scope) func(http.Handler) http.Handler {
 		names[i] = string(s)
 	}
 	joined := strings.Join(names, " ")
+	// A refusal's detail is the same for every request; its challenge
+	// depends on the realm too, and is kept for the last realm seen.
+	refusal := &scopeRefusal{scope: joined, detail: "This request needs the scope: " + joined + "."}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			st := stateFrom(r.Context())
@@ -127,7 +131,7 @@ func RequireScope(want ...Scope) func(http.Handler) http.Handler {
 			}
 			for _, s := range want {
 				if !p.HasScope(s) {
-					rejectScope(w, r, st, joined)
+					refusal.reject(w, r, st)
 					return
 				}
 			}
@@ -159,10 +163,24 @@ func (s *state) principalOrNil() *Principal {
 	return s.principal
 }
 
-func rejectScope(w http.ResponseWriter, r *http.Request, st *state, scope string) {
+// scopeRefusal is what a RequireScope layer answers with: 403
+// insufficient_scope naming the scopes it requires (RFC 6750 §3.1).
+type scopeRefusal struct {
+	scope, detail string
+	last          atomic.Pointer[realmChallenge]
+}
+
+// realmChallenge is a WWW-Authenticate value and the realm it names.
+type realmChallenge struct{ realm, value string }
+
+func (s *scopeRefusal) reject(w http.ResponseWriter, r *http.Request, st *state) {
 	set := st.settingsOrDefault()
-	set.reject(w, r, st, CodeInsufficientScope, "This request needs the scope: "+scope+".",
-		"Www-Authenticate", challenge(set.realm, CodeInsufficientScope, problems[CodeInsufficientScope].detail, scope))
+	c := s.last.Load()
+	if c == nil || c.realm != set.realm {
+		c = &realmChallenge{set.realm, challenge(set.realm, CodeInsufficientScope, problems[CodeInsufficientScope].detail, s.scope)}
+		s.last.Store(c)
+	}
+	set.reject(w, r, st, CodeInsufficientScope, s.detail, "Www-Authenticate", c.value)
 }
 
 // rejectUnauthenticated answers a request that reached a guard without a
