@@ -33,15 +33,21 @@ func ParseBearer(h http.Header, maxLen int) (token, code string) {
 	if maxLen <= 0 {
 		maxLen = DefaultMaxTokenLength
 	}
-	v := h["Authorization"] // canonical already: no need for Values' canonicalization
+	// Canonical already: no need for Values' canonicalization.
+	return parseAuthorization(h["Authorization"], maxLen, true)
+}
+
+// parseAuthorization is ParseBearer on the Authorization field lines v;
+// with b64 false it leaves the token's b64token check to the caller.
+func parseAuthorization(v []string, maxLen int, b64 bool) (token, code string) {
 	switch len(v) {
 	case 0:
 		return "", CodeMissingToken
 	case 1:
+		return parseCredentials(v[0], maxLen, b64)
 	default:
 		return "", CodeInvalidRequest
 	}
-	return parseCredentials(v[0], maxLen, true)
 }
 
 // parseCredentials parses an Authorization field value as ParseBearer

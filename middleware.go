@@ -288,15 +288,7 @@ func Authenticate(v Verifier, opts ...Option) func(http.Handler) http.Handler {
 			st.settings = &cfg.problemSettings
 			// The b64token check waits until the verifier is chosen: a
 			// JWTVerifier does its own, after its cache (see below).
-			var tok, code string
-			switch v := r.Header["Authorization"]; len(v) {
-			case 0:
-				code = CodeMissingToken
-			case 1:
-				tok, code = parseCredentials(v[0], cfg.maxLen, false)
-			default:
-				code = CodeInvalidRequest
-			}
+			tok, code := parseAuthorization(r.Header["Authorization"], cfg.maxLen, false)
 			if code == "" && hasOtherCredential(r) {
 				tok, code = "", CodeInvalidRequest
 			}

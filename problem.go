@@ -281,7 +281,7 @@ func (s *problemSettings) reject(w http.ResponseWriter, r *http.Request, st *sta
 // body of the default renderer.
 type problemResponse struct {
 	p      Problem
-	t      *problemTemplate // p's code's, if a library code
+	t      *problemTemplate // p's code's, if a library code at its status
 	values [8]string
 	used   int
 	body   [320]byte
@@ -315,7 +315,7 @@ func (s *problemSettings) send(w http.ResponseWriter, r *http.Request, resp *pro
 	}
 	// WriteProblem, with the body and header values in resp.
 	var body []byte
-	if p, t := &resp.p, resp.t; t != nil && p.Type == t.typ && p.Title == t.title && p.Status == t.info.status {
+	if p, t := &resp.p, resp.t; t != nil {
 		body = append(resp.body[:0], t.head...)
 		if p.Detail == t.info.detail {
 			body = append(body, t.detailJSON...)
@@ -350,6 +350,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, status int, code, detail
 	p := &resp.p
 	resp.t = set.fillProblem(p, r, st, code, detail)
 	if info, ok := problems[code]; !ok || info.status != status {
+		resp.t = nil // the template's status and title no longer hold
 		p.Status = status
 		if p.Type == "about:blank" || !ok {
 			p.Title = http.StatusText(status)
