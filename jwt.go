@@ -357,10 +357,9 @@ func NewJWTVerifier(opts JWTOptions, issuers ...JWTIssuer) (*JWTVerifier, error)
 			return nil, fmt.Errorf("apiauth: JWT issuer %q is an Issuer, whose tokens carry key_id: KeyIDClaim %q would ignore it", is.Issuer, v.keyIDClaim)
 		}
 		v.issuers[is.Issuer] = &is
-		v.only = &is
 	}
-	if len(v.issuers) > 1 {
-		v.only = nil
+	if len(issuers) == 1 {
+		v.only = v.issuers[issuers[0].Issuer]
 	}
 	return v, nil
 }
