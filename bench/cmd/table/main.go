@@ -43,8 +43,10 @@ type row struct {
 	units   []string             // in order of first appearance
 }
 
-func (r *row) median(unit string) (float64, bool) {
-	v := r.samples[unit]
+func (r *row) median(unit string) (float64, bool) { return median(r.samples[unit]) }
+
+// median is the median of v, false if v is empty.
+func median(v []float64) (float64, bool) {
 	if len(v) == 0 {
 		return 0, false
 	}
@@ -161,14 +163,14 @@ func must(v float64, _ bool) float64 { return v }
 func pairedRatio(r, ref *row) (float64, bool) {
 	a, b := r.samples["ns/op"], ref.samples["ns/op"]
 	if *rounds && len(a) == len(b) && len(a) > 0 {
-		q := &row{samples: map[string][]float64{"x": make([]float64, len(a))}}
+		ratios := make([]float64, len(a))
 		for i := range a {
 			if b[i] <= 0 {
 				return 0, false
 			}
-			q.samples["x"][i] = a[i] / b[i]
+			ratios[i] = a[i] / b[i]
 		}
-		return q.median("x")
+		return median(ratios)
 	}
 	rn, _ := ref.median("ns/op")
 	if rn <= 0 {
