@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -72,10 +73,9 @@ func TestJWKSStopsWhenCollected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, err := MarshalJWKS(JWTKey{ID: "a", Algorithm: "ES256", Key: &key.PublicKey})
-	if err != nil {
-		t.Fatal(err)
-	}
+	x, y := key.X.FillBytes(make([]byte, 32)), key.Y.FillBytes(make([]byte, 32))
+	body := []byte(`{"keys":[{"kty":"EC","kid":"a","alg":"ES256","crv":"P-256","x":"` +
+		base64.RawURLEncoding.EncodeToString(x) + `","y":"` + base64.RawURLEncoding.EncodeToString(y) + `"}]}`)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(body) }))
 	defer srv.Close()
 	done := func() <-chan struct{} {

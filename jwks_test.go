@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/apiauth/apiauth"
+	"github.com/apiauth/apiauth/oauth"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -105,7 +106,7 @@ func (p *idp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (p *idp) publish(t testing.TB, keys ...apiauth.JWTKey) {
 	t.Helper()
-	body, err := apiauth.MarshalJWKS(keys...)
+	body, err := oauth.MarshalJWKS(keys...)
 	require.NoError(t, err)
 	p.set(func() { p.body, p.status = body, http.StatusOK })
 }
@@ -147,7 +148,7 @@ func jwksVerifier(t testing.TB, set apiauth.KeySet) *apiauth.JWTVerifier {
 // jwkOf returns k as a JWK object to modify.
 func jwkOf(t testing.TB, k apiauth.JWTKey) map[string]any {
 	t.Helper()
-	data, err := apiauth.MarshalJWKS(k)
+	data, err := oauth.MarshalJWKS(k)
 	require.NoError(t, err)
 	var set struct{ Keys []map[string]any }
 	require.NoError(t, json.Unmarshal(data, &set))
@@ -285,7 +286,7 @@ func TestParseJWKSSet(t *testing.T) {
 
 	// Bad keys are skipped, the good ones kept in order; unknown members
 	// are ignored.
-	good, err := apiauth.MarshalJWKS(keyA, keyB)
+	good, err := oauth.MarshalJWKS(keyA, keyB)
 	require.NoError(t, err)
 	doc := strings.Replace(string(good), `{"keys":[`, `{"other":1,"keys":[{"kty":"oct","k":"c2VjcmV0"},{"kty":"XYZ"},`, 1)
 	keys, err = apiauth.ParseJWKS([]byte(doc))
@@ -315,7 +316,7 @@ func TestMarshalJWKSRoundTrip(t *testing.T) {
 		{ID: "es512", Algorithm: "ES512", Key: jwksKeys.p521},
 		{ID: "ed", Algorithm: "EdDSA", Key: testKeys.ed},
 	}
-	data, err := apiauth.MarshalJWKS(in...)
+	data, err := oauth.MarshalJWKS(in...)
 	require.NoError(t, err)
 
 	var raw struct{ Keys []map[string]any }
@@ -351,10 +352,10 @@ func TestMarshalJWKSRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 
 	// One key needs no kid.
-	data, err = apiauth.MarshalJWKS(apiauth.JWTKey{Algorithm: "ES256", Key: &testKeys.ec.PublicKey})
+	data, err = oauth.MarshalJWKS(apiauth.JWTKey{Algorithm: "ES256", Key: &testKeys.ec.PublicKey})
 	require.NoError(t, err)
 	assert.NotContains(t, string(data), "kid")
-	data, err = apiauth.MarshalJWKS()
+	data, err = oauth.MarshalJWKS()
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"keys":[]}`, string(data))
 }
@@ -368,7 +369,7 @@ func TestMarshalJWKSRefuses(t *testing.T) {
 		"key not the alg's":      {{ID: "x", Algorithm: "RS256", Key: &testKeys.ec.PublicKey}},
 		"alg none":               {{ID: "x", Algorithm: "none", Key: &testKeys.ec.PublicKey}},
 	} {
-		data, err := apiauth.MarshalJWKS(keys...)
+		data, err := oauth.MarshalJWKS(keys...)
 		assert.Error(t, err, name)
 		assert.Nil(t, data, name)
 		if err != nil {
@@ -443,7 +444,7 @@ func TestJWKSFetchesLazily(t *testing.T) {
 }
 
 func TestJWKSOverTLS(t *testing.T) {
-	body, err := apiauth.MarshalJWKS(keyA)
+	body, err := oauth.MarshalJWKS(keyA)
 	require.NoError(t, err)
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(body) }))
 	defer srv.Close()
@@ -468,7 +469,7 @@ func TestJWKSOverTLS(t *testing.T) {
 }
 
 func TestJWKSRedirects(t *testing.T) {
-	body, err := apiauth.MarshalJWKS(keyA)
+	body, err := oauth.MarshalJWKS(keyA)
 	require.NoError(t, err)
 	var other atomic.Int32
 	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -510,7 +511,7 @@ func TestJWKSRedirects(t *testing.T) {
 }
 
 func TestJWKSBodyCap(t *testing.T) {
-	set, err := apiauth.MarshalJWKS(keyA)
+	set, err := oauth.MarshalJWKS(keyA)
 	require.NoError(t, err)
 	padded := func(n int) []byte { return append(append([]byte(nil), set...), strings.Repeat(" ", n-len(set))...) }
 	for _, tc := range []struct {

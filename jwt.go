@@ -218,17 +218,14 @@ type JWTIssuer struct {
 	// AllowJWTType accepts "typ": "JWT" or no typ, for identity providers
 	// that do not issue RFC 9068 "at+jwt" access tokens.
 	AllowJWTType bool
-	// KeyIDs trusts the issuer's KeyIDClaim: its tokens stand for the API
-	// key they were exchanged from (Principal.KeyID, that key's rate-limit
-	// bucket and revocation). It is implied when Keys is an *Issuer; for
-	// any other issuer the claim is ignored, so that an outside identity
-	// provider cannot name one of your keys.
+	// KeyIDs trusts the issuer's "key_id" claim: its tokens stand for the
+	// API key they were exchanged from (Principal.KeyID, that key's
+	// rate-limit bucket), and are refused as soon as that key is revoked
+	// or expires, which NewJWTVerifier makes sure JWTOptions.Keys can
+	// check. Without it the claim is ignored, so that an outside identity
+	// provider cannot name one of your keys. oauth.Issuer's JWTIssuer sets
+	// it when the issuer exchanges API keys.
 	KeyIDs bool
-}
-
-func (is *JWTIssuer) trustsKeyID() bool {
-	_, own := is.Keys.(*Issuer)
-	return is.KeyIDs || own
 }
 
 // JWTOptions tunes a JWTVerifier. The zero value is the recommended
@@ -251,12 +248,10 @@ type JWTOptions struct {
 	// KeySet (a JWKS rotation) is still served from the cache until then;
 	// a token whose API key is revoked is refused at once (see Keys).
 	CacheTTL time.Duration
-	// Keys, when set, makes tokens exchanged from an API key (those with a
-	// KeyIDClaim) stop working as soon as that key is revoked or expires.
+	// Keys checks the API key behind every token of an issuer with
+	// KeyIDs, so that revoking a key revokes its tokens at once. It is
+	// required when an issuer has KeyIDs.
 	Keys *Keys
-	// KeyIDClaim names the claim that carries the API key ID of an
-	// exchanged token ("key_id" when empty).
-	KeyIDClaim string
 	// Now returns the current time (time.Now when nil).
 	Now func() time.Time
 }
@@ -289,7 +284,6 @@ type JWTVerifier struct {
 	maxLifetime time.Duration
 	maxLen      int
 	keys        *Keys
-	keyIDClaim  string
 	now         func() time.Time
 	cache       *tokenCache
 	cacheTTL    time.Duration
@@ -303,7 +297,6 @@ func NewJWTVerifier(opts JWTOptions, issuers ...JWTIssuer) (*JWTVerifier, error)
 		maxLifetime: opts.MaxLifetime,
 		maxLen:      opts.MaxLength,
 		keys:        opts.Keys,
-		keyIDClaim:  opts.KeyIDClaim,
 		now:         opts.Now,
 		cacheTTL:    opts.CacheTTL,
 	}
@@ -318,9 +311,6 @@ func NewJWTVerifier(opts JWTOptions, issuers ...JWTIssuer) (*JWTVerifier, error)
 	}
 	if v.maxLen <= 0 {
 		v.maxLen = DefaultMaxTokenLength
-	}
-	if v.keyIDClaim == "" {
-		v.keyIDClaim = "key_id"
 	}
 	if v.now == nil {
 		v.now = time.Now
@@ -351,10 +341,9 @@ func NewJWTVerifier(opts JWTOptions, issuers ...JWTIssuer) (*JWTVerifier, error)
 		if is.TierClaim == "" {
 			is.TierClaim = "tier"
 		}
-		if _, own := is.Keys.(*Issuer); own && v.keyIDClaim != "key_id" {
-			// An Issuer writes "key_id": read under another name, its
-			// tokens would outlive the revocation of their API key.
-			return nil, fmt.Errorf("apiauth: JWT issuer %q is an Issuer, whose tokens carry key_id: KeyIDClaim %q would ignore it", is.Issuer, v.keyIDClaim)
+		if is.KeyIDs && v.keys == nil {
+			// Its tokens would outlive the revocation of their API key.
+			return nil, fmt.Errorf("apiauth: JWT issuer %q has KeyIDs: JWTOptions.Keys is required to check the API key behind each token", is.Issuer)
 		}
 		v.issuers[is.Issuer] = &is
 	}
@@ -405,9 +394,8 @@ func joinErrors(msg string, errs ...error) error {
 func (e *joinedError) Error() string   { return e.msg }
 func (e *joinedError) Unwrap() []error { return e.errs }
 
-// registered lists claim names whose case variants are refused. The
-// verifier's configured claim names are checked too.
-var registered = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "scope", "scp", "client_id", "typ", "alg", "kid", "crit"}
+// registered lists claim names whose case variants are refused.
+var registered = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "scope", "scp", "client_id", "key_id", "typ", "alg", "kid", "crit"}
 
 // b64Index maps base64url characters (RFC 4648 §5) to their values; 0xff
 // marks the others.
@@ -540,7 +528,7 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (*Principal, err
 		}
 		// Only an issuer that exchanges API keys may name one: another
 		// issuer's key_id would borrow that key's identity and quota.
-		if !is.trustsKeyID() {
+		if !is.KeyIDs {
 			c.keyID = ""
 		}
 		// The issuer's own claim names, read now that it is known: the
@@ -663,7 +651,7 @@ func (h *jwtHeader) member(name string, val jsonValue) error {
 	case "crit":
 		return errJWTCrit // no extension is understood (§4.1.11)
 	default:
-		if isCaseVariant(name, "") {
+		if isCaseVariant(name) {
 			return errJWTMalformed
 		}
 	}
@@ -710,10 +698,10 @@ func (v *JWTVerifier) claim(c *claims, name string, val jsonValue) error {
 		c.tenant, err = val.str()
 	case "tier":
 		c.tier, err = val.str()
-	case v.keyIDClaim:
+	case "key_id":
 		c.keyID, err = val.str()
 	default:
-		if isCaseVariant(name, v.keyIDClaim) {
+		if isCaseVariant(name) {
 			return errJWTClaims
 		}
 	}
@@ -724,14 +712,14 @@ func (v *JWTVerifier) claim(c *claims, name string, val jsonValue) error {
 }
 
 // isCaseVariant reports whether name differs only in case from a
-// registered name (or extra).
-func isCaseVariant(name, extra string) bool {
+// registered name.
+func isCaseVariant(name string) bool {
 	for _, r := range registered {
 		if len(r) == len(name) && r != name && strings.EqualFold(r, name) {
 			return true
 		}
 	}
-	return extra != "" && extra != name && strings.EqualFold(extra, name)
+	return false
 }
 
 // checkClaims applies the registered-claim rules of RFC 7519 §4.1 and

@@ -17,10 +17,11 @@ import (
 	"time"
 
 	"github.com/apiauth/apiauth"
+	"github.com/apiauth/apiauth/oauth"
 )
 
 // TestClientStore checks that a client store implements
-// apiauth.ClientStore's contract, in the manner of testing/slogtest: run it
+// oauth.ClientStore's contract, in the manner of testing/slogtest: run it
 // from a test of your own with a function that returns the store to check.
 //
 // newStore is called once per subtest. It may return a fresh store or one
@@ -50,13 +51,13 @@ import (
 //   - Concurrent creates of one ID let exactly one through; concurrent
 //     creates and lookups of different clients are safe (run the suite
 //     with -race).
-//   - End to end: apiauth.RegisterClient, then real token requests over
-//     loopback HTTP to apiauth.NewIssuer(…).TokenHandler(): the right
+//   - End to end: oauth.RegisterClient, then real token requests over
+//     loopback HTTP to oauth.NewIssuer(…).TokenHandler(): the right
 //     secret gets 200 and an access token the issuer's own verifier
 //     accepts, for the client's subject, tenant, scopes and tier; a wrong
 //     secret, an unknown client and a disabled client get 401
 //     invalid_client.
-func TestClientStore(t *testing.T, newStore func(t *testing.T) apiauth.ClientStore) {
+func TestClientStore(t *testing.T, newStore func(t *testing.T) oauth.ClientStore) {
 	ctx := context.Background()
 	// base is a past instant with a whole number of microseconds, in a
 	// location other than UTC so that a store that returns UTC still
@@ -66,8 +67,8 @@ func TestClientStore(t *testing.T, newStore func(t *testing.T) apiauth.ClientSto
 	uniq := func(t *testing.T, what string) string {
 		return fmt.Sprintf("%s-%s-%d-%d", what, t.Name(), time.Now().UnixNano(), seq.Add(1))
 	}
-	full := func(t *testing.T) *apiauth.ClientRecord {
-		return &apiauth.ClientRecord{
+	full := func(t *testing.T) *oauth.ClientRecord {
+		return &oauth.ClientRecord{
 			ID:           uniq(t, "client"),
 			SecretDigest: randomDigest(t),
 			Subject:      uniq(t, "svc") + " Ünïcode",
@@ -78,8 +79,8 @@ func TestClientStore(t *testing.T, newStore func(t *testing.T) apiauth.ClientSto
 			DisabledAt:   base.Add(30*time.Hour + 1*time.Microsecond),
 		}
 	}
-	minimal := func(t *testing.T) *apiauth.ClientRecord {
-		return &apiauth.ClientRecord{ID: uniq(t, "client"), SecretDigest: randomDigest(t), CreatedAt: base}
+	minimal := func(t *testing.T) *oauth.ClientRecord {
+		return &oauth.ClientRecord{ID: uniq(t, "client"), SecretDigest: randomDigest(t), CreatedAt: base}
 	}
 
 	t.Run("CreateGet", func(t *testing.T) {
@@ -115,7 +116,7 @@ func TestClientStore(t *testing.T, newStore func(t *testing.T) apiauth.ClientSto
 		mustCreateClient(t, s, first)
 		dup := minimal(t)
 		dup.ID = first.ID
-		if err := s.CreateClient(ctx, dup); !errors.Is(err, apiauth.ErrClientExists) {
+		if err := s.CreateClient(ctx, dup); !errors.Is(err, oauth.ErrClientExists) {
 			t.Fatalf("CreateClient with a taken ID: %v, want ErrClientExists", err)
 		}
 		got, err := s.GetClient(ctx, first.ID)
@@ -129,14 +130,14 @@ func TestClientStore(t *testing.T, newStore func(t *testing.T) apiauth.ClientSto
 		s := newStore(t)
 		id := uniq(t, "missing")
 		_, err := s.GetClient(ctx, id)
-		if !errors.Is(err, apiauth.ErrClientNotFound) {
+		if !errors.Is(err, oauth.ErrClientNotFound) {
 			t.Fatalf("GetClient of an unknown ID: %v, want ErrClientNotFound", err)
 		}
 		// An ID that differs from a stored one only in case is another ID.
 		c := minimal(t)
 		c.ID = strings.ToUpper(id)
 		mustCreateClient(t, s, c)
-		if _, err := s.GetClient(ctx, id); !errors.Is(err, apiauth.ErrClientNotFound) {
+		if _, err := s.GetClient(ctx, id); !errors.Is(err, oauth.ErrClientNotFound) {
 			t.Fatalf("GetClient(%q) with %q stored: %v, want ErrClientNotFound (IDs are case-sensitive)", id, c.ID, err)
 		}
 	})
@@ -168,12 +169,12 @@ func TestClientStore(t *testing.T, newStore func(t *testing.T) apiauth.ClientSto
 			rec := minimal(t)
 			rec.Scopes = []apiauth.Scope{apiauth.Read, bad}
 			err := s.CreateClient(ctx, rec)
-			if errors.Is(err, apiauth.ErrClientExists) {
+			if errors.Is(err, oauth.ErrClientExists) {
 				t.Fatalf("CreateClient with scope %q: %v; an invalid scope is not a duplicate", bad, err)
 			}
 			got, gerr := s.GetClient(ctx, rec.ID)
 			if err != nil {
-				if !errors.Is(gerr, apiauth.ErrClientNotFound) {
+				if !errors.Is(gerr, oauth.ErrClientNotFound) {
 					t.Fatalf("CreateClient with scope %q refused (%v), yet GetClient: %v, want ErrClientNotFound", bad, err, gerr)
 				}
 				continue
@@ -203,7 +204,7 @@ func TestClientStore(t *testing.T, newStore func(t *testing.T) apiauth.ClientSto
 				switch err := s.CreateClient(ctx, rec); {
 				case err == nil:
 					wins.Add(1)
-				case errors.Is(err, apiauth.ErrClientExists):
+				case errors.Is(err, oauth.ErrClientExists):
 					exists.Add(1)
 				default:
 					t.Errorf("CreateClient: %v", err)
@@ -223,12 +224,12 @@ func TestClientStore(t *testing.T, newStore func(t *testing.T) apiauth.ClientSto
 	t.Run("ConcurrentUse", func(t *testing.T) {
 		s := newStore(t)
 		const n = 8
-		recs := make([]*apiauth.ClientRecord, n)
+		recs := make([]*oauth.ClientRecord, n)
 		for i := range recs {
 			recs[i] = full(t)
 			mustCreateClient(t, s, recs[i])
 		}
-		fresh := make([]*apiauth.ClientRecord, n)
+		fresh := make([]*oauth.ClientRecord, n)
 		for i := range fresh {
 			fresh[i] = minimal(t)
 		}
@@ -252,7 +253,7 @@ func TestClientStore(t *testing.T, newStore func(t *testing.T) apiauth.ClientSto
 					// found whole.
 					f := fresh[i%n]
 					switch got, err := s.GetClient(ctx, f.ID); {
-					case errors.Is(err, apiauth.ErrClientNotFound):
+					case errors.Is(err, oauth.ErrClientNotFound):
 					case err != nil:
 						t.Errorf("GetClient of a client being created: %v", err)
 						return
@@ -284,34 +285,34 @@ func TestClientStore(t *testing.T, newStore func(t *testing.T) apiauth.ClientSto
 
 	t.Run("ThroughIssuer", func(t *testing.T) {
 		s := newStore(t)
-		signing, err := apiauth.GenerateSigningKey("ES256")
+		signing, err := oauth.GenerateSigningKey("ES256")
 		if err != nil {
 			t.Fatal(err)
 		}
 		const issuerURL, audience = "https://auth.example.test", "https://api.example.test"
-		is, err := apiauth.NewIssuer(apiauth.IssuerConfig{Issuer: issuerURL, Audience: audience, Clients: s, SigningKey: &signing})
+		is, err := oauth.NewIssuer(oauth.Config{Issuer: issuerURL, Audience: audience, Clients: s, SigningKey: &signing})
 		if err != nil {
 			t.Fatalf("NewIssuer: %v", err)
 		}
 		srv := httptest.NewServer(is.TokenHandler())
 		defer srv.Close()
-		verifier, err := apiauth.NewJWTVerifier(apiauth.JWTOptions{}, apiauth.JWTIssuer{Issuer: issuerURL, Audience: audience, Keys: is})
+		verifier, err := apiauth.NewJWTVerifier(apiauth.JWTOptions{}, is.JWTIssuer())
 		if err != nil {
 			t.Fatalf("NewJWTVerifier: %v", err)
 		}
 
-		secret := apiauth.GenerateClientSecret()
-		spec := apiauth.ClientSpec{
+		secret := oauth.GenerateClientSecret()
+		spec := oauth.ClientSpec{
 			ID:      uniq(t, "client"),
 			Subject: uniq(t, "svc"),
 			Tenant:  uniq(t, "tenant"),
 			Scopes:  []apiauth.Scope{apiauth.Write, "orders:read"},
 			Tier:    "pro",
 		}
-		if _, err := apiauth.RegisterClient(ctx, s, spec, secret); err != nil {
+		if _, err := oauth.RegisterClient(ctx, s, spec, secret); err != nil {
 			t.Fatalf("RegisterClient: %v", err)
 		}
-		if _, err := apiauth.RegisterClient(ctx, s, spec, apiauth.GenerateClientSecret()); !errors.Is(err, apiauth.ErrClientExists) {
+		if _, err := oauth.RegisterClient(ctx, s, spec, oauth.GenerateClientSecret()); !errors.Is(err, oauth.ErrClientExists) {
 			t.Fatalf("RegisterClient of a taken ID: %v, want ErrClientExists", err)
 		}
 
@@ -345,12 +346,12 @@ func TestClientStore(t *testing.T, newStore func(t *testing.T) apiauth.ClientSto
 
 		// A wrong secret, an unknown client, a disabled client.
 		disabled := minimal(t)
-		disabledSecret := apiauth.GenerateClientSecret()
+		disabledSecret := oauth.GenerateClientSecret()
 		disabled.SecretDigest = apiauth.DigestKey(disabledSecret)
 		disabled.DisabledAt = base
 		mustCreateClient(t, s, disabled)
 		for _, c := range []struct{ what, id, secret string }{
-			{"a wrong secret", spec.ID, apiauth.GenerateClientSecret()},
+			{"a wrong secret", spec.ID, oauth.GenerateClientSecret()},
 			{"the secret with one character changed", spec.ID, secret[:len(secret)-1] + flip(secret[len(secret)-1])},
 			{"an unknown client", uniq(t, "unknown"), secret},
 			{"a disabled client", disabled.ID, disabledSecret},
@@ -408,21 +409,21 @@ func flip(c byte) string {
 	return "a"
 }
 
-func mustCreateClient(t *testing.T, s apiauth.ClientStore, c *apiauth.ClientRecord) {
+func mustCreateClient(t *testing.T, s oauth.ClientStore, c *oauth.ClientRecord) {
 	t.Helper()
 	if err := s.CreateClient(context.Background(), c); err != nil {
 		t.Fatalf("CreateClient(%s): %v", c.ID, err)
 	}
 }
 
-func cloneClient(c *apiauth.ClientRecord) *apiauth.ClientRecord {
+func cloneClient(c *oauth.ClientRecord) *oauth.ClientRecord {
 	cp := *c
 	cp.Scopes = slices.Clone(c.Scopes)
 	return &cp
 }
 
 // checkClient compares every field of got with want.
-func checkClient(t *testing.T, what string, got, want *apiauth.ClientRecord) {
+func checkClient(t *testing.T, what string, got, want *oauth.ClientRecord) {
 	t.Helper()
 	if got == nil {
 		t.Fatalf("%s: nil record", what)

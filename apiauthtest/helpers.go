@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/apiauth/apiauth"
+	"github.com/apiauth/apiauth/oauth"
 )
 
 // MintKey creates an API key in keys for spec and returns its plaintext,
@@ -22,7 +23,7 @@ func MintKey(t testing.TB, keys *apiauth.Keys, spec apiauth.KeySpec) string {
 }
 
 // MintToken signs an access token for p with issuer, failing t on error.
-func MintToken(t testing.TB, issuer *apiauth.Issuer, p *apiauth.Principal) string {
+func MintToken(t testing.TB, issuer *oauth.Issuer, p *apiauth.Principal) string {
 	t.Helper()
 	tok, _, err := issuer.Issue(p)
 	if err != nil {

@@ -7,16 +7,17 @@ import (
 
 	"github.com/apiauth/apiauth"
 	"github.com/apiauth/apiauth/apiauthtest"
+	"github.com/apiauth/apiauth/oauth"
 )
 
 func TestHelpers(t *testing.T) {
 	keys := apiauth.NewMemoryKeys()
 	key := apiauthtest.MintKey(t, keys, apiauth.KeySpec{Subject: "u", Tenant: "acme", Scopes: []apiauth.Scope{apiauth.Read}})
-	issuer, err := apiauth.NewIssuer(apiauth.IssuerConfig{Issuer: "https://auth.test", Audience: "api"})
+	issuer, err := oauth.NewIssuer(oauth.Config{Issuer: "https://auth.test", Audience: "api"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	verifier, err := apiauth.NewJWTVerifier(apiauth.JWTOptions{}, apiauth.JWTIssuer{Issuer: "https://auth.test", Audience: "api", Keys: issuer})
+	verifier, err := apiauth.NewJWTVerifier(apiauth.JWTOptions{}, issuer.JWTIssuer())
 	if err != nil {
 		t.Fatal(err)
 	}

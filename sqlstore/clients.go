@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/apiauth/apiauth"
+	"github.com/apiauth/apiauth/oauth"
 )
 
 // The OAuth client store: see "OAuth clients" in the package documentation.
-var _ apiauth.ClientStore = (*Store)(nil)
+var _ oauth.ClientStore = (*Store)(nil)
 
 type clientQueries struct {
 	byID, insert, disable string
@@ -32,17 +32,17 @@ WHERE client_id = ?`),
 	}
 }
 
-// GetClient implements apiauth.ClientStore: one read by primary key within
+// GetClient implements oauth.ClientStore: one read by primary key within
 // the query budget, never cached. An unknown client is an error matching
-// apiauth.ErrClientNotFound; a failure of the database, or a budget spent,
+// oauth.ErrClientNotFound; a failure of the database, or a budget spent,
 // is any other error (the Issuer answers 503 temporarily_unavailable).
 // Each call returns a new record.
-func (s *Store) GetClient(ctx context.Context, id string) (*apiauth.ClientRecord, error) {
+func (s *Store) GetClient(ctx context.Context, id string) (*oauth.ClientRecord, error) {
 	ctx, cancel := s.budget(ctx)
 	defer cancel()
 	c, err := scanClient(s.db.QueryRowContext(ctx, s.q.clients.byID, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("%w: %s", apiauth.ErrClientNotFound, id)
+		return nil, fmt.Errorf("%w: %s", oauth.ErrClientNotFound, id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: get client %s: %w", id, err)
@@ -50,12 +50,12 @@ func (s *Store) GetClient(ctx context.Context, id string) (*apiauth.ClientRecord
 	return c, nil
 }
 
-// CreateClient implements apiauth.ClientStore, within the write budget. It
+// CreateClient implements oauth.ClientStore, within the write budget. It
 // stores every field of c (the store keeps no reference to it), times to
-// the microsecond; apiauth.ErrClientExists when the ID is taken. Scopes
+// the microsecond; oauth.ErrClientExists when the ID is taken. Scopes
 // must be valid (Scope.Valid). Only c.SecretDigest is stored: a secret
 // never reaches the database.
-func (s *Store) CreateClient(ctx context.Context, c *apiauth.ClientRecord) error {
+func (s *Store) CreateClient(ctx context.Context, c *oauth.ClientRecord) error {
 	if c == nil || c.ID == "" {
 		return errors.New("sqlstore: create client: empty ID")
 	}
@@ -76,7 +76,7 @@ func (s *Store) CreateClient(ctx context.Context, c *apiauth.ClientRecord) error
 		return fmt.Errorf("sqlstore: create client %s: %w", c.ID, err)
 	}
 	if n == 0 {
-		return fmt.Errorf("%w: %s", apiauth.ErrClientExists, c.ID)
+		return fmt.Errorf("%w: %s", oauth.ErrClientExists, c.ID)
 	}
 	return nil
 }
@@ -86,7 +86,7 @@ func (s *Store) CreateClient(ctx context.Context, c *apiauth.ClientRecord) error
 // every instance. It is monotonic, in one statement: an earlier time
 // replaces a later one, a later one never replaces an earlier one, and
 // nothing re-enables a client. Tokens issued before stay valid until they
-// expire. An unknown client is an error matching apiauth.ErrClientNotFound.
+// expire. An unknown client is an error matching oauth.ErrClientNotFound.
 func (s *Store) DisableClient(ctx context.Context, id string, at time.Time) error {
 	if at.IsZero() {
 		return fmt.Errorf("sqlstore: disable client %s: zero time", id)
@@ -103,15 +103,15 @@ func (s *Store) DisableClient(ctx context.Context, id string, at time.Time) erro
 		return fmt.Errorf("sqlstore: disable client %s: %w", id, err)
 	}
 	if n == 0 {
-		return fmt.Errorf("%w: %s", apiauth.ErrClientNotFound, id)
+		return fmt.Errorf("%w: %s", oauth.ErrClientNotFound, id)
 	}
 	return nil
 }
 
 // scanClient reads the columns of clientCols.
-func scanClient(row scanner) (*apiauth.ClientRecord, error) {
+func scanClient(row scanner) (*oauth.ClientRecord, error) {
 	var (
-		c                 apiauth.ClientRecord
+		c                 oauth.ClientRecord
 		digest            []byte
 		scopes            string
 		created, disabled dbTime

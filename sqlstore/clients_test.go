@@ -18,11 +18,12 @@ import (
 
 	"github.com/apiauth/apiauth"
 	"github.com/apiauth/apiauth/apiauthtest"
+	"github.com/apiauth/apiauth/oauth"
 	"github.com/apiauth/apiauth/sqlstore"
 )
 
 func TestSQLiteClientConformance(t *testing.T) {
-	apiauthtest.TestClientStore(t, func(t *testing.T) apiauth.ClientStore {
+	apiauthtest.TestClientStore(t, func(t *testing.T) oauth.ClientStore {
 		db, _ := openSQLite(t)
 		return newStore(t, db)
 	})
@@ -32,25 +33,25 @@ func TestSQLiteClientConformanceShared(t *testing.T) {
 	// One database and one store for every subtest.
 	db, _ := openSQLite(t)
 	s := newStore(t, db)
-	apiauthtest.TestClientStore(t, func(*testing.T) apiauth.ClientStore { return s })
+	apiauthtest.TestClientStore(t, func(*testing.T) oauth.ClientStore { return s })
 }
 
 func TestPostgresClientConformance(t *testing.T) {
 	db := openPostgres(t)
-	apiauthtest.TestClientStore(t, func(t *testing.T) apiauth.ClientStore {
+	apiauthtest.TestClientStore(t, func(t *testing.T) oauth.ClientStore {
 		return newPostgresStore(t, db)
 	})
 }
 
 // newIssuer returns an issuer of client_credentials tokens on clients,
 // with a cheap signing key.
-func newIssuer(t testing.TB, clients apiauth.ClientStore) *apiauth.Issuer {
+func newIssuer(t testing.TB, clients oauth.ClientStore) *oauth.Issuer {
 	t.Helper()
-	k, err := apiauth.GenerateSigningKey("ES256")
+	k, err := oauth.GenerateSigningKey("ES256")
 	if err != nil {
 		t.Fatal(err)
 	}
-	is, err := apiauth.NewIssuer(apiauth.IssuerConfig{Issuer: "https://auth.example.test", Audience: "https://api.example.test", Clients: clients, SigningKey: &k})
+	is, err := oauth.NewIssuer(oauth.Config{Issuer: "https://auth.example.test", Audience: "https://api.example.test", Clients: clients, SigningKey: &k})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +60,7 @@ func newIssuer(t testing.TB, clients apiauth.ClientStore) *apiauth.Issuer {
 
 // askToken sends one client_credentials request (HTTP Basic) to is and
 // returns the status and the RFC 6749 error code, if any.
-func askToken(is *apiauth.Issuer, id, secret string) (int, string) {
+func askToken(is *oauth.Issuer, id, secret string) (int, string) {
 	req := httptest.NewRequest(http.MethodPost, "/token", strings.NewReader("grant_type=client_credentials"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
@@ -76,11 +77,11 @@ func askToken(is *apiauth.Issuer, id, secret string) (int, string) {
 	return rec.Code, body.Error
 }
 
-func register(t testing.TB, s apiauth.ClientStore, tenant string) (*apiauth.ClientRecord, string) {
+func register(t testing.TB, s oauth.ClientStore, tenant string) (*oauth.ClientRecord, string) {
 	t.Helper()
-	secret := apiauth.GenerateClientSecret()
+	secret := oauth.GenerateClientSecret()
 	id := fmt.Sprintf("client-%d-%s", time.Now().UnixNano(), secret[:6])
-	c, err := apiauth.RegisterClient(context.Background(), s, apiauth.ClientSpec{ID: id, Tenant: tenant, Scopes: []apiauth.Scope{apiauth.Read}}, secret)
+	c, err := oauth.RegisterClient(context.Background(), s, oauth.ClientSpec{ID: id, Tenant: tenant, Scopes: []apiauth.Scope{apiauth.Read}}, secret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,10 +127,10 @@ func testDisableClient(t *testing.T, a, b *sqlstore.Store) {
 		t.Fatal(err)
 	}
 	check(at.Add(-time.Minute), "an earlier time replaces a later one")
-	if err := a.DisableClient(ctx, "no-such-client", at); !errors.Is(err, apiauth.ErrClientNotFound) {
+	if err := a.DisableClient(ctx, "no-such-client", at); !errors.Is(err, oauth.ErrClientNotFound) {
 		t.Fatalf("DisableClient of an unknown client: %v, want ErrClientNotFound", err)
 	}
-	if _, err := a.GetClient(ctx, "no-such-client"); !errors.Is(err, apiauth.ErrClientNotFound) {
+	if _, err := a.GetClient(ctx, "no-such-client"); !errors.Is(err, oauth.ErrClientNotFound) {
 		t.Fatalf("DisableClient of an unknown client created it: %v", err)
 	}
 	if err := a.DisableClient(ctx, c.ID, time.Time{}); err == nil {
@@ -165,7 +166,7 @@ func testClientsDatabaseDown(t *testing.T, s *sqlstore.Store, takeDown func(hang
 			start := time.Now()
 			_, err := s.GetClient(ctx, id)
 			took := time.Since(start)
-			if err == nil || errors.Is(err, apiauth.ErrClientNotFound) {
+			if err == nil || errors.Is(err, oauth.ErrClientNotFound) {
 				t.Fatalf("hang=%v: GetClient(%s) during the outage: %v, want a store failure", hang, id, err)
 			}
 			if took > sqlstore.DefaultQueryTimeout+150*time.Millisecond {
@@ -226,7 +227,7 @@ func exerciseClients(t *testing.T, s *sqlstore.Store) (secrets []string, digest 
 		if code, e := askToken(is, c.ID, secret); code != 200 {
 			t.Fatalf("token request: %d %s", code, e)
 		}
-		wrong := apiauth.GenerateClientSecret()
+		wrong := oauth.GenerateClientSecret()
 		if code, _ := askToken(is, c.ID, wrong); code != 401 {
 			t.Fatalf("wrong secret: %d", code)
 		}
@@ -326,7 +327,7 @@ func testUpgrade(t *testing.T, db *sql.DB) {
 		t.Fatal(err)
 	}
 	// Before the upgrade, clients are a store failure, not "not found".
-	if _, err := old.GetClient(ctx, "c"); err == nil || errors.Is(err, apiauth.ErrClientNotFound) {
+	if _, err := old.GetClient(ctx, "c"); err == nil || errors.Is(err, oauth.ErrClientNotFound) {
 		t.Fatalf("GetClient at version 1: %v, want a store failure (no table)", err)
 	}
 	before, err := keys.List(ctx, "acme")

@@ -1,6 +1,6 @@
 // Package sqlstore keeps API keys and OAuth clients in the SQL database an
 // application already runs, PostgreSQL or SQLite, through database/sql: an
-// apiauth.KeyStore and an apiauth.ClientStore shared by every instance of a
+// apiauth.KeyStore and an oauth.ClientStore shared by every instance of a
 // service.
 //
 // The user opens the *sql.DB with the driver of their choice (tested with
@@ -47,17 +47,17 @@
 //
 // # OAuth clients
 //
-// The same Store is the apiauth.ClientStore of an Issuer's
+// The same Store is the oauth.ClientStore of an Issuer's
 // client_credentials grant: GetClient, CreateClient (through
-// apiauth.RegisterClient) and DisableClient, on the table
+// oauth.RegisterClient) and DisableClient, on the table
 // apiauth_oauth_clients (schema version 2). As for keys, only the SHA-256
 // digest of a client secret is stored.
 //
-//	issuer, err := apiauth.NewIssuer(apiauth.IssuerConfig{
+//	issuer, err := oauth.NewIssuer(oauth.Config{
 //		Issuer: "https://auth.example.com", Audience: "https://api.example.com",
 //		Clients: store, Keys: apiauth.NewKeys(store),
 //	})
-//	_, err = apiauth.RegisterClient(ctx, store, apiauth.ClientSpec{ID: "billing", Tenant: "acme"}, secret)
+//	_, err = oauth.RegisterClient(ctx, store, oauth.ClientSpec{ID: "billing", Tenant: "acme"}, secret)
 //
 // Clients are not cached. The Issuer reads a client once per token
 // request, a request that also signs a token, and a client asks for a
@@ -210,7 +210,7 @@ func WithListener(l Listener) Option { return func(c *config) { c.listener = l }
 // logged.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
-// Store is an apiauth.KeyStore and an apiauth.ClientStore on a SQL
+// Store is an apiauth.KeyStore and an oauth.ClientStore on a SQL
 // database. It is safe for concurrent use. Close it to stop its background
 // work.
 type Store struct {

@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/apiauth/apiauth"
+	"github.com/apiauth/apiauth/oauth"
 )
 
 // Defaults of the settings a config file may leave out.
@@ -108,9 +109,9 @@ type ClientConfig struct {
 	Tier         string   `json:"tier"`
 }
 
-// Spec returns the apiauth.ClientSpec of a validated entry.
-func (c *ClientConfig) Spec() apiauth.ClientSpec {
-	spec := apiauth.ClientSpec{ID: c.ClientID, Subject: c.Subject, Tenant: c.Tenant, Tier: c.Tier}
+// Spec returns the oauth.ClientSpec of a validated entry.
+func (c *ClientConfig) Spec() oauth.ClientSpec {
+	spec := oauth.ClientSpec{ID: c.ClientID, Subject: c.Subject, Tenant: c.Tenant, Tier: c.Tier}
 	for _, s := range c.Scopes {
 		spec.Scopes = append(spec.Scopes, apiauth.Scope(s))
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/apiauth/apiauth"
+	"github.com/apiauth/apiauth/oauth"
 )
 
 // This file reads the config sections about access tokens and failed
@@ -119,9 +120,9 @@ func checkClientConfig(c *ClientConfig, tiers apiauth.Tiers) error {
 	switch {
 	case c.ClientSecret == "":
 		return fmt.Errorf("client_secret%s: missing", note)
-	case len(c.ClientSecret) < apiauth.MinClientSecretLength:
+	case len(c.ClientSecret) < oauth.MinClientSecretLength:
 		return fmt.Errorf("client_secret%s: shorter than %d characters (a generated secret, not a password: the server keeps only its SHA-256 digest)",
-			note, apiauth.MinClientSecretLength)
+			note, oauth.MinClientSecretLength)
 	case len(c.ClientSecret) > 512:
 		return fmt.Errorf("client_secret%s: longer than 512 characters", note)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/apiauth/apiauth"
+	"github.com/apiauth/apiauth/oauth"
 )
 
 // Limits of the HTTP server.
@@ -37,7 +38,7 @@ type backends struct {
 	// used (KeyRecord.LastUsedAt).
 	LastUsed bool
 	// Issuer is the token endpoint.
-	Issuer *apiauth.Issuer
+	Issuer *oauth.Issuer
 	// Verifier verifies the JWTs /v1/ accepts: the issuer's own and the
 	// trusted issuers'.
 	Verifier *apiauth.JWTVerifier

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/apiauth/apiauth"
+	"github.com/apiauth/apiauth/oauth"
 	"github.com/apiauth/apiauth/redisstore"
 	"github.com/apiauth/apiauth/sqlstore"
 	"github.com/apiauth/apiauth/sqlstore/pgnotify"
@@ -171,7 +172,7 @@ func oneLine(s string) string {
 // credentialStore holds the API keys and the OAuth clients.
 type credentialStore struct {
 	keys    apiauth.KeyStore
-	clients apiauth.ClientStore
+	clients oauth.ClientStore
 	// lastUsed reports whether the store records when each key was last
 	// used (KeyRecord.LastUsedAt).
 	lastUsed bool
@@ -197,7 +198,7 @@ func newCredentialStore(ctx context.Context, spec dbSpec, log *slog.Logger) (*cr
 	if spec.kind == dbMemory {
 		return &credentialStore{
 			keys:    apiauth.NewMemoryKeyStore(),
-			clients: apiauth.NewMemoryClientStore(),
+			clients: oauth.NewMemoryClientStore(),
 			close:   func() {},
 		}, nil
 	}

@@ -7,18 +7,19 @@ import (
 	"log/slog"
 
 	"github.com/apiauth/apiauth"
+	"github.com/apiauth/apiauth/oauth"
 )
 
 // demoClient is the OAuth client generated at start-up when the config
 // names none, printed once for the user.
 type demoClient struct {
-	spec   apiauth.ClientSpec
+	spec   oauth.ClientSpec
 	secret string
 }
 
 // demoClientSpec is the generated client: a service of tenant acme that
 // may read and write, on the pro tier.
-var demoClientSpec = apiauth.ClientSpec{
+var demoClientSpec = oauth.ClientSpec{
 	ID:      "svc-acme",
 	Subject: "svc-acme",
 	Tenant:  "acme",
@@ -30,14 +31,14 @@ var demoClientSpec = apiauth.ClientSpec{
 // the store already holds that client (with -db, from an earlier start),
 // whose secret was shown then and is kept only as a digest, it registers
 // a new client under a suffixed ID instead, so that what is printed works.
-func createDemoClient(ctx context.Context, clients apiauth.ClientStore) (*demoClient, error) {
+func createDemoClient(ctx context.Context, clients oauth.ClientStore) (*demoClient, error) {
 	spec := demoClientSpec
 	for attempt := 0; ; attempt++ {
-		secret := apiauth.GenerateClientSecret()
-		_, err := apiauth.RegisterClient(ctx, clients, spec, secret)
-		if errors.Is(err, apiauth.ErrClientExists) && attempt < 3 {
+		secret := oauth.GenerateClientSecret()
+		_, err := oauth.RegisterClient(ctx, clients, spec, secret)
+		if errors.Is(err, oauth.ErrClientExists) && attempt < 3 {
 			// The secret is random base62: its head makes a random suffix.
-			spec.ID = demoClientSpec.ID + "-" + apiauth.GenerateClientSecret()[:8]
+			spec.ID = demoClientSpec.ID + "-" + oauth.GenerateClientSecret()[:8]
 			spec.Subject = spec.ID
 			continue
 		}
@@ -54,10 +55,10 @@ func createDemoClient(ctx context.Context, clients apiauth.ClientStore) (*demoCl
 // A client the store already holds (with -db, from an earlier start or
 // another instance) is kept as it is: the config only adds clients. When
 // the stored client has another secret, a warning says so.
-func registerClients(ctx context.Context, clients apiauth.ClientStore, cfg []ClientConfig, log *slog.Logger) error {
+func registerClients(ctx context.Context, clients oauth.ClientStore, cfg []ClientConfig, log *slog.Logger) error {
 	for i := range cfg {
-		c, err := apiauth.RegisterClient(ctx, clients, cfg[i].Spec(), cfg[i].ClientSecret)
-		if errors.Is(err, apiauth.ErrClientExists) {
+		c, err := oauth.RegisterClient(ctx, clients, cfg[i].Spec(), cfg[i].ClientSecret)
+		if errors.Is(err, oauth.ErrClientExists) {
 			stored, err := clients.GetClient(ctx, cfg[i].ClientID)
 			if err != nil {
 				return fmt.Errorf("clients[%d]: %w", i, err)
@@ -82,12 +83,12 @@ func registerClients(ctx context.Context, clients apiauth.ClientStore, cfg []Cli
 // clients (client_credentials) and for API keys (RFC 8693 exchange, and
 // POST /v1/auth/token), signed with an RS256 key generated now, so that
 // tokens do not survive a restart. cfg.Issuer.Issuer must be set.
-func newIssuer(cfg *Config, keys *apiauth.Keys, clients apiauth.ClientStore, log *slog.Logger) (*apiauth.Issuer, error) {
-	key, err := apiauth.GenerateSigningKey("RS256")
+func newIssuer(cfg *Config, keys *apiauth.Keys, clients oauth.ClientStore, log *slog.Logger) (*oauth.Issuer, error) {
+	key, err := oauth.GenerateSigningKey("RS256")
 	if err != nil {
 		return nil, err
 	}
-	issuer, err := apiauth.NewIssuer(apiauth.IssuerConfig{
+	issuer, err := oauth.NewIssuer(oauth.Config{
 		Issuer:       cfg.Issuer.Issuer,
 		Audience:     cfg.Issuer.Audience,
 		TTL:          cfg.Issuer.TTL,
@@ -122,8 +123,8 @@ func checkTrustedIssuers(cfg *Config) error {
 // demo's own (verified with issuer's keys; those exchanged from an API key
 // stop working when the key is revoked) and the trusted issuers' (verified
 // with their JWKS, by the token's "iss" and "kid").
-func newVerifier(cfg *Config, issuer *apiauth.Issuer, keys *apiauth.Keys, log *slog.Logger) (*apiauth.JWTVerifier, error) {
-	issuers := []apiauth.JWTIssuer{{Issuer: cfg.Issuer.Issuer, Audience: cfg.Issuer.Audience, Keys: issuer}}
+func newVerifier(cfg *Config, issuer *oauth.Issuer, keys *apiauth.Keys, log *slog.Logger) (*apiauth.JWTVerifier, error) {
+	issuers := []apiauth.JWTIssuer{issuer.JWTIssuer()}
 	for _, ti := range cfg.TrustedIssuers {
 		issuers = append(issuers, ti)
 		log.Info("trusted issuer", "issuer", ti.Issuer, "audience", ti.Audience)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/apiauth/apiauth"
+	"github.com/apiauth/apiauth/oauth"
 	"github.com/go-jose/go-jose/v4"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 	"github.com/golang-jwt/jwt/v5"
@@ -193,11 +194,11 @@ func TestAPIKeyExchange(t *testing.T) {
 
 	t.Run("RFC 8693 token exchange on the token endpoint", func(t *testing.T) {
 		tok2, body := requireToken(t, d.postForm("/oauth/token", "", "", url.Values{
-			"grant_type":         {apiauth.GrantTokenExchange},
+			"grant_type":         {oauth.GrantTokenExchange},
 			"subject_token":      {key},
-			"subject_token_type": {apiauth.TokenTypeAPIKey},
+			"subject_token_type": {oauth.TokenTypeAPIKey},
 		}))
-		assert.Equal(t, apiauth.TokenTypeAccessToken, body["issued_token_type"])
+		assert.Equal(t, oauth.TokenTypeAccessToken, body["issued_token_type"])
 		res := d.do(http.MethodGet, "/v1/me", tok2, nil)
 		require.Equal(t, http.StatusOK, res.status, "body: %s", res.body)
 		assert.Equal(t, id, res.json(t)["key_id"])
@@ -280,14 +281,14 @@ func TestJWKSVerifiesIssuedToken(t *testing.T) {
 // JWK Set on a loopback HTTP server.
 type idp struct {
 	srv *httptest.Server
-	key apiauth.SigningKey
+	key oauth.SigningKey
 }
 
 func newIdP(t *testing.T) *idp {
 	t.Helper()
-	key, err := apiauth.GenerateSigningKey("ES256")
+	key, err := oauth.GenerateSigningKey("ES256")
 	require.NoError(t, err)
-	set, err := apiauth.MarshalJWKS(apiauth.JWTKey{ID: key.ID, Algorithm: key.Algorithm, Key: key.Key})
+	set, err := oauth.MarshalJWKS(apiauth.JWTKey{ID: key.ID, Algorithm: key.Algorithm, Key: key.Key})
 	require.NoError(t, err)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/jwk-set+json")

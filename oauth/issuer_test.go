@@ -1,4 +1,4 @@
-package apiauth_test
+package oauth_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/apiauth/apiauth"
+	"github.com/apiauth/apiauth/oauth"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -19,13 +20,16 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 )
 
-const clientSecret = "s3cret-0123456789-abcdefghijklmnopqrstuvwxyz"
+const (
+	clientSecret = "s3cret-0123456789-abcdefghijklmnopqrstuvwxyz"
+	readerKey    = "reader-key-0123456789abcdef"
+)
 
 // tokenServer is a token endpoint and a protected API on one loopback
 // server, wired as a user would.
 type tokenServer struct {
 	*httptest.Server
-	issuer *apiauth.Issuer
+	issuer *oauth.Issuer
 	keys   *apiauth.Keys
 	now    *time.Time
 }
@@ -39,20 +43,20 @@ func newTokenServer(t *testing.T) *tokenServer {
 	ts.keys.Now = clock
 	_, err := ts.keys.Import(context.Background(), readerKey, apiauth.KeySpec{ID: "k-reader", Subject: "user-1", Tenant: "acme", Scopes: []apiauth.Scope{apiauth.Read}, Tier: "pro"})
 	require.NoError(t, err)
-	clients := apiauth.NewMemoryClientStore()
-	_, err = apiauth.RegisterClient(context.Background(), clients, apiauth.ClientSpec{ID: "svc-1", Tenant: "acme", Scopes: []apiauth.Scope{apiauth.Read, apiauth.Write}, Tier: "pro"}, clientSecret)
+	clients := oauth.NewMemoryClientStore()
+	_, err = oauth.RegisterClient(context.Background(), clients, oauth.ClientSpec{ID: "svc-1", Tenant: "acme", Scopes: []apiauth.Scope{apiauth.Read, apiauth.Write}, Tier: "pro"}, clientSecret)
 	require.NoError(t, err)
 
 	mux := http.NewServeMux()
 	ts.Server = httptest.NewServer(mux)
 	t.Cleanup(ts.Close)
-	ts.issuer, err = apiauth.NewIssuer(apiauth.IssuerConfig{
+	ts.issuer, err = oauth.NewIssuer(oauth.Config{
 		Issuer: ts.URL, Audience: "orders-api", Clients: clients, Keys: ts.keys, Now: clock,
 		FailureLimit: apiauth.Tier{Limits: []apiauth.Limit{{Requests: 5, Window: time.Hour}}},
 	})
 	require.NoError(t, err)
 	verifier, err := apiauth.NewJWTVerifier(apiauth.JWTOptions{Keys: ts.keys, Now: clock},
-		apiauth.JWTIssuer{Issuer: ts.URL, Audience: "orders-api", Keys: ts.issuer})
+		ts.issuer.JWTIssuer())
 	require.NoError(t, err)
 	mux.Handle("/oauth/token", ts.issuer.TokenHandler())
 	mux.Handle("/v1/auth/token", ts.issuer.APIKeyExchangeHandler())
@@ -159,8 +163,8 @@ func TestTokenEndpointErrors(t *testing.T) {
 		{"no client", "POST", "/oauth/token", form, "grant_type=client_credentials", nil, 401, "invalid_client", true, "", ""},
 		{"scope outside the client's", "POST", "/oauth/token", form, good + "&scope=admin", nil, 400, "invalid_scope", false, "", "admin"},
 		{"malformed scope", "POST", "/oauth/token", form, good + "&scope=" + url.QueryEscape(`a"b`), nil, 400, "invalid_scope", false, "", ""},
-		{"exchange: wrong type", "POST", "/oauth/token", form, "grant_type=" + url.QueryEscape(apiauth.GrantTokenExchange) + "&subject_token=" + readerKey + "&subject_token_type=urn:ietf:params:oauth:token-type:jwt", nil, 400, "invalid_request", false, "", "subject_token_type"},
-		{"exchange: unknown key", "POST", "/oauth/token", form, "grant_type=" + url.QueryEscape(apiauth.GrantTokenExchange) + "&subject_token=unknown-key-0123456789abcdef&subject_token_type=" + url.QueryEscape(apiauth.TokenTypeAPIKey), nil, 400, "invalid_grant", false, "", "invalid"},
+		{"exchange: wrong type", "POST", "/oauth/token", form, "grant_type=" + url.QueryEscape(oauth.GrantTokenExchange) + "&subject_token=" + readerKey + "&subject_token_type=urn:ietf:params:oauth:token-type:jwt", nil, 400, "invalid_request", false, "", "subject_token_type"},
+		{"exchange: unknown key", "POST", "/oauth/token", form, "grant_type=" + url.QueryEscape(oauth.GrantTokenExchange) + "&subject_token=unknown-key-0123456789abcdef&subject_token_type=" + url.QueryEscape(oauth.TokenTypeAPIKey), nil, 400, "invalid_grant", false, "", "invalid"},
 		{"json route: not JSON", "POST", "/v1/auth/token", form, "apiKey=" + readerKey, nil, 400, "invalid_request", false, "", "application/json"},
 		{"json route: no key", "POST", "/v1/auth/token", "application/json", `{"key":"x"}`, nil, 400, "invalid_request", false, "", "apiKey"},
 		{"json route: GET", "GET", "/v1/auth/token", "", "", nil, 405, "invalid_request", false, "POST", ""},
@@ -211,9 +215,9 @@ func TestAPIKeyExchange(t *testing.T) {
 
 	// RFC 8693.
 	resp, body = post(t, ts.URL+"/oauth/token", "application/x-www-form-urlencoded",
-		"grant_type="+url.QueryEscape(apiauth.GrantTokenExchange)+"&subject_token="+readerKey+"&subject_token_type="+url.QueryEscape(apiauth.TokenTypeAPIKey), nil)
+		"grant_type="+url.QueryEscape(oauth.GrantTokenExchange)+"&subject_token="+readerKey+"&subject_token_type="+url.QueryEscape(oauth.TokenTypeAPIKey), nil)
 	require.Equal(t, 200, resp.StatusCode, body)
-	assert.Equal(t, apiauth.TokenTypeAccessToken, body["issued_token_type"])
+	assert.Equal(t, oauth.TokenTypeAccessToken, body["issued_token_type"])
 	formToken := body["access_token"].(string)
 
 	for _, tok := range []string{jsonToken, formToken} {
@@ -259,7 +263,7 @@ func TestIssuerRotation(t *testing.T) {
 	cfg := clientcredentials.Config{ClientID: "svc-1", ClientSecret: clientSecret, TokenURL: ts.URL + "/oauth/token"}
 	old, err := cfg.Token(context.Background())
 	require.NoError(t, err)
-	next, err := apiauth.GenerateSigningKey("ES256")
+	next, err := oauth.GenerateSigningKey("ES256")
 	require.NoError(t, err)
 	require.NoError(t, ts.issuer.Rotate(next))
 	assert.Len(t, ts.issuer.PublicKeys(), 2)
@@ -283,7 +287,7 @@ func TestIssuedTokensVerifyWithGoJose(t *testing.T) {
 	cfg := clientcredentials.Config{ClientID: "svc-1", ClientSecret: clientSecret, TokenURL: ts.URL + "/oauth/token"}
 	old, err := cfg.Token(context.Background())
 	require.NoError(t, err)
-	next, err := apiauth.GenerateSigningKey("ES256")
+	next, err := oauth.GenerateSigningKey("ES256")
 	require.NoError(t, err)
 	require.NoError(t, ts.issuer.Rotate(next))
 	fresh, err := cfg.Token(context.Background())
@@ -320,4 +324,40 @@ func TestIssuedTokensVerifyWithGoJose(t *testing.T) {
 		assert.NotEmpty(t, claims["jti"])
 		assert.InDelta(t, 3600, claims["exp"].(float64)-claims["iat"].(float64), 1)
 	}
+}
+
+// An ID still published for a retired key cannot be reused.
+func TestIssuerRotateRefusesRetiredID(t *testing.T) {
+	first, err := oauth.GenerateSigningKey("ES256")
+	require.NoError(t, err)
+	is, err := oauth.NewIssuer(oauth.Config{Issuer: "https://a.test", Audience: "api", SigningKey: &first})
+	require.NoError(t, err)
+	second, _ := oauth.GenerateSigningKey("ES256")
+	require.NoError(t, is.Rotate(second))
+	again, _ := oauth.GenerateSigningKey("ES256")
+	again.ID = first.ID
+	assert.Error(t, is.Rotate(again))
+}
+
+// A verifier of an issuer that exchanges API keys checks the key behind
+// every token: built without JWTOptions.Keys (the zero JWTOptions), it is
+// refused, so that an exchanged token can never outlive its key's
+// revocation. An issuer that exchanges no keys mints no token bound to one.
+func TestJWTIssuerBindsKeyIDs(t *testing.T) {
+	keys := apiauth.NewMemoryKeys()
+	is, err := oauth.NewIssuer(oauth.Config{Issuer: "https://a.test", Audience: "api", Keys: keys})
+	require.NoError(t, err)
+	assert.True(t, is.JWTIssuer().KeyIDs)
+	_, err = apiauth.NewJWTVerifier(apiauth.JWTOptions{}, is.JWTIssuer())
+	assert.ErrorContains(t, err, "JWTOptions.Keys is required")
+	_, err = apiauth.NewJWTVerifier(apiauth.JWTOptions{Keys: keys}, is.JWTIssuer())
+	assert.NoError(t, err)
+
+	plain, err := oauth.NewIssuer(oauth.Config{Issuer: "https://b.test", Audience: "api"})
+	require.NoError(t, err)
+	assert.False(t, plain.JWTIssuer().KeyIDs)
+	_, err = apiauth.NewJWTVerifier(apiauth.JWTOptions{}, plain.JWTIssuer())
+	assert.NoError(t, err)
+	_, _, err = plain.Issue(&apiauth.Principal{Subject: "u", KeyID: "k-1"})
+	assert.Error(t, err)
 }

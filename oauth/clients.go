@@ -1,4 +1,4 @@
-package apiauth
+package oauth
 
 import (
 	"context"
@@ -9,16 +9,18 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/apiauth/apiauth"
 )
 
 // Errors of client stores.
 var (
 	// ErrClientNotFound is returned by a ClientStore that has no client
 	// with the ID asked for.
-	ErrClientNotFound = errors.New("apiauth: client not found")
+	ErrClientNotFound = errors.New("oauth: client not found")
 	// ErrClientExists is returned by a ClientStore asked to create a
 	// client whose ID it already holds.
-	ErrClientExists = errors.New("apiauth: client already exists")
+	ErrClientExists = errors.New("oauth: client already exists")
 )
 
 // MinClientSecretLength is the shortest client secret accepted. Secrets
@@ -35,14 +37,14 @@ type ClientRecord struct {
 	ID string `json:"client_id"`
 	// SecretDigest is the SHA-256 digest of the client secret; the secret
 	// itself is never stored.
-	SecretDigest KeyDigest `json:"-"`
+	SecretDigest apiauth.KeyDigest `json:"-"`
 	// Subject of its tokens ("sub"); the client ID when empty.
 	Subject string `json:"subject"`
 	Tenant  string `json:"tenant"`
 	// Scopes the client may request; tokens get these by default.
-	Scopes    []Scope   `json:"scopes"`
-	Tier      string    `json:"tier"`
-	CreatedAt time.Time `json:"created_at"`
+	Scopes    []apiauth.Scope `json:"scopes"`
+	Tier      string          `json:"tier"`
+	CreatedAt time.Time       `json:"created_at"`
 	// DisabledAt stops the client from getting tokens from that time on;
 	// zero while enabled.
 	DisabledAt time.Time `json:"disabled_at,omitzero"`
@@ -50,7 +52,7 @@ type ClientRecord struct {
 
 // checkSecret reports whether secret is the client's, in constant time.
 func (c *ClientRecord) checkSecret(secret string) bool {
-	d := DigestKey(secret)
+	d := apiauth.DigestKey(secret)
 	return subtle.ConstantTimeCompare(d[:], c.SecretDigest[:]) == 1
 }
 
@@ -70,7 +72,7 @@ type ClientSpec struct {
 	ID      string
 	Subject string
 	Tenant  string
-	Scopes  []Scope
+	Scopes  []apiauth.Scope
 	Tier    string
 }
 
@@ -79,19 +81,19 @@ type ClientSpec struct {
 // the secret's digest is kept.
 func RegisterClient(ctx context.Context, store ClientStore, spec ClientSpec, secret string) (*ClientRecord, error) {
 	if spec.ID == "" {
-		return nil, errors.New("apiauth: register client: empty client ID")
+		return nil, errors.New("oauth: register client: empty client ID")
 	}
 	if len(secret) < MinClientSecretLength {
-		return nil, fmt.Errorf("apiauth: register client %s: secret shorter than %d characters", spec.ID, MinClientSecretLength)
+		return nil, fmt.Errorf("oauth: register client %s: secret shorter than %d characters", spec.ID, MinClientSecretLength)
 	}
 	for _, s := range spec.Scopes {
 		if !s.Valid() {
-			return nil, fmt.Errorf("apiauth: register client %s: invalid scope %q", spec.ID, s)
+			return nil, fmt.Errorf("oauth: register client %s: invalid scope %q", spec.ID, s)
 		}
 	}
 	c := &ClientRecord{
 		ID:           spec.ID,
-		SecretDigest: DigestKey(secret),
+		SecretDigest: apiauth.DigestKey(secret),
 		Subject:      spec.Subject,
 		Tenant:       spec.Tenant,
 		Scopes:       slices.Clone(spec.Scopes),
@@ -107,7 +109,7 @@ func RegisterClient(ctx context.Context, store ClientStore, spec ClientSpec, sec
 // GenerateClientSecret returns a random client secret: 43 base62
 // characters, 256 bits from crypto/rand.
 func GenerateClientSecret() string {
-	return string(appendBase62(make([]byte, 0, 43), 43))
+	return randomBase62(43)
 }
 
 // MemoryClientStore is a ClientStore in process memory. The zero value is

@@ -1,0 +1,252 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apiauth/apiauth"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Config configures an Issuer.
+type Config struct {
+	// Issuer is the "iss" of issued tokens, normally the server's URL.
+	Issuer string
+	// Audience is the "aud" of issued tokens: the API they are for.
+	Audience string
+	// TTL is the lifetime of access tokens (default one hour).
+	TTL time.Duration
+	// Clients enables client_credentials; nil disables it.
+	Clients ClientStore
+	// Keys enables exchanging API keys for access tokens (RFC 8693, and
+	// a JSON route); nil disables it. Tokens exchanged from a key carry
+	// its ID, and stop working when the key is revoked (see JWTIssuer).
+	Keys *apiauth.Keys
+	// SigningKey signs tokens; a fresh RS256 key when nil.
+	SigningKey *SigningKey
+	// Realm is the realm of the Basic challenge of invalid_client
+	// ("token" when empty).
+	Realm string
+	// FailureLimit throttles failed client authentications per client ID
+	// and per address, and invalid API keys per address (20 a minute
+	// when empty).
+	FailureLimit apiauth.Tier
+	// ClientIP finds the client's address (RemoteAddr when nil).
+	ClientIP *apiauth.ClientIP
+	// Now returns the current time (time.Now when nil).
+	Now func() time.Time
+}
+
+// Issuer is an OAuth 2.0 authorization server's token endpoint (RFC 6749
+// §3.2) for machine clients: the client_credentials grant (§4.4) and the
+// exchange of API keys for access tokens (RFC 8693, and a JSON route).
+// Its tokens are RFC 9068 JWT access tokens ("typ": "at+jwt"). It is also
+// the apiauth.KeySet that verifies them, and JWTIssuer describes it to a
+// verifier, so that
+//
+//	apiauth.NewJWTVerifier(apiauth.JWTOptions{Keys: keys}, issuer.JWTIssuer())
+//
+// accepts exactly what it issues.
+type Issuer struct {
+	cfg      Config
+	failures *failures
+
+	mu       sync.RWMutex
+	current  signer
+	previous []retiredKey
+}
+
+type signer struct {
+	key    SigningKey
+	public apiauth.JWTKey
+	method jwt.SigningMethod
+}
+
+// retiredKey is a replaced signing key, published until its last token
+// has expired.
+type retiredKey struct {
+	public apiauth.JWTKey
+	until  time.Time
+}
+
+// NewIssuer returns an Issuer.
+func NewIssuer(cfg Config) (*Issuer, error) {
+	if cfg.Issuer == "" || cfg.Audience == "" {
+		return nil, errors.New("oauth: issuer: Issuer and Audience are required")
+	}
+	if cfg.TTL <= 0 {
+		cfg.TTL = time.Hour
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Realm == "" {
+		cfg.Realm = "token"
+	}
+	if !apiauth.ValidRealm(cfg.Realm) {
+		return nil, fmt.Errorf("oauth: issuer: invalid realm %q", cfg.Realm)
+	}
+	if len(cfg.FailureLimit.Limits) == 0 {
+		cfg.FailureLimit = defaultFailureLimit()
+	}
+	if err := cfg.FailureLimit.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.ClientIP == nil {
+		cfg.ClientIP = &apiauth.ClientIP{}
+	}
+	is := &Issuer{cfg: cfg}
+	is.failures = &failures{store: apiauth.NewMemoryStore(), tier: cfg.FailureLimit, clientIP: cfg.ClientIP, now: cfg.Now}
+	key := cfg.SigningKey
+	if key == nil {
+		k, err := GenerateSigningKey("RS256")
+		if err != nil {
+			return nil, err
+		}
+		key = &k
+	}
+	s, err := newSigner(*key)
+	if err != nil {
+		return nil, err
+	}
+	is.current = s
+	return is, nil
+}
+
+func newSigner(k SigningKey) (signer, error) {
+	pub, err := publicKey(apiauth.JWTKey{ID: k.ID, Algorithm: k.Algorithm, Key: k.Key})
+	if err != nil {
+		return signer{}, err
+	}
+	if sk, ok := k.Key.(string); ok {
+		k.Key = []byte(sk)
+	}
+	return signer{key: k, public: pub, method: jwt.GetSigningMethod(pub.Algorithm)}, nil
+}
+
+// Rotate makes key the signing key. The previous key stays published, and
+// keeps verifying, until every token it signed has expired.
+func (is *Issuer) Rotate(key SigningKey) error {
+	s, err := newSigner(key)
+	if err != nil {
+		return err
+	}
+	now := is.cfg.Now()
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	if s.public.ID == is.current.public.ID {
+		return fmt.Errorf("oauth: issuer: key ID %q is already in use", key.ID)
+	}
+	for _, r := range is.previous {
+		if r.public.ID == s.public.ID && now.Before(r.until) {
+			return fmt.Errorf("oauth: issuer: key ID %q is still published for a retired key", key.ID)
+		}
+	}
+	kept := is.previous[:0]
+	for _, r := range is.previous {
+		if now.Before(r.until) {
+			kept = append(kept, r)
+		}
+	}
+	is.previous = append(kept, retiredKey{public: is.current.public, until: now.Add(is.cfg.TTL + 5*time.Minute)})
+	is.current = s
+	return nil
+}
+
+// PublicKeys returns the keys that verify the issuer's live tokens: the
+// signing key and retired keys whose tokens may not have expired yet.
+func (is *Issuer) PublicKeys() []apiauth.JWTKey {
+	now := is.cfg.Now()
+	is.mu.RLock()
+	defer is.mu.RUnlock()
+	keys := []apiauth.JWTKey{is.current.public}
+	for _, r := range is.previous {
+		if now.Before(r.until) {
+			keys = append(keys, r.public)
+		}
+	}
+	return keys
+}
+
+// JWTKey implements apiauth.KeySet over PublicKeys.
+func (is *Issuer) JWTKey(_ context.Context, kid string) (*apiauth.JWTKey, error) {
+	for _, k := range is.PublicKeys() {
+		if k.ID == kid {
+			return &k, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %q is not a key of issuer %s", apiauth.ErrUnknownKey, kid, is.cfg.Issuer)
+}
+
+// JWTIssuer describes the issuer to apiauth.NewJWTVerifier: its iss and
+// aud, its keys, and, when it exchanges API keys, that its tokens carry
+// the ID of the key they were exchanged from (KeyIDs), which the verifier
+// checks against its JWTOptions.Keys on every request, so that a token
+// dies with its key.
+func (is *Issuer) JWTIssuer() apiauth.JWTIssuer {
+	return apiauth.JWTIssuer{Issuer: is.cfg.Issuer, Audience: is.cfg.Audience, Keys: is, KeyIDs: is.cfg.Keys != nil}
+}
+
+// Issue signs an access token for p that lives the issuer's TTL (never past
+// p.ExpiresAt), as the token endpoint would: for a custom login flow, or to
+// mint tokens in tests (apiauthtest.MintToken). p.KeyID is carried only if
+// set, making the token die with that API key; that needs Config.Keys.
+func (is *Issuer) Issue(p *apiauth.Principal) (token string, expires time.Time, err error) {
+	if p.KeyID != "" && is.cfg.Keys == nil {
+		return "", time.Time{}, errors.New("oauth: issuer: a token bound to an API key needs Config.Keys, which checks the key")
+	}
+	now := is.cfg.Now()
+	exp := now.Add(is.cfg.TTL)
+	if !p.ExpiresAt.IsZero() && p.ExpiresAt.Before(exp) {
+		exp = p.ExpiresAt
+	}
+	resp, err := is.issue(p, "", now, exp, false)
+	if err != nil {
+		return "", time.Time{}, errors.New("oauth: issuer: cannot sign the token")
+	}
+	return resp.AccessToken, exp, nil
+}
+
+// issue signs an RFC 9068 access token for p.
+func (is *Issuer) issue(p *apiauth.Principal, clientID string, now, exp time.Time, exchanged bool) (*tokenResponse, error) {
+	names := make([]string, len(p.Scopes))
+	for i, s := range p.Scopes {
+		names[i] = string(s)
+	}
+	scope := strings.Join(names, " ")
+	claims := jwt.MapClaims{
+		"iss": is.cfg.Issuer,
+		"sub": p.Subject,
+		"aud": is.cfg.Audience,
+		"exp": exp.Unix(),
+		"iat": now.Unix(),
+		"jti": randomBase62(22),
+	}
+	optional := [...]struct{ name, value string }{
+		{"client_id", clientID}, {"scope", scope}, {"tenant", p.Tenant}, {"tier", p.Tier}, {"key_id", p.KeyID},
+	}
+	for _, c := range optional {
+		if c.value != "" {
+			claims[c.name] = c.value
+		}
+	}
+	is.mu.RLock()
+	s := is.current
+	is.mu.RUnlock()
+	t := jwt.NewWithClaims(s.method, claims)
+	t.Header["typ"] = "at+jwt"
+	t.Header["kid"] = s.key.ID
+	signed, err := t.SignedString(s.key.Key)
+	if err != nil {
+		return nil, errUnavailable
+	}
+	resp := &tokenResponse{AccessToken: signed, TokenType: "Bearer", ExpiresIn: int64(exp.Sub(now).Round(time.Second) / time.Second), Scope: scope}
+	if exchanged {
+		resp.IssuedTokenType = TokenTypeAccessToken
+	}
+	return resp, nil
+}

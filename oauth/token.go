@@ -1,0 +1,383 @@
+package oauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/apiauth/apiauth"
+)
+
+// Token types and grant types of RFC 8693 token exchange.
+const (
+	// GrantTokenExchange is the RFC 8693 §2.1 grant_type.
+	GrantTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+	// TokenTypeAccessToken is the RFC 8693 §3 type of issued tokens.
+	TokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
+	// TokenTypeAPIKey is the subject_token_type of an API key exchanged
+	// for an access token. RFC 8693 §3 lets a server define its own type
+	// URIs; this one is the library's.
+	TokenTypeAPIKey = "urn:apiauth:params:oauth:token-type:api-key"
+)
+
+// tokenResponse is the successful response of RFC 6749 §5.1 and RFC 8693
+// §2.2.1.
+type tokenResponse struct {
+	AccessToken     string `json:"access_token"`
+	IssuedTokenType string `json:"issued_token_type,omitempty"`
+	TokenType       string `json:"token_type"`
+	ExpiresIn       int64  `json:"expires_in"`
+	Scope           string `json:"scope,omitempty"`
+}
+
+// oauthError is an error response of RFC 6749 §5.2.
+type oauthError struct {
+	status int
+	code   string
+	desc   string
+	retry  int64 // Retry-After seconds of a 429
+}
+
+func (e *oauthError) Error() string { return e.code + ": " + e.desc }
+
+func oauthErr(status int, code, desc string) *oauthError {
+	return &oauthError{status: status, code: code, desc: desc}
+}
+
+// throttled is the 429 of a client or address over its failure limit.
+func throttled(code, why string, wait time.Duration) *oauthError {
+	secs := ceilSeconds(wait)
+	return &oauthError{status: http.StatusTooManyRequests, code: code, retry: secs,
+		desc: why + "; try again in " + strconv.FormatInt(secs, 10) + " seconds."}
+}
+
+var (
+	errMethodNotAllowed = oauthErr(http.StatusMethodNotAllowed, "invalid_request", "The token endpoint accepts POST only.")
+	errInvalidClient    = oauthErr(http.StatusUnauthorized, "invalid_client", "Client authentication failed.")
+	errUnavailable      = oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", "The token endpoint cannot issue tokens right now; try again later.")
+)
+
+// maxTokenRequest caps the body of a token request.
+const maxTokenRequest = 16 << 10
+
+// TokenHandler returns the token endpoint (RFC 6749 §3.2): POST with an
+// application/x-www-form-urlencoded body, grant_type client_credentials
+// (§4.4; the client authenticates with HTTP Basic, its ID and secret
+// form-urlencoded first (§2.3.1), or with client_id and client_secret in
+// the body, never both), or the RFC 8693 token exchange of an API key
+// (subject_token_type TokenTypeAPIKey; client authentication optional).
+// Repeated parameters and credentials in the URL are refused; unknown
+// parameters are ignored. Every response carries Cache-Control: no-store
+// and Pragma: no-cache; errors are RFC 6749 §5.2 JSON with a request_id.
+// Mount it outside apiauth.Authenticate: clients authenticate here with
+// their own credentials, not with a bearer token.
+func (is *Issuer) TokenHandler() http.Handler { return is.endpoint(is.token) }
+
+// APIKeyExchangeHandler returns a JSON route for exchanging an API key:
+// POST a JSON body {"apiKey": "…"} and get the token response of
+// TokenHandler, an access token for the key's principal that lives TTL
+// (never past the key's own expiry).
+func (is *Issuer) APIKeyExchangeHandler() http.Handler { return is.endpoint(is.jsonExchange) }
+
+// endpoint wraps a token-issuing function in what every token response
+// shares: a request ID, POST only, no caching, RFC 6749 §5.2 errors.
+func (is *Issuer) endpoint(issue func(*http.Request) (*tokenResponse, error)) http.Handler {
+	return apiauth.RequestID()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Cache-Control", "no-store")
+		h.Set("Pragma", "no-cache")
+		if r.Method != http.MethodPost {
+			h.Set("Allow", http.MethodPost)
+			is.writeError(w, r, errMethodNotAllowed)
+			return
+		}
+		resp, err := issue(r)
+		if err != nil {
+			is.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, resp)
+	}))
+}
+
+// jsonExchange handles the {"apiKey": "…"} request.
+func (is *Issuer) jsonExchange(r *http.Request) (*tokenResponse, error) {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return nil, oauthErr(http.StatusBadRequest, "invalid_request", "The body must be application/json.")
+	}
+	var body struct {
+		APIKey *string `json:"apiKey"`
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxTokenRequest))
+	if err := dec.Decode(&body); err != nil || body.APIKey == nil {
+		return nil, oauthErr(http.StatusBadRequest, "invalid_request", `The body must be a JSON object with an "apiKey" string.`)
+	}
+	return is.exchange(r, *body.APIKey, false)
+}
+
+// credentialParams may never be sent in a token request's URL.
+var credentialParams = [...]string{"client_secret", "subject_token", "access_token", "password", "client_assertion"}
+
+// readForm reads a token request's form body (RFC 6749 §3.2): POST
+// x-www-form-urlencoded, no parameter twice, no credential in the URL.
+func readForm(r *http.Request) (url.Values, error) {
+	if q := r.URL.RawQuery; q != "" {
+		query, _ := url.ParseQuery(q) // keeps the well-formed pairs
+		for _, name := range credentialParams {
+			if query.Has(name) {
+				return nil, oauthErr(http.StatusBadRequest, "invalid_request", "Credentials must not be sent in the URL.")
+			}
+		}
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
+		return nil, oauthErr(http.StatusBadRequest, "invalid_request", "The body must be application/x-www-form-urlencoded.")
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxTokenRequest+1))
+	if err != nil {
+		return nil, oauthErr(http.StatusBadRequest, "invalid_request", "The body could not be read.")
+	}
+	if len(body) > maxTokenRequest {
+		return nil, oauthErr(http.StatusRequestEntityTooLarge, "invalid_request", "The body is too large.")
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, oauthErr(http.StatusBadRequest, "invalid_request", "The body is not valid form encoding.")
+	}
+	for name, vs := range form {
+		if len(vs) > 1 {
+			// RFC 6749 §3.2: parameters must not be included more than once.
+			return nil, oauthErr(http.StatusBadRequest, "invalid_request", "A parameter is repeated: "+sanitizeDesc(name)+".")
+		}
+	}
+	return form, nil
+}
+
+// token handles one request to the token endpoint.
+func (is *Issuer) token(r *http.Request) (*tokenResponse, error) {
+	form, err := readForm(r)
+	if err != nil {
+		return nil, err
+	}
+	switch grant := form.Get("grant_type"); grant {
+	case "client_credentials":
+		return is.clientCredentials(r, form)
+	case GrantTokenExchange:
+		return is.tokenExchange(r, form)
+	case "":
+		return nil, oauthErr(http.StatusBadRequest, "invalid_request", "grant_type is required.")
+	default:
+		return nil, oauthErr(http.StatusBadRequest, "unsupported_grant_type", "Supported grant types: client_credentials, "+GrantTokenExchange+".")
+	}
+}
+
+// tokenExchange is the RFC 8693 grant for an API key.
+func (is *Issuer) tokenExchange(r *http.Request, form url.Values) (*tokenResponse, error) {
+	if form.Has("client_id") || r.Header.Get("Authorization") != "" {
+		if _, err := is.authenticateClient(r, form); err != nil {
+			return nil, err
+		}
+	}
+	if t := form.Get("subject_token_type"); t != TokenTypeAPIKey {
+		return nil, oauthErr(http.StatusBadRequest, "invalid_request", "subject_token_type must be "+TokenTypeAPIKey+".")
+	}
+	if t := form.Get("requested_token_type"); t != "" && t != TokenTypeAccessToken {
+		return nil, oauthErr(http.StatusBadRequest, "invalid_request", "Only access tokens can be requested.")
+	}
+	if form.Has("actor_token") {
+		return nil, oauthErr(http.StatusBadRequest, "invalid_request", "Delegation (actor_token) is not supported.")
+	}
+	resp, err := is.exchange(r, form.Get("subject_token"), true)
+	if err != nil {
+		return nil, err
+	}
+	if s := form.Get("scope"); s != "" {
+		return nil, oauthErr(http.StatusBadRequest, "invalid_scope", "An exchanged token has the API key's scopes; omit scope.")
+	}
+	return resp, nil
+}
+
+// clientCredentials is the grant of RFC 6749 §4.4.
+func (is *Issuer) clientCredentials(r *http.Request, form url.Values) (*tokenResponse, error) {
+	if is.cfg.Clients == nil {
+		return nil, oauthErr(http.StatusBadRequest, "unsupported_grant_type", "client_credentials is not enabled.")
+	}
+	c, err := is.authenticateClient(r, form)
+	if err != nil {
+		return nil, err
+	}
+	scopes := c.Scopes
+	if s := form.Get("scope"); s != "" {
+		want, err := apiauth.ParseScopes(s)
+		if err != nil {
+			return nil, oauthErr(http.StatusBadRequest, "invalid_scope", "The scope is malformed.")
+		}
+		p := apiauth.Principal{Scopes: c.Scopes}
+		for _, sc := range want {
+			if !p.HasScope(sc) {
+				return nil, oauthErr(http.StatusBadRequest, "invalid_scope", "The client may not request the scope "+sanitizeDesc(string(sc))+".")
+			}
+		}
+		scopes = want
+	}
+	sub := c.Subject
+	if sub == "" {
+		sub = c.ID
+	}
+	now := is.cfg.Now()
+	return is.issue(&apiauth.Principal{Subject: sub, Tenant: c.Tenant, Scopes: scopes, Tier: c.Tier}, c.ID, now, now.Add(is.cfg.TTL), false)
+}
+
+// clientCredentialsOf returns the client ID and secret of a request (RFC
+// 6749 §2.3.1): HTTP Basic, its parts form-urlencoded, or client_id and
+// client_secret in the body; never both.
+func clientCredentialsOf(r *http.Request, form url.Values) (id, secret string, err error) {
+	id, secret, basic := r.BasicAuth()
+	if !basic {
+		if r.Header.Get("Authorization") != "" {
+			return "", "", errInvalidClient
+		}
+		return form.Get("client_id"), form.Get("client_secret"), nil
+	}
+	var err1, err2 error
+	id, err1 = url.QueryUnescape(id)
+	secret, err2 = url.QueryUnescape(secret)
+	if err1 != nil || err2 != nil {
+		return "", "", errInvalidClient
+	}
+	if form.Has("client_id") || form.Has("client_secret") {
+		return "", "", oauthErr(http.StatusBadRequest, "invalid_request", "Use one client authentication method, not two.")
+	}
+	return id, secret, nil
+}
+
+// authenticateClient checks the client's credentials. An unknown client
+// and a wrong secret get the same answer after the same work. Repeated
+// failures from one client ID or address are refused for a while.
+func (is *Issuer) authenticateClient(r *http.Request, form url.Values) (*ClientRecord, error) {
+	id, secret, err := clientCredentialsOf(r, form)
+	if err != nil {
+		return nil, err
+	}
+	if id == "" || secret == "" || is.cfg.Clients == nil {
+		return nil, errInvalidClient
+	}
+	ctx, keyID, keyIP := r.Context(), "c:"+id, is.failures.addr(r)
+	if wait := max(is.failures.waitFor(ctx, keyID), is.failures.waitFor(ctx, keyIP)); wait > 0 {
+		return nil, throttled("invalid_client", "Too many failed client authentications", wait)
+	}
+	c, err := is.cfg.Clients.GetClient(ctx, id)
+	switch {
+	case errors.Is(err, ErrClientNotFound):
+		dummyClient.checkSecret(secret) // same work as a wrong secret
+		c = nil
+	case err != nil:
+		return nil, errUnavailable
+	}
+	disabled := c != nil && !c.DisabledAt.IsZero() && !is.cfg.Now().Before(c.DisabledAt)
+	if c == nil || !c.checkSecret(secret) || disabled {
+		is.failures.fail(ctx, keyID)
+		is.failures.fail(ctx, keyIP)
+		return nil, errInvalidClient
+	}
+	return c, nil
+}
+
+// exchange turns an API key into an access token for its principal.
+func (is *Issuer) exchange(r *http.Request, key string, exchangeGrant bool) (*tokenResponse, error) {
+	if is.cfg.Keys == nil {
+		return nil, oauthErr(http.StatusBadRequest, "unsupported_grant_type", "API keys cannot be exchanged here.")
+	}
+	if key == "" {
+		return nil, oauthErr(http.StatusBadRequest, "invalid_request", "An API key is required.")
+	}
+	if strings.HasPrefix(key, "eyJ") && strings.Count(key, ".") == 2 {
+		return nil, oauthErr(http.StatusBadRequest, "invalid_grant", "Only an API key can be exchanged; an access token cannot be exchanged for another.")
+	}
+	// The key must be a credential a bearer header could carry; Keys
+	// refuses every other token as malformed.
+	if len(key) > apiauth.DefaultMaxTokenLength {
+		return nil, oauthErr(http.StatusBadRequest, "invalid_grant", "The API key is invalid.")
+	}
+	ctx, keyIP := r.Context(), is.failures.addr(r)
+	if wait := is.failures.waitFor(ctx, keyIP); wait > 0 {
+		return nil, throttled("invalid_grant", "Too many invalid API keys", wait)
+	}
+	p, err := is.cfg.Keys.Verify(ctx, key)
+	if err != nil {
+		return nil, is.exchangeError(ctx, keyIP, err)
+	}
+	now := is.cfg.Now()
+	exp := now.Add(is.cfg.TTL)
+	if !p.ExpiresAt.IsZero() && p.ExpiresAt.Before(exp) {
+		exp = p.ExpiresAt
+	}
+	return is.issue(p, "", now, exp, exchangeGrant)
+}
+
+// exchangeError is the answer to an API key that Keys refused, counted as
+// a failure of the address unless the store failed.
+func (is *Issuer) exchangeError(ctx context.Context, keyIP string, err error) error {
+	switch {
+	case errors.Is(err, apiauth.ErrTokenExpired):
+		err = oauthErr(http.StatusBadRequest, "invalid_grant", "The API key has expired.")
+	case errors.Is(err, apiauth.ErrTokenRevoked):
+		err = oauthErr(http.StatusBadRequest, "invalid_grant", "The API key has been revoked.")
+	case errors.Is(err, apiauth.ErrInvalidToken):
+		err = oauthErr(http.StatusBadRequest, "invalid_grant", "The API key is invalid.")
+	default:
+		return errUnavailable
+	}
+	is.failures.fail(ctx, keyIP)
+	return err
+}
+
+// writeError writes an RFC 6749 §5.2 error response.
+func (is *Issuer) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var oe *oauthError
+	if !errors.As(err, &oe) {
+		oe = errUnavailable
+	}
+	switch oe.status {
+	case http.StatusUnauthorized:
+		w.Header().Set("Www-Authenticate", `Basic realm="`+is.cfg.Realm+`"`)
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "5")
+	case http.StatusTooManyRequests:
+		w.Header().Set("Retry-After", strconv.FormatInt(oe.retry, 10))
+	}
+	writeJSON(w, oe.status, map[string]string{"error": oe.code, "error_description": oe.desc, "request_id": apiauth.RequestIDFrom(r.Context())})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"server_error"}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// sanitizeDesc keeps an echoed value within the error_description
+// character set of RFC 6749 §5.2 (%x20-21 / %x23-5B / %x5D-7E) and short.
+func sanitizeDesc(s string) string {
+	if len(s) > 64 {
+		s = s[:64]
+	}
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			b[i] = '?'
+		}
+	}
+	return string(b)
+}
