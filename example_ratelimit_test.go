@@ -9,23 +9,20 @@ import (
 	"github.com/apiauth/apiauth"
 )
 
-// ExampleRateLimit limits each API key by its tier: here a tier of 3
-// requests per minute. Every response carries the X-RateLimit-* fields;
+// ExampleRateLimit limits each API key by its tier: here the default tier,
+// free, made 3 requests per minute. Every response carries the X-RateLimit-* fields;
 // the fourth request is refused with 429 and Retry-After.
 func ExampleRateLimit() {
 	keys := exampleKeys()
 	tiers := apiauth.Presets() // free, pro, enterprise
-	tiers["tiny"] = apiauth.Tier{Name: "tiny", Limits: []apiauth.Limit{
+	tiers["free"] = apiauth.Tier{Name: "free", Limits: []apiauth.Limit{
 		{Name: "minute", Requests: 3, Window: time.Minute},
 	}}
 	start := time.Unix(1_800_000_000, 0)
 	clock := func() time.Time { return start } // a fixed clock for the example
 
-	h := apiauth.Chain(
-		apiauth.Authenticate(keys),
-		apiauth.RateLimit(apiauth.NewMemoryStore(), func(*apiauth.Principal) apiauth.Tier { return tiers["tiny"] },
-			apiauth.WithClock(clock)),
-	)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	limit := apiauth.RateLimit(apiauth.NewMemoryStore(), tiers, apiauth.WithClock(clock))
+	h := apiauth.Authenticate(keys)(limit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
 
 	for i := 1; i <= 4; i++ {
 		req := httptest.NewRequest("GET", "/v1/orders", nil)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -97,54 +98,77 @@ func (t Tier) Validate() error {
 	return nil
 }
 
-// The preset tiers of seed 002. A burst is a limit over one second: "Free,
-// 1,000 requests per hour with a burst of 50" is 1,000 per hour and 50 per
+// The preset tiers. A burst is a limit over one second: "Free, 1,000
+// requests per hour with a burst of 50" is 1,000 per hour and 50 per
 // second, both enforced.
-var (
-	Free = Tier{Name: "free", Limits: []Limit{
-		{Name: "hour", Requests: 1000, Window: time.Hour},
-		{Name: "burst", Requests: 50, Window: time.Second},
-	}}
-	Pro = Tier{Name: "pro", Limits: []Limit{
-		{Name: "hour", Requests: 10000, Window: time.Hour},
-		{Name: "burst", Requests: 200, Window: time.Second},
-	}}
-	Enterprise = Tier{Name: "enterprise", Limits: []Limit{
-		{Name: "hour", Requests: Unlimited, Window: time.Hour},
-		{Name: "burst", Requests: 1000, Window: time.Second},
-	}}
-)
-
-// Tiers maps tier names, as carried by Principal.Tier, to tiers.
-type Tiers map[string]Tier
-
-// Presets returns a new Tiers holding Free, Pro and Enterprise under their
-// names; add to it or override entries before use.
-func Presets() Tiers {
-	return Tiers{Free.Name: Free, Pro.Name: Pro, Enterprise.Name: Enterprise}
+func presetTiers() Tiers {
+	return Tiers{
+		"free": {Name: "free", Limits: []Limit{
+			{Name: "hour", Requests: 1000, Window: time.Hour},
+			{Name: "burst", Requests: 50, Window: time.Second},
+		}},
+		"pro": {Name: "pro", Limits: []Limit{
+			{Name: "hour", Requests: 10000, Window: time.Hour},
+			{Name: "burst", Requests: 200, Window: time.Second},
+		}},
+		"enterprise": {Name: "enterprise", Limits: []Limit{
+			{Name: "hour", Requests: Unlimited, Window: time.Hour},
+			{Name: "burst", Requests: 1000, Window: time.Second},
+		}},
+	}
 }
 
-// Of returns the tier of p: the tier named by p.Tier, or "free" (or Free if
-// there is no "free" entry) for anonymous callers and unknown names. It
+// Tiers maps tier names, as carried by Principal.Tier, to tiers. The tier
+// named "free" is the default: anonymous callers and principals whose tier
+// is not in the map get it.
+type Tiers map[string]Tier
+
+// Presets returns a new Tiers with the three preset tiers, each a limit
+// per hour and a burst limit per second:
+//
+//	free        1,000 an hour, burst 50 a second
+//	pro        10,000 an hour, burst 200 a second
+//	enterprise  unlimited an hour, burst 1,000 a second
+//
+// The map is the caller's: add to it or override entries before use.
+func Presets() Tiers { return presetTiers() }
+
+// defaultTier is the name of the tier of anonymous callers and of
+// principals whose tier is unknown.
+const defaultTier = "free"
+
+// tierSet is Tiers validated, and copied so that the caller's map and
+// slices can change without effect, for RateLimit.
+type tierSet map[string]*Tier
+
+// compile validates every tier, and fills in the default tier from the
+// presets when ts has none.
+func (ts Tiers) compile() (tierSet, error) {
+	out := make(tierSet, len(ts)+1)
+	for name, t := range ts {
+		if err := t.Validate(); err != nil {
+			return nil, err
+		}
+		t.Limits = slices.Clone(t.Limits)
+		out[name] = &t
+	}
+	if _, ok := out[defaultTier]; !ok {
+		t := presetTiers()[defaultTier]
+		out[defaultTier] = &t
+	}
+	return out, nil
+}
+
+// of returns the tier of p: the tier named by p.Tier, or the default. It
 // never consults the request: a client cannot pick its tier.
-func (ts Tiers) Of(p *Principal) Tier {
+func (ts tierSet) of(p *Principal) *Tier {
 	if p != nil {
 		if t, ok := ts[p.Tier]; ok {
 			return t
 		}
 	}
-	if t, ok := ts[Free.Name]; ok {
-		return t
-	}
-	return Free
+	return ts[defaultTier]
 }
-
-// presets backs TierOf.
-var presets = Presets()
-
-// TierOf maps a principal to a preset tier by name (Free, Pro, Enterprise);
-// anonymous callers and unknown names get Free.
-func TierOf(p *Principal) Tier { return presets.Of(p) }
 
 // LimitStatus is the state of one limit after a decision.
 type LimitStatus struct {
@@ -257,37 +281,41 @@ func WithClientIP(c *ClientIP) RateLimitOption {
 	return func(cfg *rateLimitConfig) { cfg.clientIP = c }
 }
 
-// RateLimit returns a layer that enforces the tier tierOf gives the
-// request's principal (from Authenticate) with store. The bucket is the
-// principal's KeyID, or its Tenant and Subject when it has no key ID;
-// anonymous
-// requests (Authenticate with Optional, or no Authenticate) are limited per
-// client IP with tierOf(nil).
+// RateLimit returns a layer that enforces, with store, the tier of tiers
+// that the request's principal (from Authenticate) names in its Tier; the
+// tier "free" is the default, for anonymous callers and unknown names
+// (the preset free tier when tiers has none; nil tiers means Presets()).
+// The bucket is the principal's KeyID, or its Tenant and Subject when it
+// has no key ID; anonymous requests (Authenticate with Optional, or no
+// Authenticate) are limited per client IP.
 //
 // Every response of a limited route carries X-RateLimit-Limit,
 // X-RateLimit-Remaining and X-RateLimit-Reset (Unix seconds when the
 // remaining count is back to the limit) for the tier's first limit that
-// binds; a refusal describes the limit that refused. A refused request gets 429 rate_limited with Retry-After (whole
-// seconds, at least 1) and a detail saying when to retry. A tier that
-// fails Tier.Validate is a server misconfiguration: the request gets 500
-// server_error, and never reaches the store.
-func RateLimit(store Store, tierOf func(*Principal) Tier, opts ...RateLimitOption) func(http.Handler) http.Handler {
+// // binds; a refusal describes the limit that refused. A refused request
+// gets 429 rate_limited with Retry-After (whole seconds, at least 1) and a
+// detail saying when to retry.
+//
+// The tiers are validated once, here: RateLimit panics if one fails
+// Tier.Validate, as a misconfigured server should fail at start-up rather
+// than on a request.
+func RateLimit(store Store, tiers Tiers, opts ...RateLimitOption) func(http.Handler) http.Handler {
 	cfg := &rateLimitConfig{now: time.Now, clientIP: &ClientIP{}}
 	for _, o := range opts {
 		o(cfg)
 	}
-	if tierOf == nil {
-		tierOf = TierOf
+	if tiers == nil {
+		tiers = presetTiers()
+	}
+	set, err := tiers.compile()
+	if err != nil {
+		panic(err)
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			st := stateFrom(r.Context())
 			p := st.principalOrNil()
-			tier := tierOf(p)
-			if err := tier.Validate(); err != nil {
-				WriteError(w, r, http.StatusInternalServerError, "server_error", "The rate limit of this route is misconfigured.")
-				return
-			}
+			tier := set.of(p)
 			var key string
 			switch {
 			case p != nil && p.KeyID != "":

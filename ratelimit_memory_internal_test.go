@@ -124,7 +124,7 @@ func TestMemoryStoreBytesPerEntry(t *testing.T) {
 	}
 	worst, at := 0.0, 0
 	for i := 1; i <= 300_000; i++ {
-		_, _ = m.Take(ctx, "k:"+strconv.Itoa(i), Free.Limits, memNow)
+		_, _ = m.Take(ctx, "k:"+strconv.Itoa(i), presetTiers()["free"].Limits, memNow)
 		if i >= 2000 && i%61 == 0 {
 			if b := float64(held()) / float64(i); b > worst {
 				worst, at = b, i
@@ -419,7 +419,7 @@ func TestMemoryStoreRepeatedPair(t *testing.T) {
 
 func TestMemoryStorePeekNeverInserts(t *testing.T) {
 	ctx := context.Background()
-	limits := Free.Limits
+	limits := presetTiers()["free"].Limits
 	m := NewMemoryStore()
 	for i := range 5000 {
 		d, err := m.Peek(ctx, "k"+strconv.Itoa(i), limits, memNow)

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -44,7 +46,7 @@ func TestRateLimitHeadersOverASequence(t *testing.T) {
 	clk := &clock{now: time.Unix(1_800_000_000, 0)}
 	p := &apiauth.Principal{KeyID: "k1", Tier: "tiny"}
 	h := principalLayer(p)(apiauth.RateLimit(apiauth.NewMemoryStore(),
-		func(*apiauth.Principal) apiauth.Tier { return tiny }, apiauth.WithClock(clk.Now))(echo))
+		apiauth.Tiers{"tiny": tiny}, apiauth.WithClock(clk.Now))(echo))
 	do := func() *httptest.ResponseRecorder {
 		rr := httptest.NewRecorder()
 		h.ServeHTTP(rr, httptest.NewRequest("GET", "/v1/orders", nil))
@@ -148,7 +150,7 @@ func TestRateLimitUnlimitedNeverBinds(t *testing.T) {
 	// Enterprise: the hour never binds, the burst of 1,000 per second does,
 	// and the headers describe the burst.
 	h := principalLayer(&apiauth.Principal{KeyID: "e", Tier: "enterprise"})(
-		apiauth.RateLimit(store, apiauth.TierOf, apiauth.WithClock(func() time.Time { return now }))(echo))
+		apiauth.RateLimit(store, nil, apiauth.WithClock(func() time.Time { return now }))(echo))
 	var last *httptest.ResponseRecorder
 	for i := 0; i < 1001; i++ {
 		last = httptest.NewRecorder()
@@ -160,7 +162,7 @@ func TestRateLimitUnlimitedNeverBinds(t *testing.T) {
 
 func TestRateLimitIETFHeaders(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	h := principalLayer(&apiauth.Principal{KeyID: "k"})(apiauth.RateLimit(apiauth.NewMemoryStore(), apiauth.TierOf,
+	h := principalLayer(&apiauth.Principal{KeyID: "k"})(apiauth.RateLimit(apiauth.NewMemoryStore(), nil,
 		apiauth.WithClock(func() time.Time { return now }), apiauth.WithIETFHeaders())(echo))
 	rr := httptest.NewRecorder()
 	h.ServeHTTP(rr, httptest.NewRequest("GET", "/", nil))
@@ -173,9 +175,7 @@ func TestRateLimitIETFHeaders(t *testing.T) {
 
 func TestRateLimitKeys(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	oneReq := func(*apiauth.Principal) apiauth.Tier {
-		return apiauth.Tier{Name: "one", Limits: []apiauth.Limit{{Requests: 1, Window: time.Hour}}}
-	}
+	oneReq := apiauth.Tiers{"free": {Name: "one", Limits: []apiauth.Limit{{Requests: 1, Window: time.Hour}}}}
 	store := apiauth.NewMemoryStore()
 	rl := apiauth.RateLimit(store, oneReq, apiauth.WithClock(func() time.Time { return now }))
 	status := func(p *apiauth.Principal, remote string) int {
@@ -221,14 +221,14 @@ func (failingRateStore) Peek(context.Context, string, []apiauth.Limit, time.Time
 
 func TestRateLimitStoreFailure(t *testing.T) {
 	p := principalLayer(&apiauth.Principal{KeyID: "k"})
-	closed := p(apiauth.RateLimit(failingRateStore{}, apiauth.TierOf)(echo))
+	closed := p(apiauth.RateLimit(failingRateStore{}, nil)(echo))
 	rr := httptest.NewRecorder()
 	closed.ServeHTTP(rr, httptest.NewRequest("GET", "/x", nil))
 	assertProblem(t, rr, "GET", problemBody{Type: "about:blank", Title: "Service Unavailable", Status: 503,
 		Detail: "Rate limits cannot be checked right now; try again later.", Instance: "/x", Code: "temporarily_unavailable"},
 		http.Header{"Retry-After": {"1"}})
 
-	open := p(apiauth.RateLimit(failingRateStore{}, apiauth.TierOf, apiauth.WithFailOpen())(echo))
+	open := p(apiauth.RateLimit(failingRateStore{}, nil, apiauth.WithFailOpen())(echo))
 	rr = httptest.NewRecorder()
 	open.ServeHTTP(rr, httptest.NewRequest("GET", "/x", nil))
 	assert.Equal(t, 200, rr.Code)
@@ -240,7 +240,7 @@ func TestRateLimitUsesAuthenticateSettings(t *testing.T) {
 	f := newFixture(t)
 	now := time.Unix(1_800_000_000, 0)
 	h := apiauth.Authenticate(f.keys, apiauth.WithProblemTypeBase(typeBase))(
-		apiauth.RateLimit(apiauth.NewMemoryStore(), func(*apiauth.Principal) apiauth.Tier { return tiny },
+		apiauth.RateLimit(apiauth.NewMemoryStore(), apiauth.Tiers{"free": tiny},
 			apiauth.WithClock(func() time.Time { return now }))(echo))
 	var rr *httptest.ResponseRecorder
 	for i := 0; i < 6; i++ {
@@ -254,28 +254,54 @@ func TestRateLimitUsesAuthenticateSettings(t *testing.T) {
 	assert.Contains(t, rr.Body.String(), `"title":"Rate limit exceeded"`)
 }
 
-func TestRateLimitInvalidTierIsServerError(t *testing.T) {
-	bad := func(*apiauth.Principal) apiauth.Tier {
-		return apiauth.Tier{Name: "zero", Limits: []apiauth.Limit{{Requests: 0, Window: time.Second}}}
+// An invalid tier is refused when the layer is built, never on a request.
+func TestRateLimitInvalidTierPanicsAtConstruction(t *testing.T) {
+	bad := apiauth.Tiers{"zero": {Name: "zero", Limits: []apiauth.Limit{{Requests: 0, Window: time.Second}}}}
+	assert.PanicsWithError(t, `apiauth: tier "zero": limit "": requests must be positive or Unlimited`, func() {
+		apiauth.RateLimit(apiauth.NewMemoryStore(), bad)
+	})
+}
+
+// The tiers are the layer's own once it is built: changing the caller's
+// map or its slices afterwards changes nothing.
+func TestRateLimitCopiesTiers(t *testing.T) {
+	tiers := apiauth.Tiers{"free": {Name: "free", Limits: []apiauth.Limit{{Requests: 1, Window: time.Hour}}}}
+	h := principalLayer(&apiauth.Principal{KeyID: "k"})(apiauth.RateLimit(apiauth.NewMemoryStore(), tiers)(echo))
+	tiers["free"].Limits[0].Requests = 1000
+	tiers["free"] = apiauth.Tier{Name: "free", Limits: []apiauth.Limit{{Requests: 1000, Window: time.Hour}}}
+	for _, want := range []int{200, 429} {
+		rr := httptest.NewRecorder()
+		h.ServeHTTP(rr, httptest.NewRequest("GET", "/", nil))
+		assert.Equal(t, want, rr.Code)
+		assert.Equal(t, "1", rr.Header().Get("X-RateLimit-Limit"))
 	}
-	h := principalLayer(&apiauth.Principal{KeyID: "k"})(apiauth.RateLimit(apiauth.NewMemoryStore(), bad)(echo))
-	rr := httptest.NewRecorder()
-	require.NotPanics(t, func() { h.ServeHTTP(rr, httptest.NewRequest("GET", "/", nil)) })
-	assert.Equal(t, 500, rr.Code)
-	assert.Contains(t, rr.Body.String(), `"code":"server_error"`)
 }
 
 func TestTiers(t *testing.T) {
 	ts := apiauth.Presets()
 	ts["tiny"] = tiny
-	assert.Equal(t, "tiny", ts.Of(&apiauth.Principal{Tier: "tiny"}).Name)
-	assert.Equal(t, "pro", ts.Of(&apiauth.Principal{Tier: "pro"}).Name)
-	assert.Equal(t, "free", ts.Of(&apiauth.Principal{Tier: "platinum"}).Name, "unknown names get free")
-	assert.Equal(t, "free", ts.Of(nil).Name)
-	assert.Equal(t, "free", apiauth.Tiers{}.Of(nil).Name)
-	for _, tier := range []apiauth.Tier{apiauth.Free, apiauth.Pro, apiauth.Enterprise, tiny} {
+	limitOf := func(tiers apiauth.Tiers, p *apiauth.Principal) string {
+		h := apiauth.RateLimit(apiauth.NewMemoryStore(), tiers)(echo)
+		if p != nil {
+			h = principalLayer(p)(h)
+		}
+		rr := httptest.NewRecorder()
+		h.ServeHTTP(rr, httptest.NewRequest("GET", "/", nil))
+		return rr.Header().Get("X-RateLimit-Limit")
+	}
+	assert.Equal(t, "5", limitOf(ts, &apiauth.Principal{KeyID: "k", Tier: "tiny"}))
+	assert.Equal(t, "10000", limitOf(ts, &apiauth.Principal{KeyID: "k", Tier: "pro"}))
+	assert.Equal(t, "1000", limitOf(ts, &apiauth.Principal{KeyID: "k", Tier: "platinum"}), "unknown names get free")
+	assert.Equal(t, "1000", limitOf(ts, nil), "anonymous callers get free")
+	assert.Equal(t, "1000", limitOf(apiauth.Tiers{"tiny": tiny}, nil), "without a free tier, the preset one")
+	assert.Equal(t, "5", limitOf(apiauth.Tiers{"free": tiny}, &apiauth.Principal{KeyID: "k", Tier: "pro"}))
+	assert.Equal(t, []string{"enterprise", "free", "pro"}, slices.Sorted(maps.Keys(apiauth.Presets())))
+	for _, tier := range apiauth.Presets() {
 		assert.NoError(t, tier.Validate())
 	}
+	p1 := apiauth.Presets()
+	p1["free"].Limits[0].Requests = 1
+	assert.Equal(t, int64(1000), apiauth.Presets()["free"].Limits[0].Requests, "each call is a new copy")
 	for _, bad := range []apiauth.Tier{
 		{Name: "empty"},
 		{Name: "zero", Limits: []apiauth.Limit{{Requests: 0, Window: time.Second}}},

@@ -41,7 +41,7 @@ func TestNestedRequestKeepsOuterPrincipal(t *testing.T) {
 // A refusal's X-RateLimit-* fields describe the limit that refused.
 func TestRateLimitRefusalDescribesRefusingLimit(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	h := principalLayer(&apiauth.Principal{KeyID: "k"})(apiauth.RateLimit(apiauth.NewMemoryStore(), apiauth.TierOf,
+	h := principalLayer(&apiauth.Principal{KeyID: "k"})(apiauth.RateLimit(apiauth.NewMemoryStore(), nil,
 		apiauth.WithClock(func() time.Time { return now }))(echo))
 	var rr *httptest.ResponseRecorder
 	for i := 0; i < 51; i++ {

@@ -205,7 +205,7 @@ func BenchmarkRateLimit(b *testing.B) {
 		})
 	}
 	million := rateKeys(1_000_000)
-	for _, l := range memLimiters(b, apiauth.Free.Limits) {
+	for _, l := range memLimiters(b, apiauth.Presets()["free"].Limits) {
 		// ns/op here is one more request from one of the million keys.
 		b.Run("1M-keys/"+l.name, func(b *testing.B) {
 			var before, after runtime.MemStats

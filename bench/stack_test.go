@@ -27,7 +27,7 @@ func apiauthStack(b *testing.B, k *apiKeys, next http.Handler) http.Handler {
 	return apiauth.Chain(
 		apiauth.RequestID(),
 		apiauth.Authenticate(k.keys, apiauth.WithJWT(v)),
-		apiauth.RateLimit(apiauth.NewMemoryStore(), func(*apiauth.Principal) apiauth.Tier { return bigTier }),
+		apiauth.RateLimit(apiauth.NewMemoryStore(), apiauth.Tiers{"free": bigTier}),
 		apiauth.RequireScope(apiauth.Read),
 	)(next)
 }

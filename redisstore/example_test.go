@@ -22,6 +22,6 @@ func ExampleNew() {
 	keys := apiauth.NewMemoryKeys()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/orders", func(w http.ResponseWriter, r *http.Request) {})
-	handler := apiauth.Authenticate(keys)(apiauth.RateLimit(store, apiauth.TierOf)(mux))
+	handler := apiauth.Authenticate(keys)(apiauth.RateLimit(store, nil)(mux))
 	_ = http.ListenAndServe(":8080", handler)
 }

@@ -552,19 +552,19 @@ func TestCanceledContext(t *testing.T) {
 	s := redisstore.New(client(t, redisAddr(t), true), redisstore.WithPrefix(prefix(t)), redisstore.WithFallback(fb))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := s.Take(ctx, "k:1", apiauth.Free.Limits, time.Now())
+	_, err := s.Take(ctx, "k:1", apiauth.Presets()["free"].Limits, time.Now())
 	if !errors.Is(err, context.Canceled) || errors.Is(err, apiauth.ErrStoreUnavailable) {
 		t.Fatalf("canceled context: %v, want context.Canceled only", err)
 	}
 	if fb.calls.Load() != 0 {
 		t.Error("the fallback decided for a canceled request")
 	}
-	if d, err := s.Take(context.Background(), "k:1", apiauth.Free.Limits, time.Now()); err != nil || !d.Allowed || fb.calls.Load() != 0 {
+	if d, err := s.Take(context.Background(), "k:1", apiauth.Presets()["free"].Limits, time.Now()); err != nil || !d.Allowed || fb.calls.Load() != 0 {
 		t.Fatalf("next request: allowed %v, %v, fallback decisions %d; want Redis to decide", d.Allowed, err, fb.calls.Load())
 	}
 }
 
-// BenchmarkRedisTake is one request, two limits (apiauth.Free), one round
+// BenchmarkRedisTake is one request, two limits (apiauth.Presets()["free"]), one round
 // trip to the Redis server.
 func BenchmarkRedisTake(b *testing.B) {
 	c := client(b, redisAddr(b), true)

@@ -56,7 +56,7 @@ func (s *server) viewKey(rec *apiauth.KeyRecord, now time.Time) keyView {
 		Subject:     rec.Subject,
 		Tenant:      rec.Tenant,
 		Scopes:      nonNil(rec.Scopes),
-		Tier:        s.tiers.Of(&rec.Principal).Name,
+		Tier:        tierName(s.tiers, &rec.Principal),
 		Status:      "active",
 		CreatedAt:   rec.CreatedAt.UTC(),
 		ExpiresAt:   timePtr(rec.ExpiresAt),

@@ -131,6 +131,15 @@ type trustedIssuerConfig struct {
 	TierClaim   string `json:"tier_claim"`
 }
 
+// tierName is the name of the tier that RateLimit applies to p: its own
+// tier when the config knows it, else the default, "free".
+func tierName(tiers apiauth.Tiers, p *apiauth.Principal) string {
+	if _, ok := tiers[p.Tier]; ok {
+		return p.Tier
+	}
+	return "free"
+}
+
 // tierNames returns the names of tiers, sorted.
 func tierNames(tiers apiauth.Tiers) []string {
 	return slices.Sorted(maps.Keys(tiers))

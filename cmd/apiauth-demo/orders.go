@@ -98,7 +98,7 @@ func (s *server) me(w http.ResponseWriter, r *http.Request) {
 		Subject: p.Subject,
 		Tenant:  p.Tenant,
 		Scopes:  nonNil(p.Scopes),
-		Tier:    s.tiers.Of(p).Name,
+		Tier:    tierName(s.tiers, p),
 		KeyID:   p.KeyID,
 	})
 }

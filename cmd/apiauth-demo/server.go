@@ -101,7 +101,7 @@ func newHandler(cfg *Config, b backends, log *slog.Logger) http.Handler {
 	// Each caller is limited by its credential's tier (free when it has
 	// none, and for callers without credentials, by IP); the tier comes
 	// from the verified key or token, never from the request.
-	rateLimit := apiauth.RateLimit(b.Limits, cfg.Tiers.Of,
+	rateLimit := apiauth.RateLimit(b.Limits, cfg.Tiers,
 		apiauth.WithClientIP(clientIP),
 		apiauth.WithIETFHeaders(),
 	)
