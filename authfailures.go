@@ -7,10 +7,9 @@ import (
 	"time"
 )
 
-// DefaultFailureLimit is the failure limit WithFailureLimit applies when
-// given an empty tier: 20 failed authentications per client IP per minute,
-// that is 20 at once and then one every 3 seconds.
-var DefaultFailureLimit = Tier{Name: "auth-failures", Limits: []Limit{
+// defaultFailureLimit is the failure limit WithFailureLimit applies when
+// given an empty tier.
+var defaultFailureLimit = Tier{Name: "auth-failures", Limits: []Limit{
 	{Name: "failures", Requests: 20, Window: time.Minute},
 }}
 
@@ -29,13 +28,14 @@ type failureLimit struct {
 // Retry-After before the credential is even looked at, so that the refusal
 // reveals nothing about the guess. Valid credentials never consume, and a
 // stranger's failures never spend a real key's quota: the failure buckets
-// are separate from RateLimit's. An empty tier means DefaultFailureLimit.
+// are separate from RateLimit's. An empty tier means 20
+// failures per client IP per minute: 20 at once, then one every 3 seconds.
 //
 // When the store fails, credentials are verified as if there were no
 // limit. It panics if tier is invalid.
 func WithFailureLimit(store Store, tier Tier, clientIP *ClientIP) Option {
 	if len(tier.Limits) == 0 {
-		tier = DefaultFailureLimit
+		tier = defaultFailureLimit
 	}
 	if err := tier.Validate(); err != nil {
 		panic(err)

@@ -3,6 +3,7 @@ package apiauth_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strconv"
 	"testing"
 	"time"
@@ -60,8 +61,7 @@ func TestFailureLimit(t *testing.T) {
 
 func TestFailureLimitBehindProxy(t *testing.T) {
 	f := newFixture(t)
-	trusted, err := apiauth.ParsePrefixes("10.0.0.0/8")
-	require.NoError(t, err)
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
 	one := apiauth.Tier{Name: "failures", Limits: []apiauth.Limit{{Requests: 1, Window: time.Hour}}}
 	h := apiauth.Authenticate(f.keys, apiauth.WithFailureLimit(apiauth.NewMemoryStore(), one,
 		&apiauth.ClientIP{TrustedProxies: trusted}))(echo)

@@ -20,28 +20,6 @@ type ClientIP struct {
 	TrustedProxies []netip.Prefix
 }
 
-// ParsePrefixes parses CIDR prefixes ("10.0.0.0/8") or single addresses
-// ("127.0.0.1", taken as /32 or /128) for ClientIP.TrustedProxies.
-func ParsePrefixes(ss ...string) ([]netip.Prefix, error) {
-	out := make([]netip.Prefix, 0, len(ss))
-	for _, s := range ss {
-		if strings.Contains(s, "/") {
-			p, err := netip.ParsePrefix(s)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, p.Masked())
-			continue
-		}
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
-	}
-	return out, nil
-}
-
 func (c *ClientIP) trusted(a netip.Addr) bool {
 	for _, p := range c.TrustedProxies {
 		if p.Contains(a) {

@@ -28,9 +28,9 @@ import (
 	"time"
 )
 
-// MaxJWKSSize is the largest JWK Set a JWKS accepts, in bytes (after any
+// maxJWKSSize is the largest JWK Set a JWKS accepts, in bytes (after any
 // content decoding). A larger response is a failed fetch.
-const MaxJWKSSize = 1 << 20
+const maxJWKSSize = 1 << 20
 
 // maxRSABits bounds the RSA modulus taken from a JWK Set: bigger keys cost
 // more to verify than any identity provider needs.
@@ -738,15 +738,15 @@ func (c *jwksCore) fetch(ctx context.Context, start time.Time) (*jwksState, erro
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // keep the connection
 		return nil, fmt.Errorf("GET %s: %s", c.url, resp.Status)
 	}
-	if resp.ContentLength > MaxJWKSSize {
-		return nil, fmt.Errorf("GET %s: a JWK Set of %d bytes is over the %d-byte cap", c.url, resp.ContentLength, MaxJWKSSize)
+	if resp.ContentLength > maxJWKSSize {
+		return nil, fmt.Errorf("GET %s: a JWK Set of %d bytes is over the %d-byte cap", c.url, resp.ContentLength, maxJWKSSize)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxJWKSSize+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: %w", c.url, err)
 	}
-	if len(body) > MaxJWKSSize {
-		return nil, fmt.Errorf("GET %s: the JWK Set is over the %d-byte cap", c.url, MaxJWKSSize)
+	if len(body) > maxJWKSSize {
+		return nil, fmt.Errorf("GET %s: the JWK Set is over the %d-byte cap", c.url, maxJWKSSize)
 	}
 	keys, err := ParseJWKS(body)
 	if err != nil {

@@ -36,6 +36,9 @@ var jwksKeys = func() (k struct{ b, p521 *ecdsa.PrivateKey }) {
 	return k
 }()
 
+// maxJWKS is the documented cap of a JWK Set, 1 MiB.
+const maxJWKS = 1 << 20
+
 var (
 	keyA = apiauth.JWTKey{ID: "a", Algorithm: "ES256", Key: &testKeys.ec.PublicKey}
 	keyB = apiauth.JWTKey{ID: "b", Algorithm: "ES256", Key: &jwksKeys.b.PublicKey}
@@ -520,10 +523,10 @@ func TestJWKSBodyCap(t *testing.T) {
 		length bool // declare Content-Length
 		ok     bool
 	}{
-		{"exactly 1 MiB", padded(apiauth.MaxJWKSSize), false, true},
-		{"1 MiB and a byte, chunked", padded(apiauth.MaxJWKSSize + 1), false, false},
-		{"1 MiB and a byte, declared", padded(apiauth.MaxJWKSSize + 1), true, false},
-		{"10 MiB", padded(10 * apiauth.MaxJWKSSize), false, false},
+		{"exactly 1 MiB", padded(maxJWKS), false, true},
+		{"1 MiB and a byte, chunked", padded(maxJWKS + 1), false, false},
+		{"1 MiB and a byte, declared", padded(maxJWKS + 1), true, false},
+		{"10 MiB", padded(10 * maxJWKS), false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {

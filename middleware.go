@@ -375,17 +375,3 @@ func checksSyntax(v Verifier) bool {
 func looksLikeJWT(tok string) bool {
 	return strings.HasPrefix(tok, "eyJ") && strings.Count(tok, ".") == 2
 }
-
-// Chain composes layers into one, the first outermost:
-// Chain(a, b)(h) is a(b(h)). It helps where a router has no Use or With,
-// such as http.ServeMux:
-//
-//	mux.Handle("POST /orders", apiauth.Chain(auth, apiauth.RequireScope(apiauth.Write))(createOrder))
-func Chain(layers ...func(http.Handler) http.Handler) func(http.Handler) http.Handler {
-	return func(h http.Handler) http.Handler {
-		for i := len(layers) - 1; i >= 0; i-- {
-			h = layers[i](h)
-		}
-		return h
-	}
-}

@@ -330,23 +330,6 @@ func TestAuthenticateNilRecordIsUnknown(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, rr.Code)
 }
 
-func TestChain(t *testing.T) {
-	var order []string
-	layer := func(name string) func(http.Handler) http.Handler {
-		return func(next http.Handler) http.Handler {
-			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				order = append(order, name)
-				next.ServeHTTP(w, r)
-			})
-		}
-	}
-	apiauth.Chain(layer("a"), layer("b"), layer("c"))(echo).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
-	assert.Equal(t, []string{"a", "b", "c"}, order)
-	rr := httptest.NewRecorder()
-	apiauth.Chain()(echo).ServeHTTP(rr, httptest.NewRequest("GET", "/", nil))
-	assert.Equal(t, 200, rr.Code)
-}
-
 func TestAuthenticateVerifierErrorContract(t *testing.T) {
 	for _, tc := range []struct {
 		name       string

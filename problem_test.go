@@ -236,10 +236,10 @@ func TestWriteErrorBehindLayers(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rendered = nil
-			h := apiauth.Chain(apiauth.RequestID(), apiauth.Authenticate(verifier, tc.opts...))(
+			h := apiauth.RequestID()(apiauth.Authenticate(verifier, tc.opts...)(
 				http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					apiauth.WriteError(w, r, tc.status, tc.code, "Detail for the client.")
-				}))
+				})))
 			req := httptest.NewRequest(http.MethodGet, "/v1/x", nil)
 			req.Header.Set("Authorization", "Bearer "+strings.Repeat("t", 24))
 			req.Header.Set("X-Request-Id", inboundID)
@@ -297,7 +297,7 @@ func TestRendererMayAddHeaders(t *testing.T) {
 				req.Header.Set("Authorization", "Bearer "+strings.Repeat("t", 24))
 				req.Header.Set("X-Request-Id", "client-request-0123456789")
 				rr := httptest.NewRecorder()
-				apiauth.Chain(apiauth.RequestID(), apiauth.Authenticate(keys, tc.opts...))(http.NotFoundHandler()).ServeHTTP(rr, req)
+				apiauth.RequestID()(apiauth.Authenticate(keys, tc.opts...)(http.NotFoundHandler())).ServeHTTP(rr, req)
 				assert.Equal(t, 401, rr.Code)
 				want := tc.want.Clone()
 				want["Content-Length"] = []string{strconv.Itoa(rr.Body.Len())}

@@ -2,7 +2,6 @@ package apiauth
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -28,9 +27,9 @@ type Limit struct {
 // Unlimited as Limit.Requests makes a limit that never binds.
 const Unlimited int64 = -1
 
-// MaxWindow bounds Limit.Window: GCRA keeps arrival times in Unix
+// maxWindow bounds Limit.Window: GCRA keeps arrival times in Unix
 // nanoseconds, and now plus a window must fit in an int64.
-const MaxWindow = 100 * 365 * 24 * time.Hour
+const maxWindow = 100 * 365 * 24 * time.Hour
 
 // unlimited reports whether l never binds.
 func (l Limit) unlimited() bool { return l.Requests == Unlimited }
@@ -54,8 +53,8 @@ func (l Limit) validate() error {
 	if l.Requests <= 0 {
 		return fmt.Errorf("limit %q: requests must be positive or Unlimited", l.Name)
 	}
-	if l.Window <= 0 || l.Window > MaxWindow {
-		return fmt.Errorf("limit %q: window must be positive and at most %v", l.Name, MaxWindow)
+	if l.Window <= 0 || l.Window > maxWindow {
+		return fmt.Errorf("limit %q: window must be positive and at most %v", l.Name, maxWindow)
 	}
 	return nil
 }
@@ -205,10 +204,6 @@ type Store interface {
 	// Peek returns the decision Take would make, without consuming.
 	Peek(ctx context.Context, key string, limits []Limit, now time.Time) (Decision, error)
 }
-
-// ErrStoreUnavailable may be wrapped by stores that cannot reach their
-// backend; RateLimit treats every store error alike.
-var ErrStoreUnavailable = errors.New("apiauth: rate-limit store unavailable")
 
 // gcra applies one limit, of emission interval t (l.interval(), which the
 // caller computes once per decision: it is a division), to a theoretical

@@ -13,11 +13,11 @@ import (
 
 const (
 	memShards = 64
-	// DefaultMaxEntries caps a MemoryStore: one entry per key and pair of
+	// defaultMaxEntries caps a MemoryStore: one entry per key and pair of
 	// limits. An entry takes a 24-byte slot, and a shard's table never
 	// grows past 5 slots for 4 entries of its share of the cap, so the
 	// default cap holds the store under about 130 MB.
-	DefaultMaxEntries = 4 << 20
+	defaultMaxEntries = 4 << 20
 	// MinMaxEntries is the smallest cap of a MemoryStore: eight entries a
 	// shard, so that eviction, down to 7/8 of a shard's share, keeps some.
 	MinMaxEntries = memShards * 8
@@ -78,18 +78,18 @@ type memShard struct {
 	_       [16]byte // keep shards on separate cache lines
 }
 
-// NewMemoryStore returns a MemoryStore holding at most DefaultMaxEntries
-// entries.
-func NewMemoryStore() *MemoryStore { return NewMemoryStoreSize(DefaultMaxEntries) }
+// NewMemoryStore returns a MemoryStore holding at most 4 Mi (4,194,304)
+// entries, which keeps it under about 130 MB.
+func NewMemoryStore() *MemoryStore { return NewMemoryStoreSize(defaultMaxEntries) }
 
 // NewMemoryStoreSize returns a MemoryStore holding at most maxEntries
-// entries (DefaultMaxEntries if maxEntries <= 0). An entry is a key under
+// entries (4 Mi if maxEntries <= 0). An entry is a key under
 // up to two limits. A cap below MinMaxEntries is raised to it: each of the
 // 64 shards needs room for a few entries, or eviction would forget every
 // key as soon as it had been counted.
 func NewMemoryStoreSize(maxEntries int) *MemoryStore {
 	if maxEntries <= 0 {
-		maxEntries = DefaultMaxEntries
+		maxEntries = defaultMaxEntries
 	}
 	maxEntries = max(maxEntries, MinMaxEntries)
 	return &MemoryStore{seed: maphash.MakeSeed(), max: maxEntries}

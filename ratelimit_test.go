@@ -3,7 +3,6 @@ package apiauth_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -212,11 +211,11 @@ func TestRateLimitKeys(t *testing.T) {
 type failingRateStore struct{}
 
 func (failingRateStore) Take(context.Context, string, []apiauth.Limit, time.Time) (apiauth.Decision, error) {
-	return apiauth.Decision{}, fmt.Errorf("redis: %w", apiauth.ErrStoreUnavailable)
+	return apiauth.Decision{}, errors.New("redis: connection refused")
 }
 
 func (failingRateStore) Peek(context.Context, string, []apiauth.Limit, time.Time) (apiauth.Decision, error) {
-	return apiauth.Decision{}, fmt.Errorf("redis: %w", apiauth.ErrStoreUnavailable)
+	return apiauth.Decision{}, errors.New("redis: connection refused")
 }
 
 func TestRateLimitStoreFailure(t *testing.T) {
@@ -233,7 +232,6 @@ func TestRateLimitStoreFailure(t *testing.T) {
 	open.ServeHTTP(rr, httptest.NewRequest("GET", "/x", nil))
 	assert.Equal(t, 200, rr.Code)
 	assert.Empty(t, rr.Header().Get("X-RateLimit-Limit"))
-	assert.True(t, errors.Is(fmt.Errorf("x: %w", apiauth.ErrStoreUnavailable), apiauth.ErrStoreUnavailable))
 }
 
 func TestRateLimitUsesAuthenticateSettings(t *testing.T) {
@@ -307,7 +305,7 @@ func TestTiers(t *testing.T) {
 		{Name: "zero", Limits: []apiauth.Limit{{Requests: 0, Window: time.Second}}},
 		{Name: "nowindow", Limits: []apiauth.Limit{{Requests: 1}}},
 		{Name: "many", Limits: make([]apiauth.Limit, apiauth.MaxLimits+1)},
-		{Name: "forever", Limits: []apiauth.Limit{{Requests: 1, Window: apiauth.MaxWindow + 1}}},
+		{Name: "forever", Limits: []apiauth.Limit{{Requests: 1, Window: 100*365*24*time.Hour + 1}}},
 		{Name: "badname", Limits: []apiauth.Limit{{Name: "hour\"", Requests: 1, Window: time.Hour}}},
 		{Name: "unicode", Limits: []apiauth.Limit{{Name: "stündlich", Requests: 1, Window: time.Hour}}},
 	} {
@@ -373,8 +371,7 @@ func TestMemoryStoreDropsRecoveredState(t *testing.T) {
 }
 
 func TestClientIP(t *testing.T) {
-	trusted, err := apiauth.ParsePrefixes("10.0.0.0/8", "127.0.0.1", "::1")
-	require.NoError(t, err)
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")}
 	c := &apiauth.ClientIP{TrustedProxies: trusted}
 	for _, tc := range []struct {
 		name   string
@@ -410,6 +407,4 @@ func TestClientIP(t *testing.T) {
 	req.RemoteAddr = "10.0.0.2:80"
 	req.Header.Set("X-Forwarded-For", "198.51.100.1")
 	assert.Equal(t, netip.MustParseAddr("10.0.0.2"), (&apiauth.ClientIP{}).Addr(req))
-	_, err = apiauth.ParsePrefixes("10.0.0.0/33")
-	assert.Error(t, err)
 }

@@ -24,12 +24,9 @@ var bigTier = apiauth.Tier{Name: "bench", Limits: limits}
 // and JWTs with WithJWT) → RateLimit (MemoryStore) → RequireScope.
 func apiauthStack(b *testing.B, k *apiKeys, next http.Handler) http.Handler {
 	v := apiauthJWT(b, algs[0], 0) // HS256, cached: the common case
-	return apiauth.Chain(
-		apiauth.RequestID(),
-		apiauth.Authenticate(k.keys, apiauth.WithJWT(v)),
-		apiauth.RateLimit(apiauth.NewMemoryStore(), apiauth.Tiers{"free": bigTier}),
-		apiauth.RequireScope(apiauth.Read),
-	)(next)
+	auth := apiauth.Authenticate(k.keys, apiauth.WithJWT(v))
+	limit := apiauth.RateLimit(apiauth.NewMemoryStore(), apiauth.Tiers{"free": bigTier})
+	return apiauth.RequestID()(auth(limit(apiauth.RequireScope(apiauth.Read)(next))))
 }
 
 type requestIDKey struct{}

@@ -56,7 +56,7 @@
 // Each Take gets a budget, 50 ms unless WithBudget says otherwise, enforced
 // with a context deadline. When Redis cannot answer within it (down,
 // unreachable, hung, or an error reply), the store either fails closed,
-// returning an error that wraps apiauth.ErrStoreUnavailable (apiauth.RateLimit
+// returning an error that wraps ErrUnavailable (apiauth.RateLimit
 // then answers 503 Service Unavailable with Retry-After, RFC 9110 §15.6.4,
 // or lets the request through with apiauth.WithFailOpen), or, with
 // WithFallback, lets a local store such as apiauth.NewMemoryStore decide.
@@ -249,15 +249,17 @@ func contextTimeouts(client redis.UniversalClient) bool {
 	return false
 }
 
+// ErrUnavailable matches the errors of a Store that fails closed when
+// Redis cannot answer within the budget.
+var ErrUnavailable = errors.New("redisstore: Redis unavailable")
+
 // unavailableError is a Redis failure as Take reports it: it wraps both
-// apiauth.ErrStoreUnavailable and the cause.
+// ErrUnavailable and the cause.
 type unavailableError struct{ err error }
 
-func (e *unavailableError) Error() string {
-	return "redisstore: " + apiauth.ErrStoreUnavailable.Error() + ": " + e.err.Error()
-}
+func (e *unavailableError) Error() string { return ErrUnavailable.Error() + ": " + e.err.Error() }
 
-func (e *unavailableError) Unwrap() []error { return []error{apiauth.ErrStoreUnavailable, e.err} }
+func (e *unavailableError) Unwrap() []error { return []error{ErrUnavailable, e.err} }
 
 // Take implements apiauth.Store: it checks every limit for key and, only if
 // all allow, takes one request from each, in one round trip to Redis. The
@@ -268,7 +270,7 @@ func (e *unavailableError) Unwrap() []error { return []error{apiauth.ErrStoreUna
 //
 // When Redis fails or does not answer within the budget, Take asks the
 // fallback store if there is one, else returns an error wrapping
-// apiauth.ErrStoreUnavailable. If ctx ends first, Take returns ctx's error.
+// ErrUnavailable. If ctx ends first, Take returns ctx's error.
 func (s *Store) Take(ctx context.Context, key string, limits []apiauth.Limit, now time.Time) (apiauth.Decision, error) {
 	return s.decide(ctx, key, limits, now, true)
 }

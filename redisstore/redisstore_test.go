@@ -334,7 +334,7 @@ func scanKeys(t *testing.T, c *redis.Client, prefix string) []string {
 
 // TestOutage runs a Redis server of its own and, while requests keep
 // coming, hangs it (SIGSTOP), kills it and starts it again on the same port.
-// A fail-closed store returns errors that are apiauth.ErrStoreUnavailable, a
+// A fail-closed store returns errors that are redisstore.ErrUnavailable, a
 // store with a fallback lets the fallback decide, every Take returns within
 // the budget (with slack for scheduling), and once Redis is back both stores
 // use it again. It is a bound check, not a benchmark.
@@ -445,11 +445,11 @@ func TestOutage(t *testing.T) {
 					}
 				case err == nil:
 					tl.ok++
-				case errors.Is(err, apiauth.ErrStoreUnavailable):
+				case errors.Is(err, redisstore.ErrUnavailable):
 					tl.unavailable++
 				default:
 					tl.other++
-					t.Errorf("%s: %s: error not ErrStoreUnavailable: %v", in.name, names[p], err)
+					t.Errorf("%s: %s: error not ErrUnavailable: %v", in.name, names[p], err)
 				}
 				mu.Unlock()
 				time.Sleep(time.Millisecond)
@@ -553,7 +553,7 @@ func TestCanceledContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err := s.Take(ctx, "k:1", apiauth.Presets()["free"].Limits, time.Now())
-	if !errors.Is(err, context.Canceled) || errors.Is(err, apiauth.ErrStoreUnavailable) {
+	if !errors.Is(err, context.Canceled) || errors.Is(err, redisstore.ErrUnavailable) {
 		t.Fatalf("canceled context: %v, want context.Canceled only", err)
 	}
 	if fb.calls.Load() != 0 {

@@ -56,8 +56,8 @@ type Config struct {
 	// server, whose X-Forwarded-For may name the client.
 	TrustedProxies []netip.Prefix
 	// AuthFailures limits failed authentications per client IP
-	// (apiauth.DefaultFailureLimit unless the "auth_failures" section
-	// says otherwise).
+	// (defaultAuthFailures unless the "auth_failures" section says
+	// otherwise).
 	AuthFailures apiauth.Tier
 	// Issuer configures the demo's own token endpoint.
 	Issuer IssuerConfig
@@ -130,6 +130,12 @@ type trustedIssuerConfig struct {
 	TenantClaim string `json:"tenant_claim"`
 	TierClaim   string `json:"tier_claim"`
 }
+
+// defaultAuthFailures is the demo's limit of failed authentications per
+// client IP: 20 a minute, as apiauth.WithFailureLimit's default.
+var defaultAuthFailures = apiauth.Tier{Name: "auth-failures", Limits: []apiauth.Limit{
+	{Name: "failures", Requests: 20, Window: time.Minute},
+}}
 
 // tierName is the name of the tier that RateLimit applies to p: its own
 // tier when the config knows it, else the default, "free".
@@ -215,7 +221,7 @@ func defaultConfig() *Config {
 	return &Config{
 		Realm:        defaultRealm,
 		Tiers:        apiauth.Presets(),
-		AuthFailures: apiauth.DefaultFailureLimit,
+		AuthFailures: defaultAuthFailures,
 		Issuer:       IssuerConfig{Audience: defaultAudience, TTL: defaultTokenTTL},
 	}
 }
@@ -263,7 +269,7 @@ func parseConfig(data []byte) (*Config, error) {
 		cfg.ProblemTypeBase = fc.ProblemTypeBase
 	}
 	for i, s := range fc.TrustedProxies {
-		p, err := apiauth.ParsePrefixes(s)
+		p, err := parsePrefixes(s)
 		if err != nil {
 			return nil, fmt.Errorf("config: trusted_proxies[%d] %q: want an IP address or CIDR prefix, such as 127.0.0.1 or 10.0.0.0/8", i, s)
 		}
@@ -613,4 +619,26 @@ func emptyJSON(raw json.RawMessage) bool {
 		return len(v) == 0
 	}
 	return false
+}
+
+// parsePrefixes parses CIDR prefixes ("10.0.0.0/8") or single addresses
+// ("127.0.0.1", taken as /32 or /128) for ClientIP.TrustedProxies.
+func parsePrefixes(ss ...string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(ss))
+	for _, s := range ss {
+		if strings.Contains(s, "/") {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }

@@ -29,13 +29,13 @@ func parseAuthFailures(raw json.RawMessage, cfg *Config) error {
 		return jsonError(raw, field, err)
 	}
 	if lc.Name == "" {
-		lc.Name = apiauth.DefaultFailureLimit.Limits[0].Name
+		lc.Name = defaultAuthFailures.Limits[0].Name
 	}
 	l, err := lc.limit()
 	if err != nil {
 		return fmt.Errorf("%s.%w", field, err)
 	}
-	tier := apiauth.Tier{Name: apiauth.DefaultFailureLimit.Name, Limits: []apiauth.Limit{l}}
+	tier := apiauth.Tier{Name: defaultAuthFailures.Name, Limits: []apiauth.Limit{l}}
 	if err := tier.Validate(); err != nil {
 		return fmt.Errorf("%s: %s", field, strings.ReplaceAll(err.Error(), "apiauth: ", ""))
 	}
