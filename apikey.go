@@ -36,19 +36,6 @@ const (
 
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
-// Errors of API-key parsing and stores.
-var (
-	// ErrKeyNotFound is returned by a KeyStore when no key has the digest
-	// or ID asked for. Keys turns it into ErrUnknownToken.
-	ErrKeyNotFound = errors.New("apiauth: key not found")
-	// ErrKeyExists is returned by a KeyStore asked to create a key whose ID
-	// or digest it already holds.
-	ErrKeyExists = errors.New("apiauth: key already exists")
-	// ErrBadChecksum rejects a key in the library's format whose checksum
-	// does not match. It matches ErrMalformedToken and ErrInvalidToken.
-	ErrBadChecksum = &rejection{msg: "apiauth: API key checksum mismatch", parent: ErrMalformedToken}
-)
-
 // GenerateKey returns a new random API key with the given prefix, such as
 // "sk_live" or "sk_test" (DefaultKeyPrefix when empty). The prefix must be
 // 1 to 32 characters from [A-Za-z0-9_].
@@ -331,6 +318,10 @@ func (k *Keys) now() time.Time {
 	}
 	return time.Now()
 }
+
+// ChecksTokenSyntax implements SyntaxChecker: Verify refuses every token
+// that is not a b64token, since CheckKey does, before any lookup.
+func (k *Keys) ChecksTokenSyntax() bool { return true }
 
 // Verify implements Verifier for API keys. A key that fails CheckKey is
 // rejected before the store is asked. It returns ErrUnknownToken for a key

@@ -29,7 +29,7 @@ const maxFormScan = 64 << 10
 // scheme, CodeInvalidRequest when the field is malformed or repeated, and
 // CodeInvalidToken when the token is not a b64token or is longer than
 // maxLen (DefaultMaxTokenLength when maxLen <= 0).
-func ParseBearer(h http.Header, maxLen int) (token, code string) {
+func ParseBearer(h http.Header, maxLen int) (token string, code Code) {
 	if maxLen <= 0 {
 		maxLen = DefaultMaxTokenLength
 	}
@@ -39,7 +39,7 @@ func ParseBearer(h http.Header, maxLen int) (token, code string) {
 
 // parseAuthorization is ParseBearer on the Authorization field lines v;
 // with b64 false it leaves the token's b64token check to the caller.
-func parseAuthorization(v []string, maxLen int, b64 bool) (token, code string) {
+func parseAuthorization(v []string, maxLen int, b64 bool) (token string, code Code) {
 	switch len(v) {
 	case 0:
 		return "", CodeMissingToken
@@ -52,7 +52,7 @@ func parseAuthorization(v []string, maxLen int, b64 bool) (token, code string) {
 
 // parseCredentials parses an Authorization field value as ParseBearer
 // does; with b64 false it leaves the token's b64token check to the caller.
-func parseCredentials(s string, maxLen int, b64 bool) (token, code string) {
+func parseCredentials(s string, maxLen int, b64 bool) (token string, code Code) {
 	// auth-scheme = token (RFC 9110 §11.1, §5.6.2).
 	i := 0
 	for i < len(s) && isTchar(s[i]) {
@@ -196,7 +196,7 @@ func hasParam(s, name string) bool {
 // at most one error, error_description and scope. Every value comes from
 // this package or the configuration, never from the request, so it stays
 // within §3's character set.
-func challenge(realm, errCode, desc, scope string) string {
+func challenge(realm string, errCode Code, desc, scope string) string {
 	var b strings.Builder
 	b.Grow(64 + len(realm) + len(desc) + len(scope))
 	b.WriteString(`Bearer realm="`)
@@ -204,7 +204,7 @@ func challenge(realm, errCode, desc, scope string) string {
 	b.WriteByte('"')
 	if errCode != "" {
 		b.WriteString(`, error="`)
-		b.WriteString(errCode)
+		b.WriteString(string(errCode))
 		b.WriteByte('"')
 	}
 	if desc != "" {

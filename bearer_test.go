@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 )
 
-// TestParseBearer pins RFC 6750 §2.1 parsing and DESIGN.md's choice of error
+// TestParseBearer pins RFC 6750 §2.1 parsing and the library's choice of error
 // code for each malformation: the code decides between 400, 401 with an
 // error attribute and 401 without one.
 func TestParseBearer(t *testing.T) {
@@ -20,7 +20,7 @@ func TestParseBearer(t *testing.T) {
 		values   []string // Authorization field lines; nil for none
 		maxLen   int
 		wantTok  string
-		wantCode string
+		wantCode apiauth.Code
 	}{
 		// RFC 6750 §2.1 example and variations that must pass.
 		{name: "rfc example", values: []string{"Bearer " + tok}, wantTok: tok},
@@ -120,7 +120,7 @@ func TestParseBearerIgnoresOtherFields(t *testing.T) {
 	h.Set("Authorization", "Bearer xyz")
 	tok, code = apiauth.ParseBearer(h, 0)
 	assert.Equal(t, "xyz", tok)
-	assert.Equal(t, "", code)
+	assert.Empty(t, code)
 }
 
 // TestParseBearerFromWire runs the parser on headers as net/http reads them
@@ -141,7 +141,7 @@ func TestParseBearerFromWire(t *testing.T) {
 	// net/http trims the field value's surrounding whitespace (RFC 9110 §5.5).
 	tok, code = apiauth.ParseBearer(req.Header, 0)
 	assert.Equal(t, "abc==", tok)
-	assert.Equal(t, "", code)
+	assert.Empty(t, code)
 }
 
 // TestValidRealm pins RFC 6750 §3's quoted-value character set.

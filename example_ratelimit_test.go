@@ -72,7 +72,7 @@ func ExampleWithFailureLimit() {
 	// 429 rate_limited
 }
 
-func exProblemCode(rec *httptest.ResponseRecorder) string {
+func exProblemCode(rec *httptest.ResponseRecorder) apiauth.Code {
 	if rec.Code < 400 {
 		return "ok"
 	}

@@ -250,7 +250,7 @@ func ExampleGenerateKey() {
 	// true 41
 	// CheckKey: <nil>
 	// fingerprint length: 8
-	// CheckKey: apiauth: API key checksum mismatch
+	// CheckKey: apiauth: invalid token: malformed: API key checksum mismatch
 	// is invalid_token: true
 }
 
@@ -373,7 +373,7 @@ func ExampleWithRenderer() {
 		_ = json.NewEncoder(w).Encode(struct {
 			Error   string `json:"error"`
 			Message string `json:"message"`
-		}{code, message})
+		}{string(code), message})
 	}
 
 	keys := apiauth.NewMemoryKeys()

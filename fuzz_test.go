@@ -24,9 +24,9 @@ var (
 	fzScheme   = regexp.MustCompile("(?s)^([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?:([ \t])(.*))?$")
 )
 
-// refParseBearer is ParseBearer written from RFC 6750 §2.1 and DESIGN.md
+// refParseBearer is ParseBearer written from RFC 6750 §2.1 and the design
 // with regular expressions.
-func refParseBearer(values []string, maxLen int) (string, string) {
+func refParseBearer(values []string, maxLen int) (string, Code) {
 	if maxLen <= 0 {
 		maxLen = DefaultMaxTokenLength
 	}

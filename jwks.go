@@ -40,12 +40,6 @@ const maxRSABits = 8192
 // client without timeouts cannot hold every caller waiting for it.
 const jwksFetchTimeout = 30 * time.Second
 
-// ErrJWKSUnavailable matches the errors of a JWKS that cannot obtain its
-// keys: the identity provider is unreachable, answers with an error status,
-// or serves something that is not a JWK Set. It does not match
-// ErrInvalidToken, so Authenticate answers 503 with Retry-After.
-var ErrJWKSUnavailable = errors.New("apiauth: JWKS unavailable")
-
 // jwksError is a failed fetch: it matches ErrJWKSUnavailable and its cause.
 type jwksError struct{ err error }
 

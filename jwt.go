@@ -154,10 +154,6 @@ type KeySet interface {
 	JWTKey(ctx context.Context, kid string) (*JWTKey, error)
 }
 
-// ErrUnknownKey is returned by a KeySet that has no key for a kid. It
-// matches ErrInvalidToken.
-var ErrUnknownKey = &rejection{msg: "apiauth: unknown JWT key", parent: ErrInvalidToken}
-
 // StaticKeys is a fixed KeySet. With more than one key, a token must name
 // its key with "kid".
 type StaticKeys struct {
@@ -382,7 +378,7 @@ var (
 type joinedError struct {
 	msg  string
 	errs []error
-	code string // codeOf the error, found once
+	code Code // codeOf the error, found once
 }
 
 func joinErrors(msg string, errs ...error) error {
@@ -391,8 +387,9 @@ func joinErrors(msg string, errs ...error) error {
 	return e
 }
 
-func (e *joinedError) Error() string   { return e.msg }
-func (e *joinedError) Unwrap() []error { return e.errs }
+func (e *joinedError) Error() string     { return e.msg }
+func (e *joinedError) Unwrap() []error   { return e.errs }
+func (e *joinedError) problemCode() Code { return e.code }
 
 // registered lists claim names whose case variants are refused.
 var registered = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "scope", "scp", "client_id", "key_id", "typ", "alg", "kid", "crit"}
@@ -466,6 +463,12 @@ type claims struct {
 	exp, nbf, iat                                  float64
 	hasExp, hasNbf, hasIat, hasAud, hasScp         bool
 }
+
+// ChecksTokenSyntax implements SyntaxChecker: a JWS compact serialization
+// is three base64url segments, a subset of b64token, and Verify refuses
+// anything else as ErrMalformedToken (after its cache, which only holds
+// tokens it verified).
+func (v *JWTVerifier) ChecksTokenSyntax() bool { return true }
 
 // Verify implements Verifier.
 func (v *JWTVerifier) Verify(ctx context.Context, token string) (*Principal, error) {

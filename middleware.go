@@ -1,125 +1,13 @@
 package apiauth
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
-	"time"
 )
-
-// Principal is the authenticated caller: what a Verifier found the token to
-// stand for. Verifiers may return a shared, immutable value; code that
-// receives a *Principal must not modify it.
-type Principal struct {
-	// Subject identifies the caller: a user, service or client ID.
-	Subject string `json:"subject"`
-	// Tenant is the company or workspace the caller belongs to.
-	Tenant string `json:"tenant"`
-	// Scopes are the scopes granted (see Scope and HasScope).
-	Scopes []Scope `json:"scopes"`
-	// Tier names the rate-limit tier; empty means the default tier.
-	Tier string `json:"tier"`
-	// KeyID identifies the API key the credential is or was exchanged
-	// from. It is safe to log; the key itself never is.
-	KeyID string `json:"key_id"`
-	// ExpiresAt is when the credential stops working; zero means never.
-	ExpiresAt time.Time `json:"expires_at,omitzero"`
-	// Claims is a JWT's verified claims set, as JSON (decode it with
-	// json.Unmarshal into a type of your own); nil for API keys.
-	Claims json.RawMessage `json:"-"`
-}
-
-// LogValue implements slog.LogValuer. It reports identifiers only: no
-// claims, nothing secret.
-func (p *Principal) LogValue() slog.Value {
-	if p == nil {
-		return slog.Value{}
-	}
-	scopes := make([]string, len(p.Scopes))
-	for i, s := range p.Scopes {
-		scopes[i] = string(s)
-	}
-	return slog.GroupValue(
-		slog.String("subject", p.Subject),
-		slog.String("tenant", p.Tenant),
-		slog.String("key_id", p.KeyID),
-		slog.String("tier", p.Tier),
-		slog.String("scopes", strings.Join(scopes, " ")),
-	)
-}
-
-// Verifier turns a bearer token into the Principal it stands for.
-//
-// The error decides the response. An error that matches ErrInvalidToken,
-// ErrTokenExpired or ErrTokenRevoked (with errors.Is) rejects the credential:
-// a 401. Any other error means the verifier itself failed, for example its
-// database or identity provider is down: a 503 with Retry-After, never a
-// misleading 401. Verify is called concurrently and must honour ctx.
-type Verifier interface {
-	Verify(ctx context.Context, token string) (*Principal, error)
-}
-
-// VerifierFunc adapts a function to Verifier, as http.HandlerFunc adapts a
-// function to http.Handler.
-type VerifierFunc func(ctx context.Context, token string) (*Principal, error)
-
-// Verify calls f(ctx, token).
-func (f VerifierFunc) Verify(ctx context.Context, token string) (*Principal, error) {
-	return f(ctx, token)
-}
-
-// Sentinel errors of rejected credentials. Verifiers return them, or errors
-// that wrap them; callers match them with errors.Is.
-var (
-	// ErrInvalidToken rejects a credential that is unknown, malformed or
-	// fails its signature, issuer or audience checks (invalid_token).
-	ErrInvalidToken = errors.New("apiauth: invalid token")
-	// ErrMalformedToken rejects a credential that cannot be parsed, such as
-	// an API key whose checksum does not match. It matches ErrInvalidToken.
-	ErrMalformedToken = &rejection{msg: "apiauth: malformed token", parent: ErrInvalidToken}
-	// ErrUnknownToken rejects a well-formed credential that no store knows.
-	// It matches ErrInvalidToken.
-	ErrUnknownToken = &rejection{msg: "apiauth: unknown token", parent: ErrInvalidToken}
-	// ErrTokenExpired rejects an expired access token or API key
-	// (token_expired).
-	ErrTokenExpired = errors.New("apiauth: token expired")
-	// ErrTokenRevoked rejects a revoked API key (token_revoked).
-	ErrTokenRevoked = errors.New("apiauth: token revoked")
-)
-
-// rejection is a sentinel that also matches its parent, and its parent's
-// parents, with errors.Is.
-type rejection struct {
-	msg    string
-	parent error
-}
-
-func (e *rejection) Error() string { return e.msg }
-func (e *rejection) Unwrap() error { return e.parent }
-
-// codeOf maps a verifier error to the problem code: a rejection code, or
-// CodeUnavailable for a failure of the verifier itself.
-func codeOf(err error) string {
-	if je, ok := err.(*joinedError); ok && je.code != "" {
-		return je.code
-	}
-	switch {
-	case errors.Is(err, ErrTokenExpired):
-		return CodeTokenExpired
-	case errors.Is(err, ErrTokenRevoked):
-		return CodeTokenRevoked
-	case errors.Is(err, ErrInvalidToken):
-		return CodeInvalidToken
-	default:
-		return CodeUnavailable
-	}
-}
 
 // Option configures Authenticate.
 type Option func(*authConfig)
@@ -133,7 +21,7 @@ type authConfig struct {
 	failures *failureLimit
 	// challenges are the WWW-Authenticate values of Authenticate's
 	// rejections by code, built once.
-	challenges map[string]string
+	challenges map[Code]string
 }
 
 // WithRealm sets the realm of the WWW-Authenticate challenge (RFC 6750 §3);
@@ -191,7 +79,7 @@ func Optional() Option {
 type Event struct {
 	RequestID string
 	// Code is "" when the request was authenticated, else the problem code.
-	Code string
+	Code Code
 	// Status is the response status of a rejection, 0 on success.
 	Status int
 	// Principal is the authenticated caller, nil on rejection.
@@ -221,11 +109,11 @@ func WithLogger(l *slog.Logger) Option {
 				slog.String("request_id", e.RequestID), slog.Any("principal", e.Principal))
 		case e.Code == CodeUnavailable:
 			l.LogAttrs(ctx, slog.LevelError, "apiauth: verifier failed",
-				slog.String("request_id", e.RequestID), slog.String("code", e.Code),
+				slog.String("request_id", e.RequestID), slog.String("code", string(e.Code)),
 				slog.String("token_fp", e.Fingerprint), slog.String("error", e.Err.Error()))
 		default:
 			l.LogAttrs(ctx, slog.LevelInfo, "apiauth: rejected",
-				slog.String("request_id", e.RequestID), slog.String("code", e.Code),
+				slog.String("request_id", e.RequestID), slog.String("code", string(e.Code)),
 				slog.Int("status", e.Status), slog.String("token_fp", e.Fingerprint))
 		}
 	})
@@ -267,7 +155,7 @@ func Authenticate(v Verifier, opts ...Option) func(http.Handler) http.Handler {
 	cfg.compile()
 	// RFC 6750 §3.1 has one error code for bad tokens; the body's code
 	// tells expired and revoked apart.
-	cfg.challenges = map[string]string{
+	cfg.challenges = map[Code]string{
 		CodeMissingToken:   challenge(cfg.realm, "", "", ""),
 		CodeInvalidRequest: challenge(cfg.realm, CodeInvalidRequest, "", ""),
 		CodeInvalidToken:   challenge(cfg.realm, CodeInvalidToken, problems[CodeInvalidToken].detail, ""),
@@ -332,7 +220,7 @@ func Authenticate(v Verifier, opts ...Option) func(http.Handler) http.Handler {
 }
 
 // fail reports and renders a rejection by Authenticate.
-func (c *authConfig) fail(w http.ResponseWriter, r *http.Request, st *state, code, tok string, err error) {
+func (c *authConfig) fail(w http.ResponseWriter, r *http.Request, st *state, code Code, tok string, err error) {
 	info := problems[code]
 	if c.failures != nil && info.status < 500 && code != CodeMissingToken {
 		c.failures.record(r)
@@ -355,18 +243,12 @@ func (c *authConfig) fail(w http.ResponseWriter, r *http.Request, st *state, cod
 	c.reject(w, r, st, code, "")
 }
 
-// checksSyntax reports whether v is known to refuse, as ErrMalformedToken,
-// every token that is not a b64token (RFC 6750 §2.1), so that Authenticate
-// may hand it tokens unchecked. A JWTVerifier does: a JWS compact
-// serialization is three base64url segments, a subset of b64token, and a
-// token it has cached needs no scan at all. Keys does: CheckKey refuses
-// what is not a b64token before any lookup.
+// checksSyntax reports whether v says it refuses every token that is not
+// a b64token (SyntaxChecker), so that Authenticate may hand it tokens
+// unchecked.
 func checksSyntax(v Verifier) bool {
-	switch v.(type) {
-	case *JWTVerifier, *Keys:
-		return true
-	}
-	return false
+	sc, ok := v.(SyntaxChecker)
+	return ok && sc.ChecksTokenSyntax()
 }
 
 // looksLikeJWT reports whether tok has the shape of a JWS compact

@@ -759,3 +759,44 @@ func TestRealmValidated(t *testing.T) {
 	assert.NotPanics(t, func() { apiauth.WithRealm("my api") })
 	assert.Panics(t, func() { apiauth.RequireScope("has space") })
 }
+
+// syntaxVerifier records the tokens it is handed; it says it checks their
+// syntax itself when checks is true.
+type syntaxVerifier struct {
+	checks bool
+	got    []string
+}
+
+func (v *syntaxVerifier) Verify(_ context.Context, tok string) (*apiauth.Principal, error) {
+	v.got = append(v.got, tok)
+	return nil, apiauth.ErrMalformedToken
+}
+
+func (v *syntaxVerifier) ChecksTokenSyntax() bool { return v.checks }
+
+// Authenticate scans a token for b64token characters (RFC 6750 §2.1)
+// unless its verifier is a SyntaxChecker that says it does so itself; a
+// verifier that says false, or is no SyntaxChecker, never sees such a
+// token.
+func TestAuthenticateSyntaxChecker(t *testing.T) {
+	const bad = "not,a,b64token-0123456789"
+	for _, checks := range []bool{true, false} {
+		v := &syntaxVerifier{checks: checks}
+		var _ apiauth.SyntaxChecker = v
+		rr := getMe(apiauth.Authenticate(v)(echo), bad)
+		assert.Equal(t, http.StatusUnauthorized, rr.Code)
+		assert.Contains(t, rr.Body.String(), `"code":"invalid_token"`)
+		if checks {
+			assert.Equal(t, []string{bad}, v.got)
+		} else {
+			assert.Empty(t, v.got)
+		}
+	}
+	var got []string
+	plain := apiauth.VerifierFunc(func(_ context.Context, tok string) (*apiauth.Principal, error) {
+		got = append(got, tok)
+		return nil, apiauth.ErrInvalidToken
+	})
+	getMe(apiauth.Authenticate(plain)(echo), bad)
+	assert.Empty(t, got)
+}

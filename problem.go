@@ -7,20 +7,25 @@ import (
 	"unicode/utf8"
 )
 
-// Error codes carried in the "code" member of every problem body. Where RFC
+// Code is the "code" member of a problem body (an RFC 9457 §3.2 extension
+// member): a stable, machine-readable reason. The library's layers answer
+// with the constants below; WriteError accepts codes of your own. Where RFC
 // 6750 §3.1 defines a code, the "error" attribute of the WWW-Authenticate
 // challenge carries the RFC code (invalid_request, invalid_token,
 // insufficient_scope) and the body carries the more precise one.
+type Code string
+
+// The codes of the library's rejections, with their statuses.
 const (
-	CodeMissingToken      = "missing_token"           // 401: no credentials
-	CodeInvalidRequest    = "invalid_request"         // 400: malformed Authorization, two credentials
-	CodeInvalidToken      = "invalid_token"           // 401: unknown, malformed or badly signed token
-	CodeTokenExpired      = "token_expired"           // 401: expired token or key
-	CodeTokenRevoked      = "token_revoked"           // 401: revoked key
-	CodeInsufficientScope = "insufficient_scope"      // 403: a required scope is missing
-	CodeTenantForbidden   = "tenant_forbidden"        // 403: the route's tenant is not the principal's
-	CodeRateLimited       = "rate_limited"            // 429: over a rate limit
-	CodeUnavailable       = "temporarily_unavailable" // 503: the verifier or its store failed
+	CodeMissingToken      Code = "missing_token"           // 401: no credentials
+	CodeInvalidRequest    Code = "invalid_request"         // 400: malformed Authorization, two credentials
+	CodeInvalidToken      Code = "invalid_token"           // 401: unknown, malformed or badly signed token
+	CodeTokenExpired      Code = "token_expired"           // 401: expired token or key
+	CodeTokenRevoked      Code = "token_revoked"           // 401: revoked key
+	CodeInsufficientScope Code = "insufficient_scope"      // 403: a required scope is missing
+	CodeTenantForbidden   Code = "tenant_forbidden"        // 403: the route's tenant is not the principal's
+	CodeRateLimited       Code = "rate_limited"            // 429: over a rate limit (Authenticate's failure limit or RateLimit)
+	CodeUnavailable       Code = "temporarily_unavailable" // 503: the verifier, its store or the rate-limit store failed
 )
 
 // Problem is an RFC 9457 problem details object. The library fills every
@@ -43,7 +48,7 @@ type Problem struct {
 	// RequestID is the request's ID, also sent as X-Request-ID.
 	RequestID string `json:"request_id"`
 	// Code is one of the Code constants, an extension member (RFC 9457 §3.2).
-	Code string `json:"code"`
+	Code Code `json:"code"`
 }
 
 // Renderer writes a problem response. The library has already set the
@@ -101,9 +106,9 @@ func appendProblemMiddle(b []byte, instance, requestID string) []byte {
 }
 
 // appendProblemTail appends ,"code":…} and a newline.
-func appendProblemTail(b []byte, code string) []byte {
+func appendProblemTail(b []byte, code Code) []byte {
 	b = append(b, `,"code":`...)
-	b = appendJSONString(b, code)
+	b = appendJSONString(b, string(code))
 	return append(b, '}', '\n')
 }
 
@@ -171,7 +176,7 @@ type problemInfo struct {
 	detail string
 }
 
-var problems = map[string]problemInfo{
+var problems = map[Code]problemInfo{
 	CodeMissingToken:      {http.StatusUnauthorized, "Missing credentials", "No bearer token was provided in the Authorization header."},
 	CodeInvalidRequest:    {http.StatusBadRequest, "Malformed credentials", "The Authorization header is malformed."},
 	CodeInvalidToken:      {http.StatusUnauthorized, "Invalid token", "The access token or API key is invalid."},
@@ -192,7 +197,7 @@ type problemSettings struct {
 	render   Renderer
 	// templates holds each library code's problem under these settings
 	// (see compile).
-	templates map[string]*problemTemplate
+	templates map[Code]*problemTemplate
 }
 
 // problemTemplate is a library code's problem under one problemSettings,
@@ -207,13 +212,13 @@ type problemTemplate struct {
 
 // compile builds the templates; it runs once the type base is known.
 func (s *problemSettings) compile() {
-	s.templates = make(map[string]*problemTemplate, len(problems))
+	s.templates = make(map[Code]*problemTemplate, len(problems))
 	for code, info := range problems {
 		t := &problemTemplate{info: info}
 		if s.typeBase == "" {
 			t.typ, t.title = "about:blank", http.StatusText(info.status)
 		} else {
-			t.typ, t.title = s.typeBase+code, info.title
+			t.typ, t.title = s.typeBase+string(code), info.title
 		}
 		t.head = string(appendProblemHead(nil, t.typ, t.title, info.status))
 		t.detailJSON = string(appendJSONString(nil, info.detail))
@@ -233,7 +238,7 @@ var defaultSettings = func() *problemSettings {
 // fillProblem fills p with the problem for code. detail, when empty, is the code's
 // default. With no type base the type is "about:blank" and the title is the
 // status phrase, as RFC 9457 §4.2.1 requires.
-func (s *problemSettings) fillProblem(p *Problem, r *http.Request, st *state, code, detail string) *problemTemplate {
+func (s *problemSettings) fillProblem(p *Problem, r *http.Request, st *state, code Code, detail string) *problemTemplate {
 	t := s.templates[code]
 	var info problemInfo
 	if t != nil {
@@ -259,14 +264,14 @@ func (s *problemSettings) fillProblem(p *Problem, r *http.Request, st *state, co
 	case s.typeBase == "":
 		p.Type, p.Title = "about:blank", http.StatusText(info.status)
 	default:
-		p.Type, p.Title = s.typeBase+code, info.title
+		p.Type, p.Title = s.typeBase+string(code), info.title
 	}
 	return t
 }
 
 // reject renders the problem for code, after setting headers, given as
 // name/value pairs with canonical names (such as the challenge).
-func (s *problemSettings) reject(w http.ResponseWriter, r *http.Request, st *state, code, detail string, headers ...string) {
+func (s *problemSettings) reject(w http.ResponseWriter, r *http.Request, st *state, code Code, detail string, headers ...string) {
 	resp := &problemResponse{}
 	resp.t = s.fillProblem(&resp.p, r, st, code, detail)
 	h := w.Header()
@@ -343,7 +348,7 @@ func (s *problemSettings) send(w http.ResponseWriter, r *http.Request, resp *pro
 // problem's "code" member and type suffix. status is the HTTP status; the
 // title is the status phrase unless code is one of the library's codes.
 // detail must not carry internal error text or secrets.
-func WriteError(w http.ResponseWriter, r *http.Request, status int, code, detail string) {
+func WriteError(w http.ResponseWriter, r *http.Request, status int, code Code, detail string) {
 	st, r := ensureState(r)
 	set := st.settingsOrDefault()
 	resp := &problemResponse{}

@@ -82,7 +82,7 @@ func TestProblemTemplates(t *testing.T) {
 	for _, base := range []string{"", "https://api.example.com/problems/", `https://x.test/"<odd>"/`} {
 		s := &problemSettings{realm: "api", typeBase: base}
 		s.compile()
-		codes := []string{"out_of_stock"}
+		codes := []Code{"out_of_stock"}
 		for code := range problems {
 			codes = append(codes, code)
 		}
@@ -120,7 +120,7 @@ func TestProblemTemplates(t *testing.T) {
 					assert.Equal(t, "/v1/a%20b/%3Cc%3E", p.Instance)
 					wantType, wantTitle := "about:blank", http.StatusText(p.Status)
 					if base != "" {
-						wantType = base + code
+						wantType = base + string(code)
 						if info, ok := problems[code]; ok {
 							wantTitle = info.title
 						}

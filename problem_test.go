@@ -52,7 +52,7 @@ func TestWriteProblemMatchesEncodingJSON(t *testing.T) {
 
 func pbCheckAgainstEncodingJSON(t *testing.T, s string) {
 	p := &apiauth.Problem{
-		Type: s, Title: s, Status: 401, Detail: s, Instance: s, RequestID: s, Code: s,
+		Type: s, Title: s, Status: 401, Detail: s, Instance: s, RequestID: s, Code: apiauth.Code(s),
 	}
 	rr := httptest.NewRecorder()
 	apiauth.WriteProblem(rr, httptest.NewRequest(http.MethodGet, "/", nil), p)
@@ -169,7 +169,8 @@ func TestWriteErrorWithoutAuthenticate(t *testing.T) {
 	tests := []struct {
 		name             string
 		status           int
-		code, detail     string
+		code             apiauth.Code
+		detail           string
 		wantTitle        string
 		wantDetail       string
 		wantStatusInBody int
@@ -201,7 +202,7 @@ func TestWriteErrorWithoutAuthenticate(t *testing.T) {
 				Detail:    tc.wantDetail,
 				Instance:  "/v1/orders/a%20b",
 				RequestID: b.RequestID,
-				Code:      tc.code,
+				Code:      string(tc.code),
 			}, b)
 		})
 	}
@@ -217,7 +218,7 @@ func TestWriteErrorBehindLayers(t *testing.T) {
 		name      string
 		opts      []apiauth.Option
 		status    int
-		code      string
+		code      apiauth.Code
 		wantType  string
 		wantTitle string
 	}{
@@ -250,7 +251,7 @@ func TestWriteErrorBehindLayers(t *testing.T) {
 			assert.Equal(t, "no-store", rr.Header().Get("Cache-Control"))
 			assert.Equal(t, pbBody{
 				Type: tc.wantType, Title: tc.wantTitle, Status: tc.status, Detail: "Detail for the client.",
-				Instance: "/v1/x", RequestID: inboundID, Code: tc.code,
+				Instance: "/v1/x", RequestID: inboundID, Code: string(tc.code),
 			}, pbDecode(t, rr))
 			if tc.name == "renderer" {
 				assert.Len(t, rendered, 1, "WriteError uses the layer's renderer")

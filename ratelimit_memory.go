@@ -18,9 +18,9 @@ const (
 	// grows past 5 slots for 4 entries of its share of the cap, so the
 	// default cap holds the store under about 130 MB.
 	defaultMaxEntries = 4 << 20
-	// MinMaxEntries is the smallest cap of a MemoryStore: eight entries a
+	// minMaxEntries is the smallest cap of a MemoryStore: eight entries a
 	// shard, so that eviction, down to 7/8 of a shard's share, keeps some.
-	MinMaxEntries = memShards * 8
+	minMaxEntries = memShards * 8
 )
 
 // A shard's table grows when an insert would fill more than 4/5 of its
@@ -84,14 +84,14 @@ func NewMemoryStore() *MemoryStore { return NewMemoryStoreSize(defaultMaxEntries
 
 // NewMemoryStoreSize returns a MemoryStore holding at most maxEntries
 // entries (4 Mi if maxEntries <= 0). An entry is a key under
-// up to two limits. A cap below MinMaxEntries is raised to it: each of the
+// up to two limits. A cap below 512 is raised to it: each of the
 // 64 shards needs room for a few entries, or eviction would forget every
 // key as soon as it had been counted.
 func NewMemoryStoreSize(maxEntries int) *MemoryStore {
 	if maxEntries <= 0 {
 		maxEntries = defaultMaxEntries
 	}
-	maxEntries = max(maxEntries, MinMaxEntries)
+	maxEntries = max(maxEntries, minMaxEntries)
 	return &MemoryStore{seed: maphash.MakeSeed(), max: maxEntries}
 }
 

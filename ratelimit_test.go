@@ -330,7 +330,8 @@ func TestMemoryStoreBounded(t *testing.T) {
 // raised, never turned into forgetting every key (which would limit
 // nothing).
 func TestMemoryStoreTinyCap(t *testing.T) {
-	for _, capacity := range []int{1, 10, 63, 64, 100, apiauth.MinMaxEntries} {
+	const minEntries = 64 * 8 // NewMemoryStoreSize's floor: 8 entries a shard
+	for _, capacity := range []int{1, 10, 63, 64, 100, minEntries} {
 		store := apiauth.NewMemoryStoreSize(capacity)
 		now := time.Unix(1_800_000_000, 0)
 		limits := []apiauth.Limit{{Requests: 2, Window: time.Hour}}
@@ -341,11 +342,11 @@ func TestMemoryStoreTinyCap(t *testing.T) {
 			allowed = append(allowed, d.Allowed)
 		}
 		assert.Equal(t, []bool{true, true, false}, allowed, "cap %d", capacity)
-		for i := range 10 * apiauth.MinMaxEntries {
+		for i := range 10 * minEntries {
 			_, err := store.Take(context.Background(), "other-"+strconv.Itoa(i), limits, now)
 			require.NoError(t, err)
 		}
-		assert.LessOrEqual(t, store.Len(), apiauth.MinMaxEntries, "cap %d", capacity)
+		assert.LessOrEqual(t, store.Len(), minEntries, "cap %d", capacity)
 	}
 }
 

@@ -35,7 +35,7 @@ func MintToken(t testing.TB, issuer *oauth.Issuer, p *apiauth.Principal) string 
 // AssertProblem checks that rec holds an RFC 9457 problem response with
 // the given status and code, whose request_id matches the X-Request-ID
 // header, and returns the decoded problem for further checks.
-func AssertProblem(t testing.TB, rec *httptest.ResponseRecorder, status int, code string) apiauth.Problem {
+func AssertProblem(t testing.TB, rec *httptest.ResponseRecorder, status int, code apiauth.Code) apiauth.Problem {
 	t.Helper()
 	var p apiauth.Problem
 	if rec.Code != status {

@@ -28,7 +28,7 @@ func TestHelpers(t *testing.T) {
 	for _, tc := range []struct {
 		bearer string
 		status int
-		code   string
+		code   apiauth.Code
 	}{
 		{tok, 200, ""},
 		{key, 403, apiauth.CodeInsufficientScope},
