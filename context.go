@@ -12,17 +12,15 @@ import (
 // layers find it and write into it instead of copying the request again.
 type state struct {
 	context.Context
-	requestID string
+	// requestID is the request's ID, held as a header value, so that
+	// RequestID sets X-Request-Id without allocating a []string.
+	requestID [1]string
 	principal *Principal
 	settings  *problemSettings
 	// owner identifies the request the state was made for (headerID): a
 	// request a handler makes with r.Context() finds this state in its
 	// context but must not write into it.
 	owner uintptr
-	// idHeader and rateHeaders back header values so that setting them
-	// does not allocate a []string per field.
-	idHeader    [1]string
-	rateHeaders [3][1]string
 }
 
 // headerID identifies a request by its Header map, which the copies
@@ -89,10 +87,10 @@ func newState(r *http.Request, parent *state) (*state, *http.Request) {
 // requestIDOrNew returns the request ID, generating one when no RequestID
 // layer ran, so that every problem body carries an ID.
 func (s *state) requestIDOrNew() string {
-	if s.requestID == "" {
-		s.requestID = newRequestID()
+	if s.requestID[0] == "" {
+		s.requestID[0] = newRequestID()
 	}
-	return s.requestID
+	return s.requestID[0]
 }
 
 // settingsOrDefault returns the problem settings of the Authenticate layer
@@ -118,7 +116,7 @@ func PrincipalFrom(ctx context.Context) (*Principal, bool) {
 // assigned to the request whose context is ctx, or "".
 func RequestIDFrom(ctx context.Context) string {
 	if st := stateFrom(ctx); st != nil {
-		return st.requestID
+		return st.requestID[0]
 	}
 	return ""
 }

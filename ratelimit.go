@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"time"
+	"unsafe"
 )
 
 // Limit is one rate limit: at most Requests requests per Window, enforced
@@ -337,7 +338,7 @@ func RateLimit(store Store, tiers Tiers, opts ...RateLimitOption) func(http.Hand
 				return
 			}
 			h := w.Header()
-			setRateLimitHeaders(h, st, tier.Limits, &d, now, cfg.ietf)
+			setRateLimitHeaders(h, tier.Limits, &d, now, cfg.ietf)
 			if d.Allowed {
 				next.ServeHTTP(w, r)
 				return
@@ -358,9 +359,16 @@ func ceilSeconds(d time.Duration) int64 {
 	return max(s, 1)
 }
 
+// rateValues backs the values of the three X-RateLimit-* fields of one
+// response.
+type rateValues struct {
+	fields [3][1]string
+	digits [3 * 20]byte // three int64s in decimal
+}
+
 // setRateLimitHeaders writes the X-RateLimit-* fields for the primary limit
 // (the first that binds) and, with ietf, the draft fields for all.
-func setRateLimitHeaders(h http.Header, st *state, limits []Limit, d *Decision, now time.Time, ietf bool) {
+func setRateLimitHeaders(h http.Header, limits []Limit, d *Decision, now time.Time, ietf bool) {
 	primary := -1
 	for i, l := range limits {
 		if !l.unlimited() {
@@ -381,29 +389,20 @@ func setRateLimitHeaders(h http.Header, st *state, limits []Limit, d *Decision, 
 		}
 	}
 	l, s := limits[primary], d.Limits[primary]
-	// The three values are cut from one string: one allocation.
-	var buf [3 * 20]byte
-	b := strconv.AppendInt(buf[:0], l.Requests, 10)
+	// One allocation holds the three values' digits and the []string of
+	// each field.
+	v := new(rateValues)
+	b := strconv.AppendInt(v.digits[:0], l.Requests, 10)
 	i := len(b)
 	b = strconv.AppendInt(b, s.Remaining, 10)
 	j := len(b)
 	b = strconv.AppendInt(b, unixCeil(s.Reset, now), 10)
-	all := string(b)
-	limit, remaining, reset := all[:i], all[i:j], all[j:]
-	if st != nil && st.rateHeaders[0][0] == "" {
-		// The request state backs the three header values: no []string
-		// per field per request. Only once (limit is never empty): a
-		// second use (nested requests sharing the state) must not
-		// rewrite the first.
-		st.rateHeaders = [3][1]string{{limit}, {remaining}, {reset}}
-		h["X-Ratelimit-Limit"] = st.rateHeaders[0][:]
-		h["X-Ratelimit-Remaining"] = st.rateHeaders[1][:]
-		h["X-Ratelimit-Reset"] = st.rateHeaders[2][:]
-	} else {
-		h.Set("X-Ratelimit-Limit", limit)
-		h.Set("X-Ratelimit-Remaining", remaining)
-		h.Set("X-Ratelimit-Reset", reset)
-	}
+	// The digits are never written again: the string may share them.
+	all := unsafe.String(&v.digits[0], len(b))
+	v.fields = [3][1]string{{all[:i]}, {all[i:j]}, {all[j:]}}
+	h["X-Ratelimit-Limit"] = v.fields[0][:]
+	h["X-Ratelimit-Remaining"] = v.fields[1][:]
+	h["X-Ratelimit-Reset"] = v.fields[2][:]
 	if !ietf {
 		return
 	}

@@ -36,11 +36,10 @@ func RequestID(opts ...RequestIDOption) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			st, r := ensureState(r)
-			if st.requestID == "" {
-				st.requestID = cfg.pick(r)
+			if st.requestID[0] == "" {
+				st.requestID[0] = cfg.pick(r)
 			}
-			st.idHeader[0] = st.requestID
-			w.Header()[headerRequestID] = st.idHeader[:]
+			w.Header()[headerRequestID] = st.requestID[:]
 			next.ServeHTTP(w, r)
 		})
 	}
