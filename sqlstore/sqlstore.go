@@ -27,7 +27,8 @@
 //
 //   - Revocation through this store (RevokeKey, ExpireKey, CreateKey) is
 //     seen by this store's next lookup: it drops its own cache entry at
-//     once.
+//     once, and no lookup that starts after the change returned is
+//     answered by a database read that started before it.
 //   - Revocation through another instance, or by SQL run by hand, is seen
 //     as soon as this store learns of it: at once on PostgreSQL with a
 //     Listener (LISTEN/NOTIFY, see package pgnotify), else by the catch-up
@@ -618,8 +619,9 @@ func (s *Store) update(ctx context.Context, what, id, query string, args ...any)
 	return nil
 }
 
-// invalidate drops d from the cache, and keeps a lookup already under way
-// from caching what it read before the change.
+// invalidate drops d from the cache, keeps a lookup already under way
+// from caching what it read before the change, and detaches it, so that
+// no lookup starting after the change is answered by it.
 func (s *Store) invalidate(d apiauth.KeyDigest) {
 	if s.cache != nil {
 		s.cache.invalidate(d, -1)
