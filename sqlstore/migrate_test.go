@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -125,6 +126,56 @@ func TestSQLiteMigrateConcurrently(t *testing.T) {
 					}
 					checkMigratedOnce(t, dbs[0], dbs[1])
 				}
+			})
+		}
+	}
+}
+
+// TestPostgresMigrateConcurrently: instances migrate one PostgreSQL
+// database at once, from nothing and from an earlier version, whatever
+// the server's default isolation level; every one succeeds, and the
+// schema is there once. Each case runs in a schema of its own.
+func TestPostgresMigrateConcurrently(t *testing.T) {
+	u := postgresURL(t)
+	admin := openPostgresURL(t, u)
+	isolations := []struct{ name, level string }{
+		{"DefaultIsolation", ""},
+		// A server whose default is stricter: a transaction's snapshot
+		// is taken by its first statement, before the advisory lock is
+		// granted, so a Migrate that waited for another would not see
+		// what that one applied.
+		{"RepeatableRead", "repeatable read"},
+		{"Serializable", "serializable"},
+	}
+	for _, isolation := range isolations {
+		for _, from := range []int{0, 1} {
+			t.Run(fmt.Sprintf("%s/FromVersion%d", isolation.name, from), func(t *testing.T) {
+				schema := fmt.Sprintf("apiauth_migrate_%d", time.Now().UnixNano())
+				_, err := admin.Exec("CREATE SCHEMA " + schema)
+				require.NoError(t, err)
+				t.Cleanup(func() { admin.Exec("DROP SCHEMA " + schema + " CASCADE") })
+				pu, err := url.Parse(u)
+				require.NoError(t, err)
+				q := pu.Query()
+				q.Set("search_path", schema)
+				if isolation.level != "" {
+					q.Set("default_transaction_isolation", isolation.level)
+				}
+				pu.RawQuery = q.Encode()
+				dbs := make([]*sql.DB, instances)
+				for i := range dbs {
+					dbs[i] = openPostgresURL(t, pu.String())
+				}
+				if from > 0 {
+					s, err := sqlstore.New(dbs[0], sqlstore.WithPollInterval(0), sqlstore.WithLastUsedInterval(0))
+					require.NoError(t, err)
+					require.NoError(t, sqlstore.MigrateTo(context.Background(), s, from))
+					require.NoError(t, s.Close())
+				}
+				for i, err := range migrateAtOnce(t, dbs) {
+					require.NoError(t, err, "instance %d of %d", i+1, instances)
+				}
+				checkMigratedOnce(t, dbs[0], dbs[1])
 			})
 		}
 	}

@@ -84,7 +84,8 @@ const migrateBusyWait = time.Minute
 // Migrate brings the schema to the latest version, in one transaction:
 // versions already applied (recorded in apiauth_schema_migrations) are
 // skipped, so it is safe to call on every start, from every instance at
-// once. On PostgreSQL an advisory lock serializes them; on SQLite each
+// once. On PostgreSQL an advisory lock serializes them (in a read
+// committed transaction, whatever the server's default); on SQLite each
 // takes the write lock before it reads anything (BEGIN IMMEDIATE), and
 // waits for it, with the connection's busy timeout if it has one and
 // retrying with backoff for up to a minute otherwise. It is not bound by
@@ -97,7 +98,13 @@ func (s *Store) migrate(ctx context.Context, upTo int) error {
 	if s.dialect == SQLite {
 		return s.migrateSQLite(ctx, upTo)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	// Read committed whatever the server's default: each statement sees
+	// what was committed before it began, so the versions read after the
+	// lock is granted include those another instance applied while this
+	// one waited. Under repeatable read or serializable the snapshot is
+	// that of the lock statement, taken before the wait, and recording a
+	// version again fails the transaction (40001).
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	if err != nil {
 		return fmt.Errorf("sqlstore: migrate: %w", err)
 	}
