@@ -148,6 +148,19 @@ type Listener interface {
 	Listen(ctx context.Context, channel string, notify func(payload string)) error
 }
 
+// A ReadyListener is a Listener that also says when it listens, so that
+// the store can report (WithLogger) that a listener that was failing
+// recovered as soon as it listens again. The store calls ListenReady
+// rather than Listen. Package pgnotify's listener is one. Of a plain
+// Listener, the store takes the first notification after a failure as
+// the sign of its recovery.
+type ReadyListener interface {
+	Listener
+	// ListenReady is Listen, and calls ready once the LISTEN has taken
+	// effect, before any notification.
+	ListenReady(ctx context.Context, channel string, ready func(), notify func(payload string)) error
+}
+
 // ListenerFunc adapts a function to Listener.
 type ListenerFunc func(ctx context.Context, channel string, notify func(payload string)) error
 
@@ -207,8 +220,9 @@ func WithLastUsedInterval(d time.Duration) Option { return func(c *config) { c.u
 func WithListener(l Listener) Option { return func(c *config) { c.listener = l } }
 
 // WithLogger logs failures of the background work (polls, notifications,
-// last-used writes) to l; they are not logged by default. Keys are never
-// logged.
+// last-used writes) to l; they are not logged by default. Each task is
+// logged once when it starts failing (at level Warn) and once when it
+// recovers (Info), not at every attempt. Keys are never logged.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
 // Store is an apiauth.KeyStore and an apiauth.ClientStore on a SQL
