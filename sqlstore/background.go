@@ -84,13 +84,26 @@ func (p *poller) poll(ctx context.Context, s *Store) error {
 }
 
 // listenLoop runs the Listener, again after each failure (the poll covers
-// what it missed meanwhile).
+// what it missed meanwhile). It reports the listener failing when a run
+// ends, and recovered when a run listens: when a ReadyListener says so,
+// else at the first notification.
 func (s *Store) listenLoop(ctx context.Context) {
 	defer s.wg.Done()
 	backoff := 100 * time.Millisecond
+	ready := func() { s.report("listen", nil) }
+	rl, _ := s.cfg.listener.(ReadyListener)
+	notifiedReady := func(payload string) {
+		ready()
+		s.notified(payload)
+	}
 	for {
 		began := time.Now()
-		err := s.cfg.listener.Listen(ctx, Channel, s.notified)
+		var err error
+		if rl != nil {
+			err = rl.ListenReady(ctx, Channel, ready, s.notified)
+		} else {
+			err = s.cfg.listener.Listen(ctx, Channel, notifiedReady)
+		}
 		if ctx.Err() != nil {
 			return
 		}

@@ -29,8 +29,10 @@ type call struct {
 const shardCount = 32
 
 type shard struct {
-	mu    sync.RWMutex
-	m     map[apiauth.KeyDigest]*entry
+	mu sync.RWMutex
+	m  map[apiauth.KeyDigest]*entry
+	// calls holds the lookup under way of each digest that a new lookup
+	// may join: one started since the digest's last invalidation.
 	calls map[apiauth.KeyDigest]*call
 	// gen counts invalidations: a lookup that started before one does not
 	// cache what it read.
@@ -68,6 +70,9 @@ func (c *cache) get(d apiauth.KeyDigest) *entry {
 
 // join returns the lookup of d under way, or starts one: leader reports
 // whether the caller must run it, gen is the shard's generation at start.
+// A lookup under way is joined only if it started after d's last
+// invalidation (invalidate detaches the others), so that what it returns
+// was read after the change that caused the invalidation.
 func (c *cache) join(d apiauth.KeyDigest) (cl *call, leader bool, gen uint64) {
 	sh := c.shard(d)
 	sh.mu.Lock()
@@ -85,7 +90,9 @@ func (c *cache) join(d apiauth.KeyDigest) (cl *call, leader bool, gen uint64) {
 func (c *cache) finish(d apiauth.KeyDigest, cl *call, gen uint64, e *entry, rec *apiauth.KeyRecord, err error, now int64) {
 	sh := c.shard(d)
 	sh.mu.Lock()
-	delete(sh.calls, d)
+	if sh.calls[d] == cl { // not detached, and no other call started since
+		delete(sh.calls, d)
+	}
 	if e != nil && sh.gen == gen {
 		if _, ok := sh.m[d]; !ok && len(sh.m) >= sh.cap {
 			sh.evict(now)
@@ -120,9 +127,13 @@ func (sh *shard) evict(now int64) {
 }
 
 // invalidate drops d unless its entry reflects the row as of updated (µs;
-// -1: drop regardless) or later. When it drops, or when no entry is there
-// (a lookup under way may have read the old row), it bumps the shard's
-// generation.
+// -1: drop regardless) or later. When it drops, or when no entry is there,
+// a lookup of d under way may have read the old row: it bumps the shard's
+// generation, so that such a lookup does not cache what it read, and
+// detaches it, so that a lookup starting from now on does not join it but
+// reads again (its own callers still get its answer: they started before
+// the invalidation). When the entry is kept, a lookup under way started
+// after the entry was read, so it saw the change too, and stays joinable.
 func (c *cache) invalidate(d apiauth.KeyDigest, updated int64) {
 	sh := c.shard(d)
 	sh.mu.Lock()
@@ -132,6 +143,7 @@ func (c *cache) invalidate(d apiauth.KeyDigest, updated int64) {
 		return
 	}
 	delete(sh.m, d)
+	delete(sh.calls, d)
 	sh.gen++
 	sh.mu.Unlock()
 }

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -191,6 +192,96 @@ func openFlakySQLite(t testing.TB, dir string) (*sql.DB, *atomic.Int32) {
 	db := sql.OpenDB(&flakyConnector{dsn: sqliteDSN(dir), drv: drv, state: state})
 	t.Cleanup(func() { db.Close() })
 	return db, state
+}
+
+// A held read: a driver wrapper that, once armed, lets the next query
+// containing a given text read its first row and then holds it, as a read
+// in flight that has seen the row as it was, until released.
+type hold struct {
+	match   string
+	armed   atomic.Bool
+	held    chan struct{} // closed when the read is held
+	release chan struct{}
+	once    sync.Once
+}
+
+func newHold(match string) *hold {
+	return &hold{match: match, held: make(chan struct{}), release: make(chan struct{})}
+}
+
+// Release lets the held read, if any, go on; later reads are not held.
+func (h *hold) Release() { h.once.Do(func() { close(h.release) }) }
+
+type holdConnector struct {
+	dsn string
+	drv driver.Driver
+	h   *hold
+}
+
+func (c *holdConnector) Connect(context.Context) (driver.Conn, error) {
+	conn, err := c.drv.Open(c.dsn)
+	if err != nil {
+		return nil, err
+	}
+	return &holdConn{Conn: conn, h: c.h}, nil
+}
+
+func (c *holdConnector) Driver() driver.Driver { return c.drv }
+
+type holdConn struct {
+	driver.Conn
+	h *hold
+}
+
+func (c *holdConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
+	return c.Conn.(driver.ConnPrepareContext).PrepareContext(ctx, q)
+}
+
+func (c *holdConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	return c.Conn.(driver.ConnBeginTx).BeginTx(ctx, opts)
+}
+
+func (c *holdConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
+	return c.Conn.(driver.ExecerContext).ExecContext(ctx, q, args)
+}
+
+func (c *holdConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
+	rows, err := c.Conn.(driver.QueryerContext).QueryContext(ctx, q, args)
+	if err != nil || !strings.Contains(q, c.h.match) || !c.h.armed.CompareAndSwap(true, false) {
+		return rows, err
+	}
+	return &heldRows{Rows: rows, h: c.h}, nil
+}
+
+type heldRows struct {
+	driver.Rows
+	h    *hold
+	done bool
+}
+
+func (r *heldRows) Next(dest []driver.Value) error {
+	err := r.Rows.Next(dest)
+	if !r.done {
+		r.done = true
+		close(r.h.held)
+		<-r.h.release
+	}
+	return err
+}
+
+// openHeldSQLite opens a SQLite database in dir through the hold wrapper;
+// the read is released when the test ends, at the latest.
+func openHeldSQLite(t testing.TB, dir string, h *hold) *sql.DB {
+	t.Helper()
+	plain, err := sql.Open("sqlite", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	drv := plain.Driver()
+	plain.Close()
+	db := sql.OpenDB(&holdConnector{dsn: sqliteDSN(dir), drv: drv, h: h})
+	t.Cleanup(func() { h.Release(); db.Close() })
+	return db
 }
 
 // tcpProxy forwards connections to a PostgreSQL server and can cut them:

@@ -2,13 +2,17 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"path"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The schema, one file per version and dialect: NNNN_name.sql.
@@ -72,26 +76,130 @@ const createMigrationsTable = `CREATE TABLE IF NOT EXISTS apiauth_schema_migrati
 // across instances starting together ("apiauth" in ASCII).
 const migrateLockID = 0x61706961757468
 
+// migrateBusyWait bounds how long Migrate on SQLite keeps trying while
+// another connection holds the database's write lock (SQLITE_BUSY), as
+// when every instance of a service migrates at once.
+const migrateBusyWait = time.Minute
+
 // Migrate brings the schema to the latest version, in one transaction:
 // versions already applied (recorded in apiauth_schema_migrations) are
 // skipped, so it is safe to call on every start, from every instance at
-// once (on PostgreSQL an advisory lock serializes them). It is not bound by
+// once. On PostgreSQL an advisory lock serializes them (in a read
+// committed transaction, whatever the server's default); on SQLite each
+// takes the write lock before it reads anything (BEGIN IMMEDIATE), and
+// waits for it, with the connection's busy timeout if it has one and
+// retrying with backoff for up to a minute otherwise. It is not bound by
 // the query budget, only by ctx.
 func (s *Store) Migrate(ctx context.Context) error { return s.migrate(ctx, 0) }
 
 // migrate applies the versions up to upTo (0: all) that are not applied
 // yet; tests use it to build a database of an earlier version.
 func (s *Store) migrate(ctx context.Context, upTo int) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	if s.dialect == SQLite {
+		return s.migrateSQLite(ctx, upTo)
+	}
+	// Read committed whatever the server's default: each statement sees
+	// what was committed before it began, so the versions read after the
+	// lock is granted include those another instance applied while this
+	// one waited. Under repeatable read or serializable the snapshot is
+	// that of the lock statement, taken before the wait, and recording a
+	// version again fails the transaction (40001).
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	if err != nil {
 		return fmt.Errorf("sqlstore: migrate: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit it does nothing
-	if s.dialect == Postgres {
-		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock("+strconv.Itoa(migrateLockID)+")"); err != nil {
-			return fmt.Errorf("sqlstore: migrate: lock: %w", err)
-		}
+	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock("+strconv.Itoa(migrateLockID)+")"); err != nil {
+		return fmt.Errorf("sqlstore: migrate: lock: %w", err)
 	}
+	if err := s.applyMigrations(ctx, tx, upTo); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlstore: migrate: %w", err)
+	}
+	return nil
+}
+
+// migrateSQLite is migrate on SQLite: migrateSQLiteOnce, again while the
+// database is locked by another writer, for up to migrateBusyWait.
+func (s *Store) migrateSQLite(ctx context.Context, upTo int) error {
+	giveUp := time.Now().Add(migrateBusyWait)
+	backoff := 10 * time.Millisecond
+	for {
+		err := s.migrateSQLiteOnce(ctx, upTo)
+		if err == nil || !sqliteBusy(err) || ctx.Err() != nil || time.Now().After(giveUp) {
+			return err
+		}
+		// Jitter, so that instances that collided do not again.
+		t := time.NewTimer(backoff/2 + rand.N(backoff/2+1))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// migrateSQLiteOnce applies the migrations in a transaction that holds the
+// write lock from its start: a deferred transaction (database/sql's
+// BeginTx) reads the versions applied before it writes, and a connection
+// that read cannot wait for the lock, since a writer that went first would
+// invalidate what it read: it fails with SQLITE_BUSY at once, busy
+// timeout or not.
+func (s *Store) migrateSQLiteOnce(ctx context.Context, upTo int) error {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("sqlstore: migrate: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return fmt.Errorf("sqlstore: migrate: lock: %w", err)
+	}
+	committed := false
+	defer func() {
+		if committed {
+			return
+		}
+		if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {
+			// SQLite rolls back by itself on some errors; if not, the
+			// connection may still be in the transaction: have the pool
+			// close it rather than hand it out.
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
+	if err := s.applyMigrations(ctx, conn, upTo); err != nil {
+		return err
+	}
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return fmt.Errorf("sqlstore: migrate: %w", err)
+	}
+	committed = true
+	return nil
+}
+
+// sqliteBusy reports whether err says that another connection holds a
+// lock of the SQLite database (SQLITE_BUSY and its extended codes,
+// SQLITE_LOCKED), from its message, since the store depends on no driver.
+func sqliteBusy(err error) bool {
+	m := err.Error()
+	return strings.Contains(m, "database is locked") || strings.Contains(m, "database table is locked") ||
+		strings.Contains(m, "SQLITE_BUSY") || strings.Contains(m, "SQLITE_LOCKED")
+}
+
+// execQuerier is what applyMigrations needs of a transaction: a *sql.Tx,
+// or a *sql.Conn in a transaction begun by hand.
+type execQuerier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// applyMigrations applies, through tx, the versions up to upTo (0: all)
+// that apiauth_schema_migrations does not record yet. The caller holds
+// the lock that keeps other instances from doing the same meanwhile.
+func (s *Store) applyMigrations(ctx context.Context, tx execQuerier, upTo int) error {
 	if _, err := tx.ExecContext(ctx, createMigrationsTable); err != nil {
 		return fmt.Errorf("sqlstore: migrate: %w", err)
 	}
@@ -123,9 +231,6 @@ func (s *Store) migrate(ctx context.Context, upTo int) error {
 		if _, err := tx.ExecContext(ctx, ins, m.version); err != nil {
 			return fmt.Errorf("sqlstore: migrate %s: %w", m.name, err)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlstore: migrate: %w", err)
 	}
 	return nil
 }

@@ -27,7 +27,8 @@
 //
 //   - Revocation through this store (RevokeKey, ExpireKey, CreateKey) is
 //     seen by this store's next lookup: it drops its own cache entry at
-//     once.
+//     once, and no lookup that starts after the change returned is
+//     answered by a database read that started before it.
 //   - Revocation through another instance, or by SQL run by hand, is seen
 //     as soon as this store learns of it: at once on PostgreSQL with a
 //     Listener (LISTEN/NOTIFY, see package pgnotify), else by the catch-up
@@ -147,6 +148,19 @@ type Listener interface {
 	Listen(ctx context.Context, channel string, notify func(payload string)) error
 }
 
+// A ReadyListener is a Listener that also says when it listens, so that
+// the store can report (WithLogger) that a listener that was failing
+// recovered as soon as it listens again. The store calls ListenReady
+// rather than Listen. Package pgnotify's listener is one. Of a plain
+// Listener, the store takes the first notification after a failure as
+// the sign of its recovery.
+type ReadyListener interface {
+	Listener
+	// ListenReady is Listen, and calls ready once the LISTEN has taken
+	// effect, before any notification.
+	ListenReady(ctx context.Context, channel string, ready func(), notify func(payload string)) error
+}
+
 // ListenerFunc adapts a function to Listener.
 type ListenerFunc func(ctx context.Context, channel string, notify func(payload string)) error
 
@@ -206,8 +220,9 @@ func WithLastUsedInterval(d time.Duration) Option { return func(c *config) { c.u
 func WithListener(l Listener) Option { return func(c *config) { c.listener = l } }
 
 // WithLogger logs failures of the background work (polls, notifications,
-// last-used writes) to l; they are not logged by default. Keys are never
-// logged.
+// last-used writes) to l; they are not logged by default. Each task is
+// logged once when it starts failing (at level Warn) and once when it
+// recovers (Info), not at every attempt. Keys are never logged.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
 // Store is an apiauth.KeyStore and an oauth.ClientStore on a SQL
@@ -618,8 +633,9 @@ func (s *Store) update(ctx context.Context, what, id, query string, args ...any)
 	return nil
 }
 
-// invalidate drops d from the cache, and keeps a lookup already under way
-// from caching what it read before the change.
+// invalidate drops d from the cache, keeps a lookup already under way
+// from caching what it read before the change, and detaches it, so that
+// no lookup starting after the change is answered by it.
 func (s *Store) invalidate(d apiauth.KeyDigest) {
 	if s.cache != nil {
 		s.cache.invalidate(d, -1)

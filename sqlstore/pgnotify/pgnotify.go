@@ -24,14 +24,27 @@ import (
 // db, which must have been opened with the pgx stdlib driver ("pgx"). The
 // connection is held for as long as the store listens, so the pool needs
 // room for one more (sql.DB.SetMaxOpenConns); when listening ends it is
-// closed, never returned to the pool in the LISTEN state.
-func New(db *sql.DB) sqlstore.Listener {
-	return sqlstore.ListenerFunc(func(ctx context.Context, channel string, notify func(string)) error {
-		return listen(ctx, db, channel, notify)
-	})
+// closed, never returned to the pool in the LISTEN state. It is a
+// sqlstore.ReadyListener: it tells the store when it listens, so that the
+// store can report a listener that recovered after losing its connection.
+func New(db *sql.DB) sqlstore.Listener { return listener{db} }
+
+// listener is the sqlstore.ReadyListener that New returns.
+type listener struct{ db *sql.DB }
+
+var _ sqlstore.ReadyListener = listener{}
+
+// Listen implements sqlstore.Listener.
+func (l listener) Listen(ctx context.Context, channel string, notify func(string)) error {
+	return listen(ctx, l.db, channel, func() {}, notify)
 }
 
-func listen(ctx context.Context, db *sql.DB, channel string, notify func(string)) error {
+// ListenReady implements sqlstore.ReadyListener.
+func (l listener) ListenReady(ctx context.Context, channel string, ready func(), notify func(string)) error {
+	return listen(ctx, l.db, channel, ready, notify)
+}
+
+func listen(ctx context.Context, db *sql.DB, channel string, ready func(), notify func(string)) error {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("pgnotify: %w", err)
@@ -48,6 +61,7 @@ func listen(ctx context.Context, db *sql.DB, channel string, notify func(string)
 		if _, err := pc.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
 			failure = fmt.Errorf("pgnotify: listen: %w", err)
 		} else {
+			ready()
 			for {
 				n, err := pc.WaitForNotification(ctx)
 				if err != nil {
