@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/apiauth/apiauth"
+	"github.com/apiauth/apiauth/oauth"
 	"github.com/apiauth/apiauth/sqlstore"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -81,7 +82,7 @@ func checkMigratedOnce(t *testing.T, a, b *sql.DB, opts ...sqlstore.Option) {
 	_, err = apiauth.NewKeys(sb).Verify(ctx, key)
 	require.ErrorIs(t, err, apiauth.ErrTokenRevoked)
 	_, err = sb.GetClient(ctx, "no-such-client")
-	require.ErrorIs(t, err, apiauth.ErrClientNotFound, "version 2's table is there")
+	require.ErrorIs(t, err, oauth.ErrClientNotFound, "version 2's table is there")
 }
 
 // TestSQLiteMigrateConcurrently: instances with a pool each (processes)
