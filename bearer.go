@@ -87,63 +87,6 @@ func parseCredentials(s string, maxLen int, b64 bool) (token string, code Code) 
 	return tok, ""
 }
 
-// isB64Token reports whether s matches RFC 6750 §2.1's b64token.
-func isB64Token(s string) bool {
-	i := 0
-	// Eight characters per step: tokens are long (a JWT is hundreds of
-	// characters) and this scan is on every request.
-	for ; i+8 <= len(s); i += 8 {
-		c := s[i : i+8]
-		if charClass[c[0]]&charClass[c[1]]&charClass[c[2]]&charClass[c[3]]&
-			charClass[c[4]]&charClass[c[5]]&charClass[c[6]]&charClass[c[7]]&classB64 == 0 {
-			break
-		}
-	}
-	for i < len(s) && isB64Char(s[i]) {
-		i++
-	}
-	if i == 0 {
-		return false
-	}
-	for i < len(s) && s[i] == '=' {
-		i++
-	}
-	return i == len(s)
-}
-
-func isB64Char(c byte) bool { return charClass[c]&classB64 != 0 }
-
-// Character classes, looked up in one table on the request path.
-const (
-	classB64    = 1 << iota // RFC 6750 b64token characters (without '=')
-	classBase62             // [0-9A-Za-z]
-	classPrefix             // key prefix characters: [0-9A-Za-z_]
-	classTchar              // RFC 9110 §5.6.2 tchar
-)
-
-var charClass = func() (t [256]uint8) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = classB64 | classBase62 | classPrefix
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = classB64 | classBase62 | classPrefix
-		t[c-'a'+'A'] = classB64 | classBase62 | classPrefix
-	}
-	for _, c := range "-.~+/" {
-		t[c] = classB64
-	}
-	t['_'] = classB64 | classPrefix
-	for c := range t {
-		if t[c]&classBase62 != 0 || strings.IndexByte("!#$%&'*+-.^_`|~", byte(c)) >= 0 {
-			t[c] |= classTchar
-		}
-	}
-	return t
-}()
-
-// isTchar reports whether c is a tchar (RFC 9110 §5.6.2).
-func isTchar(c byte) bool { return charClass[c]&classTchar != 0 }
-
 // hasOtherCredential reports whether r also carries a token in an
 // access_token query or form parameter (RFC 6750 §2.2, §2.3). Two ways of
 // sending credentials in one request are invalid_request (§3.1). The form
@@ -225,15 +168,3 @@ func challenge(realm string, errCode Code, desc, scope string) string {
 // %x23-5B / %x5D-7E in quoted values, so no quote, backslash, control or
 // non-ASCII character.
 func ValidRealm(s string) bool { return validChallengeValue(s) }
-
-// validChallengeValue reports whether s may appear inside a quoted
-// WWW-Authenticate attribute value.
-func validChallengeValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
-}

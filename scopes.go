@@ -39,8 +39,7 @@ func (s Scope) Valid() bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+		if charClass[s[i]]&classScope == 0 {
 			return false
 		}
 	}
@@ -189,41 +188,4 @@ func rejectUnauthenticated(w http.ResponseWriter, r *http.Request) {
 	st, r := ensureState(r)
 	set := st.settingsOrDefault()
 	set.reject(w, r, st, CodeMissingToken, "", "Www-Authenticate", challenge(set.realm, "", "", ""))
-}
-
-// RequireTenant returns a layer that lets a request through only when the
-// tenant its route names, as returned by tenantOf, is the principal's
-// tenant. A mismatch is 403 tenant_forbidden, answered before the handler
-// runs and so the same whether or not the resource exists. An empty route
-// tenant never matches. A request with no principal gets 401 missing_token.
-//
-// RequireTenant must run after routing, where the route's parameters are
-// known: on the route itself (chi's r.With, a handler registered on a
-// ServeMux pattern), not around the whole router, where the tenant is
-// always empty and every request is refused. tenantOf reads the route:
-// PathTenant("tenant") for http.ServeMux and chi patterns, or for example func(r *http.Request) string { return
-// mux.Vars(r)["tenant"] } for gorilla/mux.
-func RequireTenant(tenantOf func(*http.Request) string) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			st := stateFrom(r.Context())
-			p := st.principalOrNil()
-			if p == nil {
-				rejectUnauthenticated(w, r)
-				return
-			}
-			if t := tenantOf(r); t == "" || t != p.Tenant {
-				st.settingsOrDefault().reject(w, r, st, CodeTenantForbidden, "")
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
-	}
-}
-
-// PathTenant returns a tenantOf function for RequireTenant that reads the
-// path wildcard name with r.PathValue, as set by http.ServeMux patterns
-// (Go 1.22) and by chi.
-func PathTenant(name string) func(*http.Request) string {
-	return func(r *http.Request) string { return r.PathValue(name) }
 }
