@@ -518,3 +518,27 @@ func TestJWTSyntaxAfterCache(t *testing.T) {
 	assertProblem(t, rr, "GET", invalid, http.Header{"Www-Authenticate": {challenge}})
 	assert.Equal(t, []string{good[:d2] + "." + good[d2:]}, seen)
 }
+
+// A JOSE header with many members is refused before any costly work.
+func TestJWTMemberCap(t *testing.T) {
+	v := newTestVerifier(t, apiauth.JWTOptions{CacheSize: -1}, apiauth.JWTKey{Algorithm: "HS256", Key: testKeys.hmac})
+	var b strings.Builder
+	b.WriteString(`{"alg":"HS256","typ":"at+jwt"`)
+	for i := 0; i < 100; i++ {
+		fmt.Fprintf(&b, `,"m%d":0`, i)
+	}
+	b.WriteString("}")
+	_, err := v.Verify(context.Background(), rawToken(t, b.String(), claimsJSON(nil), jwt.SigningMethodHS256, testKeys.hmac))
+	assert.ErrorIs(t, err, apiauth.ErrMalformedToken)
+}
+
+// An issuer whose tokens name API keys needs the keys to check them:
+// without JWTOptions.Keys, a token would outlive its key's revocation.
+func TestJWTVerifierKeyIDsNeedKeys(t *testing.T) {
+	set, err := apiauth.NewStaticKeys(apiauth.JWTKey{Algorithm: "HS256", Key: testKeys.hmac})
+	require.NoError(t, err)
+	_, err = apiauth.NewJWTVerifier(apiauth.JWTOptions{}, apiauth.JWTIssuer{Issuer: "https://a.test", Audience: "api", Keys: set, KeyIDs: true})
+	assert.ErrorContains(t, err, "JWTOptions.Keys is required")
+	_, err = apiauth.NewJWTVerifier(apiauth.JWTOptions{Keys: apiauth.NewMemoryKeys()}, apiauth.JWTIssuer{Issuer: "https://a.test", Audience: "api", Keys: set, KeyIDs: true})
+	assert.NoError(t, err)
+}

@@ -144,25 +144,6 @@ func TestWriteProblemOverHTTP(t *testing.T) {
 	}
 }
 
-type pbBody struct {
-	Type      string `json:"type"`
-	Title     string `json:"title"`
-	Status    int    `json:"status"`
-	Detail    string `json:"detail"`
-	Instance  string `json:"instance"`
-	RequestID string `json:"request_id"`
-	Code      string `json:"code"`
-}
-
-func pbDecode(t *testing.T, rr *httptest.ResponseRecorder) pbBody {
-	t.Helper()
-	var b pbBody
-	dec := json.NewDecoder(rr.Body)
-	dec.DisallowUnknownFields()
-	require.NoError(t, dec.Decode(&b))
-	return b
-}
-
 var pbUUID = `^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`
 
 func TestWriteErrorWithoutAuthenticate(t *testing.T) {
@@ -192,10 +173,10 @@ func TestWriteErrorWithoutAuthenticate(t *testing.T) {
 			assert.Equal(t, "no-store", rr.Header().Get("Cache-Control"))
 			assert.Equal(t, strconv.Itoa(rr.Body.Len()), rr.Header().Get("Content-Length"))
 			assert.Empty(t, rr.Header().Get("WWW-Authenticate"))
-			b := pbDecode(t, rr)
+			b := decodeProblem(t, rr)
 			assert.Regexp(t, pbUUID, b.RequestID)
 			assert.Equal(t, b.RequestID, rr.Header().Get("X-Request-Id"))
-			assert.Equal(t, pbBody{
+			assert.Equal(t, problemBody{
 				Type:      "about:blank",
 				Title:     tc.wantTitle,
 				Status:    tc.wantStatusInBody,
@@ -249,10 +230,10 @@ func TestWriteErrorBehindLayers(t *testing.T) {
 			assert.Equal(t, tc.status, rr.Code)
 			assert.Equal(t, inboundID, rr.Header().Get("X-Request-Id"))
 			assert.Equal(t, "no-store", rr.Header().Get("Cache-Control"))
-			assert.Equal(t, pbBody{
+			assert.Equal(t, problemBody{
 				Type: tc.wantType, Title: tc.wantTitle, Status: tc.status, Detail: "Detail for the client.",
 				Instance: "/v1/x", RequestID: inboundID, Code: string(tc.code),
-			}, pbDecode(t, rr))
+			}, decodeProblem(t, rr))
 			if tc.name == "renderer" {
 				assert.Len(t, rendered, 1, "WriteError uses the layer's renderer")
 			}
@@ -306,4 +287,16 @@ func TestRendererMayAddHeaders(t *testing.T) {
 			}
 		})
 	}
+}
+
+// instance is never a network-path reference to another host.
+func TestProblemInstanceStaysOnHost(t *testing.T) {
+	h := apiauth.Authenticate(apiauth.NewMemoryKeys())(echo)
+	rr := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "/", nil)
+	req.URL.Path = "//evil.example/phish"
+	h.ServeHTTP(rr, req)
+	var p problemBody
+	require.NoError(t, json.Unmarshal(rr.Body.Bytes(), &p))
+	assert.Equal(t, "/.//evil.example/phish", p.Instance)
 }

@@ -409,3 +409,19 @@ func TestClientIP(t *testing.T) {
 	req.Header.Set("X-Forwarded-For", "198.51.100.1")
 	assert.Equal(t, netip.MustParseAddr("10.0.0.2"), (&apiauth.ClientIP{}).Addr(req))
 }
+
+// A refusal's X-RateLimit-* fields describe the limit that refused.
+func TestRateLimitRefusalDescribesRefusingLimit(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	h := principalLayer(&apiauth.Principal{KeyID: "k"})(apiauth.RateLimit(apiauth.NewMemoryStore(), nil,
+		apiauth.WithClock(func() time.Time { return now }))(echo))
+	var rr *httptest.ResponseRecorder
+	for i := 0; i < 51; i++ {
+		rr = httptest.NewRecorder()
+		h.ServeHTTP(rr, httptest.NewRequest("GET", "/", nil))
+	}
+	require.Equal(t, 429, rr.Code)
+	assert.Equal(t, "50", rr.Header().Get("X-RateLimit-Limit"), "the burst refused")
+	assert.Equal(t, "0", rr.Header().Get("X-RateLimit-Remaining"))
+	assert.Equal(t, "1", rr.Header().Get("Retry-After"))
+}
