@@ -92,9 +92,23 @@ type Event struct {
 }
 
 // OnEvent calls fn after every authentication outcome, success and
-// rejection alike, before the response is written.
+// rejection alike, before the response is written. Observers compose: with
+// several OnEvent and WithLogger options, each is called, in order.
 func OnEvent(fn func(*http.Request, Event)) Option {
-	return func(c *authConfig) { c.observe = fn }
+	return func(c *authConfig) {
+		if fn == nil {
+			return
+		}
+		prev := c.observe
+		if prev == nil {
+			c.observe = fn
+			return
+		}
+		c.observe = func(r *http.Request, e Event) {
+			prev(r, e)
+			fn(r, e)
+		}
+	}
 }
 
 // WithLogger logs every outcome to l: rejections at Info with their code,

@@ -709,3 +709,23 @@ func TestNestedRequestKeepsOuterPrincipal(t *testing.T) {
 	outer.ServeHTTP(httptest.NewRecorder(), req)
 	assert.Equal(t, "acme", after)
 }
+
+// OnEvent and WithLogger compose: every observer sees every event, in the
+// order given, whichever comes first.
+func TestObserversCompose(t *testing.T) {
+	f := newFixture(t)
+	var order []string
+	var logged bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h := apiauth.Authenticate(f.keys,
+		apiauth.OnEvent(func(_ *http.Request, e apiauth.Event) { order = append(order, "first "+string(e.Code)) }),
+		apiauth.WithLogger(logger),
+		apiauth.OnEvent(nil),
+		apiauth.OnEvent(func(_ *http.Request, e apiauth.Event) { order = append(order, "last "+string(e.Code)) }),
+	)(echo)
+	getMe(h, readerKey)
+	getMe(h, "unknown-key-0123456789abcdef")
+	assert.Equal(t, []string{"first ", "last ", "first invalid_token", "last invalid_token"}, order)
+	assert.Contains(t, logged.String(), "apiauth: authenticated")
+	assert.Contains(t, logged.String(), "apiauth: rejected")
+}
