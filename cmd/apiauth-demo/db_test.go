@@ -124,23 +124,26 @@ func TestRestartKeepsKeys(t *testing.T) {
 	}
 }
 
-// TestRestartGeneratedCredentials: without config keys, each start on the
-// same database prints new keys and a client that work, even though the
-// demo client's ID is taken by the previous start's.
+// TestRestartGeneratedCredentials: without config keys, the demo
+// generates its keys and client only into an empty database. A restart on
+// the same database prints none, mints no more (two of them admin), and
+// the first start's credentials keep working.
 func TestRestartGeneratedCredentials(t *testing.T) {
 	db := "sqlite:" + filepath.Join(t.TempDir(), "demo.db")
-	var ids []string
-	for range 2 {
-		d := startDemo(t, "-db", db)
-		status, code := d.me(d.key("acme", "reader"))
-		assert.Equal(t, http.StatusOK, status, code)
-		require.NotEmpty(t, d.clientID, "stdout:\n%s", d.stdout)
-		requireToken(t, d.postForm("/oauth/token", d.clientID, d.clientSecret, url.Values{"grant_type": {"client_credentials"}}))
-		ids = append(ids, d.clientID)
-		require.Equal(t, 0, d.stop())
-	}
-	assert.Equal(t, "svc-acme", ids[0])
-	assert.NotEqual(t, ids[0], ids[1])
+	first := startDemo(t, "-db", db)
+	reader, admin := first.key("acme", "reader"), first.key("acme", "admin")
+	require.Equal(t, "svc-acme", first.clientID, "stdout:\n%s", first.stdout)
+	clientID, secret := first.clientID, first.clientSecret
+	require.Equal(t, 0, first.stop())
+
+	second := startDemo(t, "-db", db)
+	defer second.stop()
+	assert.NotContains(t, second.stdout.String(), "Generated API keys")
+	assert.NotContains(t, second.stdout.String(), "Generated OAuth client")
+	status, code := second.me(reader)
+	assert.Equal(t, http.StatusOK, status, code)
+	requireToken(t, second.postForm("/oauth/token", clientID, secret, url.Values{"grant_type": {"client_credentials"}}))
+	assert.Len(t, second.listKeys(admin), 3, "acme's reader, writer and admin keys, once")
 }
 
 // TestMemoryListingHasNoLastUsed: the in-memory store does not track

@@ -36,6 +36,18 @@ var demoRoles = []struct {
 	{"admin", "globex", apiauth.Admin},
 }
 
+// holdsDemoKeys reports whether store already holds a key of a demo
+// tenant.
+func holdsDemoKeys(ctx context.Context, store apiauth.KeyStore) (bool, error) {
+	for _, d := range demoRoles {
+		recs, err := store.ListKeys(ctx, d.tenant)
+		if err != nil || len(recs) > 0 {
+			return len(recs) > 0, err
+		}
+	}
+	return false, nil
+}
+
 // createDemoKeys generates the demoRoles' keys in the library's format.
 func createDemoKeys(ctx context.Context, keys *apiauth.Keys) ([]demoKey, error) {
 	out := make([]demoKey, 0, len(demoRoles))

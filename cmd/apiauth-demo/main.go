@@ -124,6 +124,7 @@ import (
 	"time"
 
 	"github.com/apiauth/apiauth"
+	"github.com/apiauth/apiauth/oauth"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -187,34 +188,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer creds.close()
 
-	// The API keys: imported from the config file (a key already in the
-	// database is kept as it is, revoked or not), or generated for the
-	// demo when it names none.
 	keys := apiauth.NewKeys(creds.keys)
 	keys.Prefix = "sk_live"
-	var demoKeys []demoKey
-	if len(cfg.Keys) > 0 {
-		err = importKeys(ctx, keys, cfg.Keys, log)
-	} else {
-		demoKeys, err = createDemoKeys(ctx, keys)
-	}
-	if err != nil {
-		log.Error("cannot set up keys", "error", err)
-		return exitFailed
-	}
-
-	// The OAuth clients of the token endpoint: registered from the config
-	// file (a client already in the database is kept as it is), or one
-	// generated for the demo when it names none.
 	clients := creds.clients
-	var client *demoClient
-	if len(cfg.Clients) > 0 {
-		err = registerClients(ctx, clients, cfg.Clients, log)
-	} else {
-		client, err = createDemoClient(ctx, clients)
-	}
+	demoKeys, client, err := setUpCredentials(ctx, cfg, keys, clients, log)
 	if err != nil {
-		log.Error("cannot set up clients", "error", err)
+		log.Error("cannot set up credentials", "error", err)
 		return exitFailed
 	}
 
@@ -226,26 +205,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	base := clientURL(ln.Addr())
 
-	// The token endpoint, whose issuer is by default this server's URL,
-	// and the verifier of every JWT /v1/ accepts: the endpoint's own and
-	// the trusted issuers'.
-	cfg.Issuer.Issuer = cmp.Or(cfg.Issuer.Issuer, base)
-	if err := checkTrustedIssuers(cfg); err != nil {
+	issuer, verifier, code := setUpTokens(cfg, base, keys, clients, stderr, log)
+	if code != exitOK {
 		ln.Close()
-		fmt.Fprintln(stderr, err)
-		return exitUsage
-	}
-	issuer, err := newIssuer(cfg, keys, clients, log)
-	if err != nil {
-		ln.Close()
-		log.Error("cannot set up the token issuer", "error", err)
-		return exitFailed
-	}
-	verifier, err := newVerifier(cfg, issuer, keys, log)
-	if err != nil {
-		ln.Close()
-		log.Error("cannot set up the token verifier", "error", err)
-		return exitFailed
+		return code
 	}
 
 	log.Info("rate limits", "store", storeName(flags.redis), "tiers", tierNames(cfg.Tiers),
@@ -253,14 +216,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	printDemoCredentials(stdout, base, demoKeys, client)
 	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
 
-	srv := &http.Server{
-		Handler: newHandler(cfg, backends{
-			Keys:     keys,
-			LastUsed: creds.lastUsed,
-			Issuer:   issuer,
-			Verifier: verifier,
-			Limits:   limits,
-		}, log),
+	h := newHandler(cfg, backends{
+		Keys:     keys,
+		LastUsed: creds.lastUsed,
+		Issuer:   issuer,
+		Verifier: verifier,
+		Limits:   limits,
+	}, log)
+	return serve(ctx, newServer(h, log), ln, log)
+}
+
+// newServer is the demo's HTTP server: timeouts on every phase, and a
+// header limit above the token-length cap, so that an oversized token
+// gets the library's problem response rather than net/http's 431.
+func newServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -268,7 +239,68 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	return serve(ctx, srv, ln, log)
+}
+
+// setUpCredentials stores the config file's API keys and OAuth clients (a
+// key or client already in the database is kept as it is, revoked or not),
+// or, when the config names none, generates the demo's: only into a
+// database that holds none yet, so that a restart on the same -db adds no
+// keys (two of them admin) and keeps those printed the first time.
+func setUpCredentials(ctx context.Context, cfg *Config, keys *apiauth.Keys, clients oauth.ClientStore, log *slog.Logger) ([]demoKey, *demoClient, error) {
+	var demoKeys []demoKey
+	var client *demoClient
+	if len(cfg.Keys) > 0 {
+		if err := importKeys(ctx, keys, cfg.Keys, log); err != nil {
+			return nil, nil, fmt.Errorf("keys: %w", err)
+		}
+	} else if stored, err := holdsDemoKeys(ctx, keys.Store); err != nil {
+		return nil, nil, fmt.Errorf("keys: %w", err)
+	} else if stored {
+		log.Info("the database already holds the demo's keys: none generated; use those printed at its first start")
+	} else if demoKeys, err = createDemoKeys(ctx, keys); err != nil {
+		return nil, nil, fmt.Errorf("keys: %w", err)
+	}
+	if len(cfg.Clients) > 0 {
+		if err := registerClients(ctx, clients, cfg.Clients, log); err != nil {
+			return nil, nil, fmt.Errorf("clients: %w", err)
+		}
+		return demoKeys, nil, nil
+	}
+	_, err := clients.GetClient(ctx, demoClientSpec.ID)
+	switch {
+	case err == nil:
+		log.Info("the database already holds the demo's OAuth client: none generated", "client_id", demoClientSpec.ID)
+	case errors.Is(err, oauth.ErrClientNotFound):
+		if client, err = createDemoClient(ctx, clients); err != nil {
+			return nil, nil, fmt.Errorf("clients: %w", err)
+		}
+	default:
+		return nil, nil, fmt.Errorf("clients: %w", err)
+	}
+	return demoKeys, client, nil
+}
+
+// setUpTokens makes the token endpoint, whose issuer is by default this
+// server's URL (base), and the verifier of every JWT /v1/ accepts: the
+// endpoint's own and the trusted issuers'. It returns the exit code of a
+// failure, or exitOK.
+func setUpTokens(cfg *Config, base string, keys *apiauth.Keys, clients oauth.ClientStore, stderr io.Writer, log *slog.Logger) (*oauth.Issuer, *apiauth.JWTVerifier, int) {
+	cfg.Issuer.Issuer = cmp.Or(cfg.Issuer.Issuer, base)
+	if err := checkTrustedIssuers(cfg); err != nil {
+		fmt.Fprintln(stderr, err)
+		return nil, nil, exitUsage
+	}
+	issuer, err := newIssuer(cfg, keys, clients, log)
+	if err != nil {
+		log.Error("cannot set up the token issuer", "error", err)
+		return nil, nil, exitFailed
+	}
+	verifier, err := newVerifier(cfg, issuer, keys, log)
+	if err != nil {
+		log.Error("cannot set up the token verifier", "error", err)
+		return nil, nil, exitFailed
+	}
+	return issuer, verifier, exitOK
 }
 
 // cliFlags are the command-line flags.
