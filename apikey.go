@@ -289,7 +289,11 @@ type KeyStore interface {
 	// ExpireKey brings the key's expiry forward to at (a key that expires
 	// sooner keeps its expiry) and records the ID of the key that replaces
 	// it. It changes nothing else, so that it cannot undo a concurrent
-	// revocation.
+	// revocation. A key with a revocation time, past or scheduled, gets no
+	// replacement: ExpireKey then changes nothing and returns an error
+	// matching ErrTokenRevoked. The check and the change are one atomic
+	// step (in SQL, one UPDATE … WHERE revoked_at IS NULL), which is what
+	// keeps Keys.Rotate from replacing a key revoked while it ran.
 	ExpireKey(ctx context.Context, id string, at time.Time, replacedBy string) error
 }
 
@@ -428,9 +432,15 @@ func (k *Keys) Revoke(ctx context.Context, id string) error {
 
 // Rotate creates a replacement for the key with the given ID, with the same
 // subject, tenant, scopes, tier, name and expiry, and lets the old key work
-// for grace more (not past its own expiry; a revocation, even one made
-// during the rotation, still stands). A revoked or expired key cannot be
-// rotated. It returns the new plaintext key and its record.
+// for grace more (not past its own expiry). It returns the new plaintext
+// key and its record.
+//
+// A revoked or expired key cannot be rotated, nor one with a revocation
+// scheduled. Rotate takes effect when the store's ExpireKey does, which
+// refuses a revoked key: a Revoke of the same key that returned before
+// then makes Rotate fail with ErrTokenRevoked, and the replacement it had
+// created is revoked (its plaintext was never returned). A Revoke after
+// then only ends the old key's grace period early; the new key stays.
 func (k *Keys) Rotate(ctx context.Context, id string, grace time.Duration) (string, *KeyRecord, error) {
 	if grace < 0 {
 		return "", nil, fmt.Errorf("apiauth: rotate key %s: negative grace period %v", id, grace)
@@ -440,6 +450,9 @@ func (k *Keys) Rotate(ctx context.Context, id string, grace time.Duration) (stri
 		return "", nil, err
 	}
 	now := k.now()
+	if !old.RevokedAt.IsZero() {
+		return "", nil, fmt.Errorf("apiauth: rotate key %s: %w", id, ErrTokenRevoked)
+	}
 	if err := old.status(now); err != nil {
 		return "", nil, fmt.Errorf("apiauth: rotate key %s: %w", id, err)
 	}
@@ -455,7 +468,12 @@ func (k *Keys) Rotate(ctx context.Context, id string, grace time.Duration) (stri
 		return "", nil, err
 	}
 	if err := k.Store.ExpireKey(ctx, id, now.Add(grace), rec.KeyID); err != nil {
-		return "", nil, err
+		// The old key was revoked meanwhile, or the store failed: the
+		// replacement must not outlive the rotation that failed.
+		if rerr := k.Store.RevokeKey(context.WithoutCancel(ctx), rec.KeyID, now); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("apiauth: revoke the unused replacement %s: %w", rec.KeyID, rerr))
+		}
+		return "", nil, fmt.Errorf("apiauth: rotate key %s: %w", id, err)
 	}
 	return key, rec, nil
 }

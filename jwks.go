@@ -317,8 +317,8 @@ func parseECPoint(c jwkCurve, pt []byte) (*ecdsa.PublicKey, error) {
 type JWKSOptions struct {
 	// Client fetches the set. The default times out after 5 s in all (3 s
 	// to connect, 3 s for the TLS handshake). Whatever the client, a fetch
-	// is abandoned after 30 s, and redirects are followed only to the same
-	// host, never from https to http, at most 3 times.
+	// is abandoned after 30 s, and redirects are followed only within the
+	// URL's origin (the same scheme, host and port), at most 3 times.
 	Client *http.Client
 	// MinRefresh and MaxRefresh clamp how long a fetched set is fresh: its
 	// Cache-Control max-age (less its Age), MaxRefresh when the response
@@ -524,24 +524,42 @@ func isLoopback(host string) bool {
 	return err == nil && ip.Unmap().IsLoopback()
 }
 
-// sameHostRedirects refuses redirects to another host, from https to http
-// and beyond the third, before calling next (the client's own policy).
+// sameHostRedirects refuses redirects beyond the third and those that leave
+// the origin of the first URL (its scheme, host and port: another port of
+// the same host is another server), before calling next (the client's own
+// policy).
 func sameHostRedirects(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
 	return func(req *http.Request, via []*http.Request) error {
 		first := via[0].URL
 		switch {
 		case len(via) > 3:
 			return errors.New("apiauth: JWKS: too many redirects")
-		case !strings.EqualFold(req.URL.Hostname(), first.Hostname()):
-			return fmt.Errorf("apiauth: JWKS: redirect to another host (%s) refused", req.URL.Hostname())
 		case first.Scheme == "https" && req.URL.Scheme != "https":
 			return errors.New("apiauth: JWKS: redirect from https to http refused")
+		case !strings.EqualFold(req.URL.Scheme, first.Scheme) ||
+			!strings.EqualFold(req.URL.Hostname(), first.Hostname()) ||
+			urlPort(req.URL) != urlPort(first):
+			return fmt.Errorf("apiauth: JWKS: redirect to another origin (%s://%s) refused", req.URL.Scheme, req.URL.Host)
 		}
 		if next != nil {
 			return next(req, via)
 		}
 		return nil
 	}
+}
+
+// urlPort returns u's port, or its scheme's default port when it has none.
+func urlPort(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http":
+		return "80"
+	case "https":
+		return "443"
+	}
+	return ""
 }
 
 // JWTKey implements KeySet. A known kid is answered from memory, without

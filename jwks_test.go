@@ -513,6 +513,45 @@ func TestJWKSRedirects(t *testing.T) {
 	assert.ErrorIs(t, j.Refresh(context.Background()), apiauth.ErrJWKSUnavailable, "a 302 is not a JWK Set")
 }
 
+// TestJWKSRedirectToAnotherPort checks that a redirect keeps the origin:
+// another port of the same loopback host is another server, and a key set
+// it serves must never be taken for the configured one.
+func TestJWKSRedirectToAnotherPort(t *testing.T) {
+	rogue := newIDP(t, keyB)
+	require.True(t, strings.HasPrefix(rogue.URL, "http://127.0.0.1:"))
+	p := newIDP(t, keyA)
+	require.NotEqual(t, p.URL, rogue.URL)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/other-port":
+			http.Redirect(w, r, rogue.URL+"/jwks", http.StatusFound)
+		case "/default-port": // http://127.0.0.1/ is port 80, not this one
+			http.Redirect(w, r, "http://127.0.0.1/jwks", http.StatusFound)
+		case "/explicit-port": // the same origin, spelt with its port
+			http.Redirect(w, r, "http://"+r.Host+"/jwks", http.StatusFound)
+		case "/jwks":
+			p.ServeHTTP(w, r)
+		}
+	}))
+	defer srv.Close()
+
+	j := newTestJWKS(t, srv.URL+"/other-port", apiauth.JWKSOptions{})
+	err := j.Refresh(context.Background())
+	require.Error(t, err, "a redirect to another port must be refused")
+	assert.ErrorIs(t, err, apiauth.ErrJWKSUnavailable)
+	assert.Zero(t, rogue.requests.Load(), "the server on the other port is never asked")
+	_, err = jwksVerifier(t, j).Verify(context.Background(), tokenFor(t, "b", jwksKeys.b))
+	require.Error(t, err, "a key from the other port must never verify")
+
+	j = newTestJWKS(t, srv.URL+"/default-port", apiauth.JWKSOptions{})
+	assert.ErrorIs(t, j.Refresh(context.Background()), apiauth.ErrJWKSUnavailable)
+
+	j = newTestJWKS(t, srv.URL+"/explicit-port", apiauth.JWKSOptions{})
+	require.NoError(t, j.Refresh(context.Background()))
+	_, err = jwksVerifier(t, j).Verify(context.Background(), tokenFor(t, "a", testKeys.ec))
+	require.NoError(t, err)
+}
+
 func TestJWKSBodyCap(t *testing.T) {
 	set, err := oauth.MarshalJWKS(keyA)
 	require.NoError(t, err)

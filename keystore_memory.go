@@ -103,27 +103,33 @@ func (m *MemoryKeyStore) CreateKey(ctx context.Context, rec *KeyRecord) error {
 
 // RevokeKey implements KeyStore.
 func (m *MemoryKeyStore) RevokeKey(ctx context.Context, id string, at time.Time) error {
-	return m.update(id, func(c *KeyRecord) {
+	return m.update(id, func(c *KeyRecord) error {
 		if c.RevokedAt.IsZero() || at.Before(c.RevokedAt) {
 			c.RevokedAt = at
 		}
+		return nil
 	})
 }
 
-// ExpireKey implements KeyStore.
+// ExpireKey implements KeyStore. It refuses a key with a revocation time
+// under the same lock as the change.
 func (m *MemoryKeyStore) ExpireKey(ctx context.Context, id string, at time.Time, replacedBy string) error {
-	return m.update(id, func(c *KeyRecord) {
+	return m.update(id, func(c *KeyRecord) error {
+		if !c.RevokedAt.IsZero() {
+			return fmt.Errorf("%w: %s", ErrTokenRevoked, id)
+		}
 		if c.ExpiresAt.IsZero() || at.Before(c.ExpiresAt) {
 			c.ExpiresAt = at
 		}
 		c.ReplacedBy = replacedBy
+		return nil
 	})
 }
 
-// update replaces a record with a changed copy under the lock. Records are
-// never modified in place, so principals already handed to requests do not
-// change under them.
-func (m *MemoryKeyStore) update(id string, change func(*KeyRecord)) error {
+// update replaces a record with a changed copy under the lock, unless change
+// fails. Records are never modified in place, so principals already handed
+// to requests do not change under them.
+func (m *MemoryKeyStore) update(id string, change func(*KeyRecord) error) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	old := m.byID[id]
@@ -131,7 +137,9 @@ func (m *MemoryKeyStore) update(id string, change func(*KeyRecord)) error {
 		return fmt.Errorf("%w: %s", ErrKeyNotFound, id)
 	}
 	c := cloneRecord(old)
-	change(c)
+	if err := change(c); err != nil {
+		return err
+	}
 	m.byID[id] = c
 	m.byDigest[c.Digest] = c
 	return nil

@@ -35,15 +35,22 @@ func TestRotateNeverUndoesRevocation(t *testing.T) {
 	require.NoError(t, err)
 
 	store.revokeID = "old"
-	_, _, err = keys.Rotate(ctx, "old", time.Hour)
-	require.NoError(t, err)
+	newKey, _, err := keys.Rotate(ctx, "old", time.Hour)
+	assert.ErrorIs(t, err, apiauth.ErrTokenRevoked, "a key revoked during its rotation gets no replacement")
+	assert.Empty(t, newKey)
 	_, err = keys.Verify(ctx, readerKey)
 	assert.ErrorIs(t, err, apiauth.ErrTokenRevoked, "the revocation made during the rotation stands")
 	rec, err := store.GetKey(ctx, "old")
 	require.NoError(t, err)
 	assert.Equal(t, t0, rec.RevokedAt)
-	assert.Equal(t, t0.Add(time.Hour), rec.ExpiresAt)
-	assert.NotEmpty(t, rec.ReplacedBy)
+	assert.True(t, rec.ExpiresAt.IsZero(), "the refused ExpireKey changed nothing")
+	assert.Empty(t, rec.ReplacedBy)
+	list, err := keys.List(ctx, "acme")
+	require.NoError(t, err)
+	require.Len(t, list, 2, "the old key and the replacement Rotate created")
+	for _, r := range list {
+		assert.Equal(t, t0, r.RevokedAt, "key %s", r.KeyID)
+	}
 }
 
 func TestKeyStoreUpdatesAreMonotonic(t *testing.T) {
@@ -53,9 +60,10 @@ func TestKeyStoreUpdatesAreMonotonic(t *testing.T) {
 	_, err := keys.Import(ctx, readerKey, apiauth.KeySpec{ID: "k", Tenant: "acme", ExpiresAt: t0.Add(time.Hour)})
 	require.NoError(t, err)
 
+	require.NoError(t, store.ExpireKey(ctx, "k", t0.Add(2*time.Hour), "k2"))
 	require.NoError(t, store.RevokeKey(ctx, "k", t0))
 	require.NoError(t, store.RevokeKey(ctx, "k", t0.Add(time.Minute)))
-	require.NoError(t, store.ExpireKey(ctx, "k", t0.Add(2*time.Hour), "k2"))
+	assert.ErrorIs(t, store.ExpireKey(ctx, "k", t0, "k3"), apiauth.ErrTokenRevoked, "a revoked key gets no replacement")
 	rec, err := store.GetKey(ctx, "k")
 	require.NoError(t, err)
 	assert.Equal(t, t0, rec.RevokedAt, "a later revocation does not postpone an earlier one")

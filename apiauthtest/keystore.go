@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -43,7 +44,9 @@ import (
 //   - RevokeKey is monotonic: an earlier revocation time replaces a later
 //     one, a later one never postpones an earlier one, nothing undoes it.
 //   - ExpireKey only brings an expiry forward, records ReplacedBy, and never
-//     touches RevokedAt.
+//     touches RevokedAt. It refuses a key with a revocation time, past or
+//     scheduled, with an error matching apiauth.ErrTokenRevoked, and then
+//     changes nothing.
 //   - A change made through the store is seen by its next LookupKey at
 //     once, including a key created after a lookup missed it: a store that
 //     caches must invalidate its own cache on its own writes.
@@ -57,6 +60,10 @@ import (
 //     suite with -race).
 //   - End to end through apiauth.Keys: Create, Verify, Revoke then
 //     ErrTokenRevoked, Rotate with a grace period, unknown keys.
+//   - Rotate racing Revoke of the same key, many times over: a Rotate that
+//     fails leaves no usable replacement, and a Rotate whose ExpireKey was
+//     called after Revoke returned fails (ExpireKey's check for a
+//     revocation and its change must be one atomic step).
 func TestKeyStore(t *testing.T, newStore func(t *testing.T) apiauth.KeyStore) {
 	ctx := context.Background()
 	// base is a past instant with a whole number of microseconds, in a
@@ -281,16 +288,10 @@ func TestKeyStore(t *testing.T, newStore func(t *testing.T) apiauth.KeyStore) {
 		check(at, "a later revocation never postpones an earlier one")
 		revoke(at.Add(-5 * time.Minute))
 		check(at.Add(-5*time.Minute), "an earlier revocation time replaces a later one")
-		if err := s.ExpireKey(ctx, rec.KeyID, base.Add(time.Hour), "k2"); err != nil {
-			t.Fatalf("ExpireKey: %v", err)
+		if err := s.ExpireKey(ctx, rec.KeyID, base.Add(time.Hour), "k2"); !errors.Is(err, apiauth.ErrTokenRevoked) {
+			t.Fatalf("ExpireKey of a revoked key: %v, want ErrTokenRevoked", err)
 		}
-		got, err := s.GetKey(ctx, rec.KeyID)
-		if err != nil {
-			t.Fatalf("GetKey: %v", err)
-		}
-		if !got.RevokedAt.Equal(at.Add(-5 * time.Minute)) {
-			t.Errorf("ExpireKey changed RevokedAt to %v", got.RevokedAt)
-		}
+		check(at.Add(-5*time.Minute), "a refused ExpireKey changes nothing")
 	})
 
 	t.Run("ExpireOnlyBringsForward", func(t *testing.T) {
@@ -335,12 +336,16 @@ func TestKeyStore(t *testing.T, newStore func(t *testing.T) apiauth.KeyStore) {
 		expire(never.KeyID, t1.Add(-time.Hour), "k4")
 		check(never, t1.Add(-time.Hour), time.Time{}, "k4", "an earlier expiry is brought forward")
 
+		// A key with a revocation, even a scheduled one, gets no
+		// replacement: ExpireKey refuses it and changes nothing.
 		revoked := minimal(t, uniq(t, "tenant"), base)
 		revoked.ExpiresAt = base.Add(time.Hour)
 		revoked.RevokedAt = base.Add(3 * time.Hour)
 		mustCreate(t, s, revoked)
-		expire(revoked.KeyID, base.Add(30*time.Minute), "k5")
-		check(revoked, base.Add(30*time.Minute), revoked.RevokedAt, "k5", "an earlier expiry is brought forward")
+		if err := s.ExpireKey(ctx, revoked.KeyID, base.Add(30*time.Minute), "k5"); !errors.Is(err, apiauth.ErrTokenRevoked) {
+			t.Fatalf("ExpireKey of a key with a revocation time: %v, want ErrTokenRevoked", err)
+		}
+		check(revoked, revoked.ExpiresAt, revoked.RevokedAt, "", "a refused ExpireKey changes nothing")
 	})
 
 	t.Run("NoAliasing", func(t *testing.T) {
@@ -368,13 +373,25 @@ func TestKeyStore(t *testing.T, newStore func(t *testing.T) apiauth.KeyStore) {
 		}
 		// A record handed out earlier is not changed under its holder.
 		before := cloneRecord(looked)
+		if err := s.ExpireKey(ctx, want.KeyID, base, "other"); !errors.Is(err, apiauth.ErrTokenRevoked) {
+			t.Fatalf("ExpireKey of a key with a revocation time: %v, want ErrTokenRevoked", err)
+		}
 		if err := s.RevokeKey(ctx, want.KeyID, base); err != nil {
 			t.Fatalf("RevokeKey: %v", err)
 		}
-		if err := s.ExpireKey(ctx, want.KeyID, base, "other"); err != nil {
+		checkRecord(t, "a record returned before RevokeKey", looked, before, true)
+		unrevoked := full(t)
+		unrevoked.RevokedAt = time.Time{}
+		mustCreate(t, s, unrevoked)
+		looked, err = s.LookupKey(ctx, unrevoked.Digest)
+		if err != nil {
+			t.Fatalf("LookupKey: %v", err)
+		}
+		before = cloneRecord(looked)
+		if err := s.ExpireKey(ctx, unrevoked.KeyID, base, "other"); err != nil {
 			t.Fatalf("ExpireKey: %v", err)
 		}
-		checkRecord(t, "a record returned before RevokeKey and ExpireKey", looked, before, true)
+		checkRecord(t, "a record returned before ExpireKey", looked, before, true)
 	})
 
 	t.Run("ConcurrentCreateOneWinner", func(t *testing.T) {
@@ -488,6 +505,22 @@ func TestKeyStore(t *testing.T, newStore func(t *testing.T) apiauth.KeyStore) {
 		}
 	})
 
+	t.Run("RotateRacingRevoke", func(t *testing.T) {
+		s := newStore(t)
+		const workers, rounds = 4, 32
+		var wg sync.WaitGroup
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for r := 0; r < rounds && !t.Failed(); r++ {
+					rotateRacingRevoke(t, s, base, uniq(t, "tenant"), r%2 == 1, r/2%4, r/8%4)
+				}
+			}()
+		}
+		wg.Wait()
+	})
+
 	t.Run("ThroughKeys", func(t *testing.T) {
 		s := newStore(t)
 		keys := apiauth.NewKeys(s)
@@ -564,6 +597,138 @@ func TestKeyStore(t *testing.T, newStore func(t *testing.T) apiauth.KeyStore) {
 			t.Fatalf("List: %d records, want the old key then the new one", len(list))
 		}
 	})
+}
+
+// raceProbe is a KeyStore that records, for the key id, when RevokeKey
+// returned and when ExpireKey was called, on one counter; notes when GetKey
+// of id returned (read); and yields slow times before each CreateKey after
+// that, as a store slower to write would take.
+type raceProbe struct {
+	apiauth.KeyStore
+	id                      string
+	slow                    int
+	read                    atomic.Bool
+	seq                     atomic.Int64
+	revokeDone, expireStart atomic.Int64
+}
+
+func (p *raceProbe) GetKey(ctx context.Context, id string) (*apiauth.KeyRecord, error) {
+	rec, err := p.KeyStore.GetKey(ctx, id)
+	if id == p.id {
+		p.read.Store(true)
+	}
+	return rec, err
+}
+
+func (p *raceProbe) CreateKey(ctx context.Context, rec *apiauth.KeyRecord) error {
+	if p.read.Load() {
+		for range p.slow {
+			runtime.Gosched()
+		}
+	}
+	return p.KeyStore.CreateKey(ctx, rec)
+}
+
+func (p *raceProbe) RevokeKey(ctx context.Context, id string, at time.Time) error {
+	err := p.KeyStore.RevokeKey(ctx, id, at)
+	if id == p.id {
+		p.revokeDone.Store(p.seq.Add(1))
+	}
+	return err
+}
+
+func (p *raceProbe) ExpireKey(ctx context.Context, id string, at time.Time, replacedBy string) error {
+	if id == p.id {
+		p.expireStart.Store(p.seq.Add(1))
+	}
+	return p.KeyStore.ExpireKey(ctx, id, at, replacedBy)
+}
+
+// rotateRacingRevoke rotates and revokes one new key of tenant at once, and
+// checks the outcome: the old key is revoked; a Rotate that failed did so
+// with ErrTokenRevoked and left every other key of the tenant revoked; a
+// Rotate that succeeded called ExpireKey before Revoke returned (else it
+// replaced a key already revoked), and its key works, as after any
+// rotation followed by a revocation of the old key.
+//
+// Revoke starts with Rotate, or once Rotate has read the old key when
+// afterRead, then after delay yields of the processor; Rotate's CreateKey
+// yields slow times: across rounds, Revoke lands before, within and after
+// Rotate.
+func rotateRacingRevoke(t *testing.T, s apiauth.KeyStore, now time.Time, tenant string, afterRead bool, delay, slow int) {
+	ctx := context.Background()
+	p := &raceProbe{KeyStore: s, slow: slow}
+	keys := apiauth.NewKeys(p)
+	keys.Now = func() time.Time { return now }
+	oldKey, old, err := keys.Create(ctx, apiauth.KeySpec{Tenant: tenant, Scopes: []apiauth.Scope{apiauth.Read}})
+	if err != nil {
+		t.Errorf("Create: %v", err)
+		return
+	}
+	p.id = old.KeyID
+
+	var (
+		wg             sync.WaitGroup
+		start          = make(chan struct{})
+		newKey         string
+		newRec         *apiauth.KeyRecord
+		rotErr, revErr error
+	)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		<-start
+		newKey, newRec, rotErr = keys.Rotate(ctx, old.KeyID, time.Hour)
+	}()
+	go func() {
+		defer wg.Done()
+		<-start
+		for afterRead && !p.read.Load() { // spin: waking up would take longer than Rotate
+			runtime.Gosched()
+		}
+		for range delay { // to land within Rotate in some rounds
+			runtime.Gosched()
+		}
+		revErr = keys.Revoke(ctx, old.KeyID)
+	}()
+	close(start)
+	wg.Wait()
+
+	if revErr != nil {
+		t.Errorf("Revoke: %v", revErr)
+		return
+	}
+	if _, err := keys.Verify(ctx, oldKey); !errors.Is(err, apiauth.ErrTokenRevoked) {
+		t.Errorf("Verify of the revoked key: %v, want ErrTokenRevoked", err)
+	}
+	if rotErr != nil {
+		if !errors.Is(rotErr, apiauth.ErrTokenRevoked) {
+			t.Errorf("Rotate racing Revoke: %v, want success or ErrTokenRevoked", rotErr)
+		}
+		list, err := s.ListKeys(ctx, tenant)
+		if err != nil {
+			t.Errorf("ListKeys: %v", err)
+			return
+		}
+		for _, rec := range list {
+			if rec.KeyID != old.KeyID && (rec.RevokedAt.IsZero() || now.Before(rec.RevokedAt)) {
+				t.Errorf("Rotate failed (%v) but left the replacement %s usable", rotErr, rec.KeyID)
+			}
+		}
+		return
+	}
+	if done, expire := p.revokeDone.Load(), p.expireStart.Load(); done < expire {
+		t.Errorf("Rotate succeeded, yet Revoke had returned before it called ExpireKey: a live replacement of a revoked key")
+	}
+	if _, err := keys.Verify(ctx, newKey); err != nil {
+		t.Errorf("Verify of the key of a Rotate that succeeded: %v", err)
+	}
+	got, err := s.GetKey(ctx, old.KeyID)
+	if err != nil {
+		t.Errorf("GetKey: %v", err)
+	} else if got.ReplacedBy != newRec.KeyID {
+		t.Errorf("old key ReplacedBy %q, want %q", got.ReplacedBy, newRec.KeyID)
+	}
 }
 
 // randomDigest returns a digest no other test uses.

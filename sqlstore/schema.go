@@ -240,6 +240,7 @@ type queries struct {
 	dialect                           Dialect
 	byDigest, byID, byTenant          string
 	insert, revoke, expire, touchUsed string
+	revoked                           string
 	changedSince, now                 string
 	nowText                           string
 	clients                           clientQueries
@@ -263,13 +264,15 @@ func newQueries(d Dialect) queries {
 	q.insert = q.rebind(`INSERT INTO apiauth_keys (id, digest, name, subject, tenant, scopes, tier, created_at, expires_at, revoked_at, replaced_by, last_used_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`)
 	// One statement each, so that concurrent changes cannot interleave: a
-	// revocation only moves earlier, an expiry only earlier.
+	// revocation only moves earlier, an expiry only earlier, and a key
+	// with a revocation time is never given a replacement.
 	q.revoke = q.rebind(`UPDATE apiauth_keys
 SET revoked_at = CASE WHEN revoked_at IS NULL OR revoked_at > ? THEN ? ELSE revoked_at END
 WHERE id = ? RETURNING digest`)
 	q.expire = q.rebind(`UPDATE apiauth_keys
 SET expires_at = CASE WHEN expires_at IS NULL OR expires_at > ? THEN ? ELSE expires_at END, replaced_by = ?
-WHERE id = ? RETURNING digest`)
+WHERE id = ? AND revoked_at IS NULL RETURNING digest`)
+	q.revoked = q.rebind(`SELECT 1 FROM apiauth_keys WHERE id = ? AND revoked_at IS NOT NULL`)
 	q.touchUsed = q.rebind(`UPDATE apiauth_keys SET last_used_at = ?
 WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`)
 	q.changedSince = q.rebind(`SELECT digest, updated_at FROM apiauth_keys WHERE updated_at > ?`)

@@ -607,10 +607,26 @@ func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time) error {
 
 // ExpireKey implements apiauth.KeyStore, in one statement: the expiry only
 // moves forward in time (never later), ReplacedBy is set, nothing else
-// changes.
+// changes; a key with a revocation time is left alone, and ExpireKey then
+// returns an error matching apiauth.ErrTokenRevoked.
 func (s *Store) ExpireKey(ctx context.Context, id string, at time.Time, replacedBy string) error {
 	t := s.timeArg(at)
-	return s.update(ctx, "expire", id, s.q.expire, t, t, replacedBy, id)
+	err := s.update(ctx, "expire", id, s.q.expire, t, t, replacedBy, id)
+	if !errors.Is(err, apiauth.ErrKeyNotFound) {
+		return err
+	}
+	// No row changed: the key was missing or revoked, and a revocation
+	// is never undone.
+	qctx, cancel := s.budget(ctx)
+	defer cancel()
+	var one int
+	switch err := s.db.QueryRowContext(qctx, s.q.revoked, id).Scan(&one); {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("%w: %s", apiauth.ErrKeyNotFound, id)
+	case err != nil:
+		return fmt.Errorf("sqlstore: expire key %s: %w", id, err)
+	}
+	return fmt.Errorf("%w: %s", apiauth.ErrTokenRevoked, id)
 }
 
 func (s *Store) update(ctx context.Context, what, id, query string, args ...any) error {
