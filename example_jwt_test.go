@@ -32,8 +32,8 @@ func ExampleJWTVerifier() {
 			fmt.Fprint(w, p.Subject, " ", p.Tenant, " ", p.Scopes)
 		}))
 
-	// A token as the identity provider would issue it (see the Issuer
-	// example for a real token endpoint).
+	// A token as the identity provider would issue it (package oauth
+	// has a real token endpoint).
 	now := time.Now()
 	token := exSignHS256(secret, `{"alg":"HS256","typ":"at+jwt","kid":"2026-11"}`, fmt.Sprintf(
 		`{"iss":"https://idp.example","aud":"orders-api","sub":"svc-7","tenant":"acme","scope":"read write","iat":%d,"exp":%d}`,

@@ -354,8 +354,8 @@ func ExampleKeys_Rotate() {
 	//   new: ok, billing of acme
 }
 
-// An API whose clients already parse {"error","message"} bodies (seed 002)
-// keeps them: the renderer maps the library's codes to the API's own.
+// An API whose clients already parse {"error","message"} bodies keeps
+// them: the renderer maps the library's codes to the API's own.
 func ExampleWithRenderer() {
 	render := func(w http.ResponseWriter, r *http.Request, p *apiauth.Problem) {
 		code, message := p.Code, p.Detail
@@ -405,8 +405,8 @@ func ExampleWithRenderer() {
 	// 401 {"error":"token_expired","message":"The access token has expired."}
 }
 
-// Seed 004's API answers {"detail": "…"}, in the style of Django REST
-// framework. The renderer given to Authenticate also renders the 403s of
+// An API that answers {"detail": "…"}, in the style of Django REST
+// framework, keeps that format too. The renderer given to Authenticate also renders the 403s of
 // RequireScope and RequireTenant behind it.
 func ExampleWithRenderer_detail() {
 	render := func(w http.ResponseWriter, r *http.Request, p *apiauth.Problem) {

@@ -204,7 +204,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 
 func TestAPIKeyExchange(t *testing.T) {
 	ts := newTokenServer(t)
-	// Seed 001's route.
+	// The JSON route.
 	resp, body := post(t, ts.URL+"/v1/auth/token", "application/json", `{"apiKey":"`+readerKey+`"}`, nil)
 	require.Equal(t, 200, resp.StatusCode, body)
 	assert.Equal(t, "no-store", resp.Header.Get("Cache-Control"))

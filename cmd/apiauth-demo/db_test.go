@@ -46,7 +46,7 @@ func (d *demo) listKeys(admin string) map[string]map[string]any {
 	return out
 }
 
-// TestRestartKeepsKeys is the restart persistence: a key created
+// TestRestartKeepsKeys is restart persistence: a key created
 // and a key revoked through the admin routes stay so across a restart on
 // the same SQLite file, config keys included, and no key is ever written
 // to the file.

@@ -104,8 +104,8 @@
 // Exit status: 0 after SIGINT or SIGTERM, 1 when the server cannot start
 // or serve (such as Redis or the database not answering), 2 for bad flags
 // (such as a -db that is neither sqlite:PATH nor a postgres:// URL) or
-// config (one line on stderr naming the field). See DEMO.md for the routes
-// and the config file.
+// config (one line on stderr naming the field). README.md beside this file
+// documents the routes and the config file.
 package main
 
 import (
@@ -318,7 +318,7 @@ func parseFlags(args []string, stdout io.Writer) (cliFlags, error) {
 	fs := flag.NewFlagSet("apiauth-demo", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "`address` to listen on; port 0 picks a free port")
-	fs.StringVar(&f.config, "config", "", "JSON config `file` (see DEMO.md); without keys or clients in it, demo ones are generated")
+	fs.StringVar(&f.config, "config", "", "JSON config `file` (see cmd/apiauth-demo/README.md); without keys or clients in it, demo ones are generated")
 	fs.StringVar(&f.redis, "redis", "", "keep rate-limit counts in the Redis server at `host:port`, shared by every instance\n"+
 		"pointed at it; it must answer PING at start-up (else exit 1). Each request waits\n"+
 		"for Redis at most 50 ms; while Redis fails, each instance falls back to counting\n"+

@@ -53,7 +53,7 @@ func (d *demo) postForm(path, id, secret string, form url.Values) *response {
 	return &response{status: res.StatusCode, header: res.Header, body: body}
 }
 
-// exchangeKey exchanges an API key for an access token on seed 001's
+// exchangeKey exchanges an API key for an access token on the JSON
 // route, POST /v1/auth/token, without any Authorization header.
 func (d *demo) exchangeKey(key string) *response {
 	d.t.Helper()
@@ -168,7 +168,7 @@ func TestPrintedTokenCurlLines(t *testing.T) {
 	assert.Contains(t, out, "curl "+d.base+"/.well-known/jwks.json\n")
 }
 
-// TestAPIKeyExchange is seed 001's flow: an API key exchanged for a
+// TestAPIKeyExchange is the JSON route's flow: an API key exchanged for a
 // one-hour access token, which stops working when the key is revoked.
 func TestAPIKeyExchange(t *testing.T) {
 	d := startDemo(t)
