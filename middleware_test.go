@@ -410,7 +410,10 @@ func TestRequireTenant(t *testing.T) {
 			}
 			want := forbidden
 			want.Instance = path
-			assertProblem(t, rr, "GET", want, nil)
+			// RFC 6750 §3.1 has only insufficient_scope for a 403: the
+			// challenge uses it, the body keeps the precise code.
+			assertProblem(t, rr, "GET", want, http.Header{"Www-Authenticate": {
+				`Bearer realm="api", error="insufficient_scope", error_description="The credentials do not grant access to this tenant."`}})
 		})
 	}
 }

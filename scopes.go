@@ -119,7 +119,7 @@ func RequireScope(want ...Scope) func(http.Handler) http.Handler {
 	joined := strings.Join(names, " ")
 	// A refusal's detail is the same for every request; its challenge
 	// depends on the realm too, and is kept for the last realm seen.
-	refusal := &scopeRefusal{scope: joined, detail: "This request needs the scope: " + joined + "."}
+	deny := &refusal{code: CodeInsufficientScope, scope: joined, detail: "This request needs the scope: " + joined + "."}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			st := stateFrom(r.Context())
@@ -130,7 +130,7 @@ func RequireScope(want ...Scope) func(http.Handler) http.Handler {
 			}
 			for _, s := range want {
 				if !p.HasScope(s) {
-					refusal.reject(w, r, st)
+					deny.reject(w, r, st)
 					return
 				}
 			}
@@ -162,9 +162,12 @@ func (s *state) principalOrNil() *Principal {
 	return s.principal
 }
 
-// scopeRefusal is what a RequireScope layer answers with: 403
-// insufficient_scope naming the scopes it requires (RFC 6750 §3.1).
-type scopeRefusal struct {
+// refusal is what a RequireScope or RequireTenant layer answers with: a
+// 403 whose challenge has the RFC 6750 §3.1 error insufficient_scope (the
+// only code §3.1 has for a 403), naming the scopes needed, if any; the
+// problem's code says which refusal it is.
+type refusal struct {
+	code          Code
 	scope, detail string
 	last          atomic.Pointer[realmChallenge]
 }
@@ -172,14 +175,14 @@ type scopeRefusal struct {
 // realmChallenge is a WWW-Authenticate value and the realm it names.
 type realmChallenge struct{ realm, value string }
 
-func (s *scopeRefusal) reject(w http.ResponseWriter, r *http.Request, st *state) {
+func (s *refusal) reject(w http.ResponseWriter, r *http.Request, st *state) {
 	set := st.settingsOrDefault()
 	c := s.last.Load()
 	if c == nil || c.realm != set.realm {
-		c = &realmChallenge{set.realm, challenge(set.realm, CodeInsufficientScope, problems[CodeInsufficientScope].detail, s.scope)}
+		c = &realmChallenge{set.realm, challenge(set.realm, CodeInsufficientScope, problems[s.code].detail, s.scope)}
 		s.last.Store(c)
 	}
-	set.reject(w, r, st, CodeInsufficientScope, s.detail, "Www-Authenticate", c.value)
+	set.reject(w, r, st, s.code, s.detail, "Www-Authenticate", c.value)
 }
 
 // rejectUnauthenticated answers a request that reached a guard without a

@@ -6,7 +6,9 @@ import "net/http"
 // tenant its route names, as returned by tenantOf, is the principal's
 // tenant. A mismatch is 403 tenant_forbidden, answered before the handler
 // runs and so the same whether or not the resource exists. An empty route
-// tenant never matches. A request with no principal gets 401 missing_token.
+// tenant never matches. The refusal's WWW-Authenticate challenge carries
+// error="insufficient_scope", the one RFC 6750 §3.1 code for a 403. A
+// request with no principal gets 401 missing_token.
 //
 // RequireTenant must run after routing, where the route's parameters are
 // known: on the route itself (chi's r.With, a handler registered on a
@@ -15,6 +17,7 @@ import "net/http"
 // PathTenant("tenant") for http.ServeMux and chi patterns, or for example func(r *http.Request) string { return
 // mux.Vars(r)["tenant"] } for gorilla/mux.
 func RequireTenant(tenantOf func(*http.Request) string) func(http.Handler) http.Handler {
+	deny := &refusal{code: CodeTenantForbidden}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			st := stateFrom(r.Context())
@@ -24,7 +27,7 @@ func RequireTenant(tenantOf func(*http.Request) string) func(http.Handler) http.
 				return
 			}
 			if t := tenantOf(r); t == "" || t != p.Tenant {
-				st.settingsOrDefault().reject(w, r, st, CodeTenantForbidden, "")
+				deny.reject(w, r, st)
 				return
 			}
 			next.ServeHTTP(w, r)
