@@ -80,8 +80,11 @@ type ClientSpec struct {
 // MinClientSecretLength characters; GenerateClientSecret makes one). Only
 // the secret's digest is kept.
 func RegisterClient(ctx context.Context, store ClientStore, spec ClientSpec, secret string) (*ClientRecord, error) {
-	if spec.ID == "" {
-		return nil, errors.New("oauth: register client: empty client ID")
+	if spec.ID == "" || !ValidClientCredential(spec.ID) {
+		return nil, fmt.Errorf("oauth: register client %q: a client ID is 1 or more printable ASCII characters (RFC 6749 §A.1)", spec.ID)
+	}
+	if !ValidClientCredential(secret) {
+		return nil, fmt.Errorf("oauth: register client %s: a secret is printable ASCII (RFC 6749 §A.2)", spec.ID)
 	}
 	if len(secret) < MinClientSecretLength {
 		return nil, fmt.Errorf("oauth: register client %s: secret shorter than %d characters", spec.ID, MinClientSecretLength)
@@ -104,6 +107,19 @@ func RegisterClient(ctx context.Context, store ClientStore, spec ClientSpec, sec
 		return nil, err
 	}
 	return c, nil
+}
+
+// ValidClientCredential reports whether s may be a client ID or secret:
+// RFC 6749 appendix A.1 and A.2 allow any VSCHAR (%x20-7E), so an ID may
+// hold a colon or a percent sign; in HTTP Basic both are form-urlencoded
+// first (§2.3.1), which TokenHandler undoes.
+func ValidClientCredential(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // GenerateClientSecret returns a random client secret: 43 base62

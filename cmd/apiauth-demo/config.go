@@ -476,6 +476,9 @@ func checkKeyConfig(k *KeyConfig, tiers apiauth.Tiers) error {
 			return fmt.Errorf("expires_at %q: want an RFC 3339 time such as 2027-01-01T00:00:00Z", k.ExpiresAt)
 		}
 	}
+	if k.Tenant == "" {
+		return fmt.Errorf("tenant%s: missing (every key belongs to a tenant)", idNote(k.ID))
+	}
 	return nil
 }
 

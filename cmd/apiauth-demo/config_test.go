@@ -78,8 +78,8 @@ func TestConfigWithoutKeysGeneratesThem(t *testing.T) {
 
 func TestBadConfig(t *testing.T) {
 	const (
-		good       = `"key": "` + cfgReaderKey + `"`
-		goodClient = `"client_secret": "` + cfgClientSecret + `", "scopes": ["read"]`
+		good       = `"key": "` + cfgReaderKey + `", "tenant": "acme"`
+		goodClient = `"client_secret": "` + cfgClientSecret + `", "tenant": "acme", "scopes": ["read"]`
 		goodIdP    = `{"issuer": "https://idp.example", "audience": "demo-api", "jwks_url": "https://idp.example/jwks.json"}`
 	)
 	tests := []struct {
@@ -94,7 +94,7 @@ func TestBadConfig(t *testing.T) {
 		{"unknown field", `{"realms": "demo"}`, `config: unknown field "realms"`},
 		{"unknown key field", `{"keys": [{"id": "a", ` + good + `, "scope": ["read"]}]}`, `config: keys[0]: unknown field "scope"`},
 		{"wrong type", `{"keys": [{"id": "a", ` + good + `, "scopes": "read"}]}`, `config: keys[0].scopes: want an array, got JSON string`},
-		{"duplicate id", `{"keys": [{"id": "k-reader", ` + good + `}, {"id": "k-reader", "key": "another-key-0123456789"}]}`,
+		{"duplicate id", `{"keys": [{"id": "k-reader", ` + good + `}, {"id": "k-reader", "key": "another-key-0123456789", "tenant": "acme"}]}`,
 			`config: keys[1].id "k-reader": duplicate key ID (also keys[0])`},
 		{"duplicate key", `{"keys": [{"id": "a", ` + good + `}, {"id": "b", ` + good + `}]}`,
 			`config: keys[1].key (id "b"): duplicate key: the same key as keys[0]`},
@@ -115,12 +115,16 @@ func TestBadConfig(t *testing.T) {
 		{"client without secret", `{"clients": [{"client_id": "svc-1", "scopes": ["read"]}]}`, `config: clients[0].client_secret (client_id "svc-1"): missing`},
 		{"short client secret", `{"clients": [{"client_id": "svc-1", "client_secret": "` + cfgShortSecret + `", "scopes": ["read"]}]}`,
 			`config: clients[0].client_secret (client_id "svc-1"): shorter than 32 characters`},
-		{"client secret with a space", `{"clients": [{"client_id": "svc-1", "client_secret": "` + cfgShortSecret + ` ` + cfgShortSecret + `", "scopes": ["read"]}]}`,
-			`config: clients[0].client_secret (client_id "svc-1"): want printable ASCII without spaces`},
+		{"client secret with a tab", `{"clients": [{"client_id": "svc-1", "client_secret": "` + cfgShortSecret + `\t` + cfgShortSecret + `", "scopes": ["read"]}]}`,
+			`config: clients[0].client_secret (client_id "svc-1"): want printable ASCII (RFC 6749 VSCHAR)`},
 		{"duplicate client", `{"clients": [{"client_id": "svc-1", ` + goodClient + `}, {"client_id": "svc-1", ` + goodClient + `}]}`,
 			`config: clients[1].client_id "svc-1": duplicate client ID (also clients[0])`},
-		{"missing client_id", `{"clients": [{` + goodClient + `}]}`, `config: clients[0].client_id "": empty`},
-		{"bad client_id", `{"clients": [{"client_id": "svc 1", ` + goodClient + `}]}`, `config: clients[0].client_id "svc 1": want only letters, digits`},
+		{"missing client_id", `{"clients": [{` + goodClient + `}]}`, `config: clients[0].client_id "": want 1 to 64 printable ASCII characters (RFC 6749 VSCHAR)`},
+		{"bad client_id", `{"clients": [{"client_id": "svc\u00e91", ` + goodClient + `}]}`, `config: clients[0].client_id "svcé1": want 1 to 64 printable ASCII characters`},
+		{"client without tenant", `{"clients": [{"client_id": "svc-1", "client_secret": "` + cfgClientSecret + `", "scopes": ["read"]}]}`,
+			`config: clients[0].tenant (client_id "svc-1"): missing (every client acts for a tenant)`},
+		{"key without tenant", `{"keys": [{"id": "k-1", "key": "` + cfgReaderKey + `"}]}`,
+			`config: keys[0].tenant (id "k-1"): missing (every key belongs to a tenant)`},
 		{"client without scopes", `{"clients": [{"client_id": "svc-1", "client_secret": "` + cfgClientSecret + `"}]}`, `config: clients[0].scopes: want at least one scope`},
 		{"bad client scope", `{"clients": [{"client_id": "svc-1", ` + goodClient + `, "scopes": ["read", "a\"b"]}]}`, `config: clients[0].scopes[1] "a\"b": not a valid scope`},
 		{"unknown client tier", `{"clients": [{"client_id": "svc-1", ` + goodClient + `, "tier": "gold"}]}`,

@@ -113,8 +113,8 @@ func parseClients(raws []json.RawMessage, cfg *Config) error {
 // checkClientConfig validates one client entry. Its errors start with the
 // member they are about; they never quote the secret.
 func checkClientConfig(c *ClientConfig, tiers apiauth.Tiers) error {
-	if err := checkName(c.ClientID, 64, true); err != nil {
-		return fmt.Errorf("client_id %q: %w", c.ClientID, err)
+	if c.ClientID == "" || len(c.ClientID) > 64 || !oauth.ValidClientCredential(c.ClientID) {
+		return fmt.Errorf("client_id %q: want 1 to 64 printable ASCII characters (RFC 6749 VSCHAR)", c.ClientID)
 	}
 	note := fmt.Sprintf(" (client_id %q)", c.ClientID)
 	switch {
@@ -126,10 +126,8 @@ func checkClientConfig(c *ClientConfig, tiers apiauth.Tiers) error {
 	case len(c.ClientSecret) > 512:
 		return fmt.Errorf("client_secret%s: longer than 512 characters", note)
 	}
-	for _, b := range []byte(c.ClientSecret) {
-		if b <= ' ' || b >= 0x7f {
-			return fmt.Errorf("client_secret%s: want printable ASCII without spaces", note)
-		}
+	if !oauth.ValidClientCredential(c.ClientSecret) {
+		return fmt.Errorf("client_secret%s: want printable ASCII (RFC 6749 VSCHAR)", note)
 	}
 	if err := checkName(c.Subject, 200, false); err != nil {
 		return fmt.Errorf("subject: %w", err)
@@ -149,6 +147,9 @@ func checkClientConfig(c *ClientConfig, tiers apiauth.Tiers) error {
 	}
 	if _, known := tiers[c.Tier]; c.Tier != "" && !known {
 		return fmt.Errorf("tier %q: unknown tier (known: %s)", c.Tier, strings.Join(tierNames(tiers), ", "))
+	}
+	if c.Tenant == "" {
+		return fmt.Errorf("tenant%s: missing (every client acts for a tenant)", note)
 	}
 	return nil
 }

@@ -515,3 +515,19 @@ func randomHex(t *testing.T) string {
 	require.NoError(t, err)
 	return hex.EncodeToString(b[:])
 }
+
+// TestClientIDAnyVSCHAR: a client ID is any VSCHAR string (RFC 6749
+// appendix A.1), so the config accepts one with a colon and a percent
+// sign, and a real OAuth client, which form-urlencodes it in HTTP Basic
+// (§2.3.1), gets a token with it.
+func TestClientIDAnyVSCHAR(t *testing.T) {
+	cfg := `{"clients": [{"client_id": "svc:a%b", "client_secret": "` + cfgClientSecret + `", "tenant": "acme", "scopes": ["read"]}]}`
+	d := startDemo(t, "-config", writeConfig(t, cfg))
+	for _, style := range []oauth2.AuthStyle{oauth2.AuthStyleInHeader, oauth2.AuthStyleInParams} {
+		cc := clientcredentials.Config{ClientID: "svc:a%b", ClientSecret: cfgClientSecret, TokenURL: d.base + "/oauth/token", AuthStyle: style}
+		tok, err := cc.Token(d.oauthContext())
+		require.NoError(t, err, "style %v", style)
+		status, _ := d.me(tok.AccessToken)
+		assert.Equal(t, http.StatusOK, status)
+	}
+}

@@ -1,0 +1,51 @@
+package oauth_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/apiauth/apiauth"
+	"github.com/apiauth/apiauth/oauth"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+// Client IDs and secrets are any VSCHAR string (RFC 6749 appendix A): an
+// ID with a colon and a percent sign and a secret with a space work, with
+// HTTP Basic (where both are form-urlencoded first, §2.3.1) and in the
+// body alike.
+func TestClientCredentialsVSCHAR(t *testing.T) {
+	const id, secret = "svc:a%b", "a secret with spaces: 0123456789 !#$%&'()*+,/"
+	clients := oauth.NewMemoryClientStore()
+	_, err := oauth.RegisterClient(context.Background(), clients, oauth.ClientSpec{ID: id, Tenant: "acme", Scopes: []apiauth.Scope{apiauth.Read}}, secret)
+	require.NoError(t, err)
+	is, err := oauth.NewIssuer(oauth.Config{Issuer: "https://a.test", Audience: "api", Clients: clients})
+	require.NoError(t, err)
+	srv := httptest.NewServer(is.TokenHandler())
+	defer srv.Close()
+	for _, style := range []oauth2.AuthStyle{oauth2.AuthStyleInHeader, oauth2.AuthStyleInParams} {
+		cfg := clientcredentials.Config{ClientID: id, ClientSecret: secret, TokenURL: srv.URL, AuthStyle: style}
+		tok, err := cfg.Token(context.Background())
+		require.NoError(t, err, "style %v", style)
+		assert.Equal(t, "read", tok.Extra("scope"))
+	}
+}
+
+// RegisterClient refuses what RFC 6749 appendix A does not allow in a
+// client ID or secret: empty IDs, control and non-ASCII characters.
+func TestRegisterClientRefuses(t *testing.T) {
+	good := oauth.GenerateClientSecret()
+	for _, tc := range []struct{ name, id, secret string }{
+		{"empty ID", "", good},
+		{"ID with a newline", "svc\n1", good},
+		{"ID with non-ASCII", "svcé", good},
+		{"secret with a tab", "svc-1", good + "\t"},
+		{"short secret", "svc-1", "short"},
+	} {
+		_, err := oauth.RegisterClient(context.Background(), oauth.NewMemoryClientStore(), oauth.ClientSpec{ID: tc.id}, tc.secret)
+		assert.Error(t, err, tc.name)
+	}
+}
