@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apiauth/apiauth"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -223,5 +224,19 @@ func TestTenantRoute(t *testing.T) {
 			}
 			requireProblem(t, res, tt.status, tt.code)
 		})
+	}
+}
+
+// TestOversizedToken: a token over the library's 4 KiB cap, and one far
+// over it, are refused by the library, as a 401 problem with a request ID,
+// not by net/http's plain-text 431: the server's header limit (32 KiB) is
+// well above the cap.
+func TestOversizedToken(t *testing.T) {
+	d := startDemo(t)
+	for _, n := range []int{apiauth.DefaultMaxTokenLength + 1, 16 << 10} {
+		res := d.do(http.MethodGet, "/v1/me", strings.Repeat("a", n), nil)
+		p := requireProblem(t, res, http.StatusUnauthorized, "invalid_token")
+		assert.NotEmpty(t, p["request_id"], "n=%d", n)
+		assert.Equal(t, p["request_id"], res.header.Get("X-Request-Id"))
 	}
 }
