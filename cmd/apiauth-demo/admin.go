@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"strings"
@@ -117,19 +118,25 @@ type createKeyRequest struct {
 	ExpiresAt string `json:"expires_at"`
 }
 
+// operatorScope lets an admin give a new key another tier than its own.
+const operatorScope apiauth.Scope = "operator"
+
 // createKey answers POST /v1/admin/keys: a new key for the caller's
-// tenant. The new key never gets a scope its creator lacks: asking for one
-// is 403 insufficient_scope, like any request beyond the caller's scopes.
-// The subject defaults to the creator's.
+// tenant. The new key never gets more than its creator has: a scope the
+// creator lacks, a subject that is neither the creator's nor one of its
+// sub-identities ("admin@acme/ci"), or a tier other than the creator's
+// without the operator scope is 403 insufficient_scope, like any request
+// beyond the caller's scopes. The subject and tier default to the
+// creator's.
 func (s *server) createKey(w http.ResponseWriter, r *http.Request) {
 	var req createKeyRequest
 	if decodeBody(w, r, &req, false) != nil {
 		return
 	}
 	p := principal(r)
-	spec := apiauth.KeySpec{Name: req.Name, Subject: req.Subject, Tenant: p.Tenant, Tier: req.Tier}
-	if spec.Subject == "" {
-		spec.Subject = p.Subject
+	spec := apiauth.KeySpec{Name: req.Name, Subject: cmp.Or(req.Subject, p.Subject), Tenant: p.Tenant, Tier: cmp.Or(req.Tier, p.Tier)}
+	if !s.mayCreate(w, r, p, spec) {
+		return
 	}
 	if err := checkName(req.Name, 200, false); err != nil {
 		badRequest(w, r, `"name": `+err.Error()+".")
@@ -176,6 +183,22 @@ func (s *server) createKey(w http.ResponseWriter, r *http.Request) {
 	s.log.InfoContext(r.Context(), "key created", "key_id", rec.ID(), "fingerprint", rec.Fingerprint(),
 		"tenant", rec.Tenant, "by", p.KeyID)
 	writeJSON(w, http.StatusCreated, newKeyResponse{Key: key, keyView: s.viewKey(rec, time.Now())})
+}
+
+// mayCreate refuses, with 403 insufficient_scope, a new key whose subject
+// or tier p may not give it.
+func (s *server) mayCreate(w http.ResponseWriter, r *http.Request, p *apiauth.Principal, spec apiauth.KeySpec) bool {
+	if spec.Subject != p.Subject && !strings.HasPrefix(spec.Subject, p.Subject+"/") {
+		apiauth.WriteError(w, r, http.StatusForbidden, apiauth.CodeInsufficientScope,
+			"A new key's subject is yours or one of its sub-identities, such as "+p.Subject+"/ci.")
+		return false
+	}
+	if tierName(s.tiers, &apiauth.Principal{Tier: spec.Tier}) != tierName(s.tiers, p) && !p.HasScope(operatorScope) {
+		apiauth.WriteError(w, r, http.StatusForbidden, apiauth.CodeInsufficientScope,
+			"A new key gets your own tier; another needs the scope "+string(operatorScope)+".")
+		return false
+	}
+	return true
 }
 
 // rotateRequest is the optional body of POST /v1/admin/keys/{id}/rotate.

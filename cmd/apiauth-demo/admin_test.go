@@ -42,7 +42,7 @@ func TestAdminCreateKey(t *testing.T) {
 	admin := d.key("acme", "admin")
 
 	res := d.do(http.MethodPost, "/v1/admin/keys", admin, map[string]any{
-		"name": "ci", "scopes": []string{"read", "write"}, "tier": "pro",
+		"name": "ci", "scopes": []string{"read", "write"}, "subject": "admin@acme/ci",
 		"expires_at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
 	})
 	require.Equal(t, http.StatusCreated, res.status, "body: %s", res.body)
@@ -52,7 +52,7 @@ func TestAdminCreateKey(t *testing.T) {
 	assert.Regexp(t, `^sk_live_[0-9A-Za-z]{33}$`, key)
 	assert.Equal(t, "ci", created["name"])
 	assert.Equal(t, "acme", created["tenant"])
-	assert.Equal(t, "pro", created["tier"])
+	assert.Equal(t, "free", created["tier"], "the creator's tier")
 	assert.Equal(t, "active", created["status"])
 	assert.NotEmpty(t, created["expires_at"])
 	assert.Len(t, created["fingerprint"], 8)
@@ -62,9 +62,9 @@ func TestAdminCreateKey(t *testing.T) {
 	require.Equal(t, http.StatusOK, me.status, "body: %s", me.body)
 	m := me.json(t)
 	assert.Equal(t, "acme", m["tenant"])
-	assert.Equal(t, "admin@acme", m["subject"], "the subject defaults to the creator's")
+	assert.Equal(t, "admin@acme/ci", m["subject"], "a sub-identity of the creator's")
 	assert.Equal(t, []any{"read", "write"}, m["scopes"])
-	assert.Equal(t, "pro", m["tier"])
+	assert.Equal(t, "free", m["tier"])
 	assert.Equal(t, created["id"], m["key_id"])
 
 	bad := []struct {
@@ -79,6 +79,9 @@ func TestAdminCreateKey(t *testing.T) {
 		{"control character in name", map[string]any{"name": "a\nb", "scopes": []string{"read"}}, 400, "bad_request"},
 		{"invalid scope", map[string]any{"scopes": []string{"has space"}}, 400, "bad_request"},
 		{"unknown tier", map[string]any{"scopes": []string{"read"}, "tier": "gold"}, 400, "bad_request"},
+		{"another tier without operator", map[string]any{"scopes": []string{"read"}, "tier": "enterprise"}, 403, "insufficient_scope"},
+		{"another subject", map[string]any{"scopes": []string{"read"}, "subject": "ceo@acme"}, 403, "insufficient_scope"},
+		{"a subject that only starts like the creator's", map[string]any{"scopes": []string{"read"}, "subject": "admin@acme.evil"}, 403, "insufficient_scope"},
 		{"past expiry", map[string]any{"scopes": []string{"read"}, "expires_at": "2001-01-01T00:00:00Z"}, 400, "bad_request"},
 		{"bad expiry", map[string]any{"scopes": []string{"read"}, "expires_at": "tomorrow"}, 400, "bad_request"},
 		{"unknown field", map[string]any{"scopes": []string{"read"}, "tenant": "globex"}, 400, "bad_request"},
@@ -87,6 +90,39 @@ func TestAdminCreateKey(t *testing.T) {
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
 			requireProblem(t, d.do(http.MethodPost, "/v1/admin/keys", admin, tt.body), tt.status, tt.code)
+		})
+	}
+}
+
+// TestAdminCreateKeyTier: a new key's tier is its creator's; an admin with
+// the operator scope may give it another, and the subject default is the
+// creator's.
+func TestAdminCreateKeyTier(t *testing.T) {
+	cfg := `{"keys": [
+		{"id": "k-op", "key": "operator-key-0123456789", "subject": "ops@acme", "tenant": "acme", "scopes": ["admin", "operator"], "tier": "pro"},
+		{"id": "k-admin", "key": "free-admin-key-0123456789", "subject": "admin@acme", "tenant": "acme", "scopes": ["admin"]}
+	]}`
+	d := startDemo(t, "-config", writeConfig(t, cfg))
+	for _, tc := range []struct {
+		name, creator, tier string
+		status              int
+		wantTier, wantSub   string
+	}{
+		{"operator, default tier", "operator-key-0123456789", "", 201, "pro", "ops@acme"},
+		{"operator, another tier", "operator-key-0123456789", "enterprise", 201, "enterprise", "ops@acme"},
+		{"free admin, its own tier", "free-admin-key-0123456789", "free", 201, "free", "admin@acme"},
+		{"free admin, enterprise", "free-admin-key-0123456789", "enterprise", 403, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := d.do(http.MethodPost, "/v1/admin/keys", tc.creator, map[string]any{"scopes": []string{"read"}, "tier": tc.tier})
+			if tc.status != http.StatusCreated {
+				requireProblem(t, res, tc.status, "insufficient_scope")
+				return
+			}
+			require.Equal(t, http.StatusCreated, res.status, "body: %s", res.body)
+			me := d.do(http.MethodGet, "/v1/me", res.json(t)["key"].(string), nil).json(t)
+			assert.Equal(t, tc.wantTier, me["tier"])
+			assert.Equal(t, tc.wantSub, me["subject"])
 		})
 	}
 }

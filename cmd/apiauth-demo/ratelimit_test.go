@@ -37,7 +37,7 @@ const rateLimitConfig = `{
 		{"id": "k-free", "key": "` + rlFreeKey + `", "tenant": "acme", "scopes": ["read"]},
 		{"id": "k-pro", "key": "` + rlProKey + `", "tenant": "acme", "scopes": ["read"], "tier": "pro"},
 		{"id": "k-big", "key": "` + rlBigKey + `", "tenant": "acme", "scopes": ["read"], "tier": "big"},
-		{"id": "k-admin", "key": "` + rlAdminKey + `", "tenant": "acme", "scopes": ["admin"], "tier": "pro"}
+		{"id": "k-admin", "key": "` + rlAdminKey + `", "tenant": "acme", "scopes": ["admin", "operator"], "tier": "pro"}
 	]
 }`
 
