@@ -614,18 +614,20 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (*Principal, err
 	}
 	switch {
 	case c.scope != "":
-		// RFC 9068 §2.2.3: space-delimited (SP only); a token that is not
-		// a valid scope grants nothing.
-		p.Scopes = make([]Scope, 0, strings.Count(c.scope, " ")+1)
-		for _, s := range strings.Split(c.scope, " ") {
-			if sc := Scope(s); sc.Valid() {
-				p.Scopes = append(p.Scopes, sc)
-			}
+		// RFC 9068 §2.2.3 and RFC 6749 §3.3: scope-tokens separated by
+		// single spaces. A claim that breaks the syntax makes the token
+		// malformed; it is never narrowed to the tokens that parse.
+		scopes, err := ParseScopes(c.scope)
+		if err != nil {
+			return nil, errJWTClaims
 		}
+		p.Scopes = scopes
 	case c.hasScp:
 		p.Scopes = make([]Scope, len(c.scp))
 		for i, s := range c.scp {
-			p.Scopes[i] = Scope(s)
+			if p.Scopes[i] = Scope(s); !p.Scopes[i].Valid() {
+				return nil, errJWTClaims
+			}
 		}
 	}
 	if err := v.checkKey(ctx, p, now); err != nil {

@@ -1,6 +1,7 @@
 package apiauth
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -70,18 +71,22 @@ func (p *Principal) HasScope(want Scope) bool {
 	return false
 }
 
-// ParseScopes splits a scope string (RFC 6749 §3.3) on spaces and reports
-// an error for a scope-token that is not valid. Only SP separates scopes:
-// a tab or another space character is part of a token, and makes it
-// invalid. Repeated spaces are tolerated.
+// ParseScopes parses a scope string exactly as RFC 6749 §3.3 defines it:
+// scope-tokens separated by single spaces (SP), with no leading or trailing
+// space. Anything else is an error, never a narrower list: a tab or
+// another space character is part of a token and makes it invalid, and an
+// empty string holds no scope-token.
 func ParseScopes(s string) ([]Scope, error) {
+	if s == "" {
+		return nil, errors.New("apiauth: empty scope string")
+	}
 	out := make([]Scope, 0, strings.Count(s, " ")+1)
-	for _, f := range strings.Split(s, " ") {
-		if f == "" {
-			continue
-		}
+	for f := range strings.SplitSeq(s, " ") {
 		sc := Scope(f)
 		if !sc.Valid() {
+			if f == "" {
+				return nil, fmt.Errorf("apiauth: scope string %q: leading, trailing or double space", s)
+			}
 			return nil, fmt.Errorf("apiauth: invalid scope %q", f)
 		}
 		out = append(out, sc)

@@ -75,12 +75,15 @@ func TestParseScopes(t *testing.T) {
 		want []apiauth.Scope
 		err  bool
 	}{
-		{"", []apiauth.Scope{}, false},
-		{"   ", []apiauth.Scope{}, false},
+		{"", nil, true},
+		{"   ", nil, true},
 		{"read", []apiauth.Scope{apiauth.Read}, false},
 		{"read write admin", []apiauth.Scope{apiauth.Read, apiauth.Write, apiauth.Admin}, false},
-		{"orders:write  billing.read", []apiauth.Scope{"orders:write", "billing.read"}, false},
-		{" read ", []apiauth.Scope{apiauth.Read}, false},
+		{"orders:write billing.read", []apiauth.Scope{"orders:write", "billing.read"}, false},
+		{"orders:write  billing.read", nil, true}, // RFC 6749 §3.3: single spaces
+		{" read", nil, true},
+		{"read ", nil, true},
+		{" read ", nil, true},
 		{"read read", []apiauth.Scope{apiauth.Read, apiauth.Read}, false},
 		{"Read", []apiauth.Scope{"Read"}, false},
 		{"!#$%&'()*+,-./:;<=>?@[]^_`{|}~", []apiauth.Scope{"!#$%&'()*+,-./:;<=>?@[]^_`{|}~"}, false},

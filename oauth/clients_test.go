@@ -3,6 +3,8 @@ package oauth_test
 import (
 	"context"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/apiauth/apiauth"
@@ -47,5 +49,26 @@ func TestRegisterClientRefuses(t *testing.T) {
 	} {
 		_, err := oauth.RegisterClient(context.Background(), oauth.NewMemoryClientStore(), oauth.ClientSpec{ID: tc.id}, tc.secret)
 		assert.Error(t, err, tc.name)
+	}
+}
+
+// A scope parameter that breaks RFC 6749 §3.3 (leading, trailing or double
+// spaces, a quote, a backslash) is 400 invalid_scope, never narrowed.
+func TestTokenRequestScopeSyntax(t *testing.T) {
+	secret := oauth.GenerateClientSecret()
+	clients := oauth.NewMemoryClientStore()
+	_, err := oauth.RegisterClient(context.Background(), clients, oauth.ClientSpec{ID: "svc-1", Tenant: "acme", Scopes: []apiauth.Scope{apiauth.Read, apiauth.Write}}, secret)
+	require.NoError(t, err)
+	is, err := oauth.NewIssuer(oauth.Config{Issuer: "https://a.test", Audience: "api", Clients: clients})
+	require.NoError(t, err)
+	for _, scope := range []string{" read", "read ", "read  write", `read "write"`, `read wr\ite`, "read\twrite"} {
+		form := url.Values{"grant_type": {"client_credentials"}, "scope": {scope}}
+		req := httptest.NewRequest("POST", "/oauth/token", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("svc-1", secret)
+		rec := httptest.NewRecorder()
+		is.TokenHandler().ServeHTTP(rec, req)
+		assert.Equal(t, 400, rec.Code, "%q", scope)
+		assert.Contains(t, rec.Body.String(), `"error":"invalid_scope"`, "%q", scope)
 	}
 }
