@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -243,11 +244,8 @@ func (k *KeyRecord) ID() string { return k.KeyID }
 // and listings: the first 8 hex digits of its digest, the same value
 // Fingerprint(key) gives.
 func (k *KeyRecord) Fingerprint() string {
-	const hex = "0123456789abcdef"
 	var b [8]byte
-	for i := 0; i < 4; i++ {
-		b[2*i], b[2*i+1] = hex[k.Digest[i]>>4], hex[k.Digest[i]&0xf]
-	}
+	hex.Encode(b[:], k.Digest[:4])
 	return string(b[:])
 }
 

@@ -412,6 +412,7 @@ var b64Index = func() (t [256]byte) {
 // Like base64.RawURLEncoding.Strict it refuses padding, other characters,
 // impossible lengths and non-zero trailing bits, so every token has
 // exactly one encoding.
+// Kept: BenchmarkDecodeB64URL has Strict().Decode, plus the \r\n refusal it lacks, 10-15% slower.
 func decodeB64URL(dst []byte, s string) (int, bool) {
 	n := 0
 	// Four characters, three bytes, per step. b64Index maps every other

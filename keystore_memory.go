@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -58,19 +59,9 @@ func (m *MemoryKeyStore) ListKeys(ctx context.Context, tenant string) ([]*KeyRec
 		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
 			return c
 		}
-		return cmpString(a.KeyID, b.KeyID)
+		return strings.Compare(a.KeyID, b.KeyID)
 	})
 	return out, nil
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // CreateKey implements KeyStore. The store keeps its own copy of rec.

@@ -3,6 +3,7 @@ package apiauth
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"net/http"
 )
 
@@ -93,16 +94,15 @@ func newRequestID() string {
 	_, _ = rand.Read(u[:]) // crypto/rand.Read never fails (Go 1.24).
 	u[6] = u[6]&0x0f | 0x40
 	u[8] = u[8]&0x3f | 0x80
-	const hex = "0123456789abcdef"
 	var b [36]byte
-	j := 0
-	for i, x := range u {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			b[j] = '-'
-			j++
-		}
-		b[j], b[j+1] = hex[x>>4], hex[x&0xf]
-		j += 2
-	}
+	hex.Encode(b[0:8], u[0:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], u[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], u[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], u[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:], u[10:])
 	return string(b[:])
 }
