@@ -213,9 +213,10 @@ type rotateRequest struct {
 //
 // Rotation and revocation of one key may run concurrently without a lock:
 // the key store changes a record only through narrow updates (RevokeKey,
-// ExpireKey) that never undo each other, so a revocation made during a
-// rotation stands. A key's tenant never changes, so tenantKey's check
-// holds for the rest of the request.
+// ExpireKey) that never undo each other, and ExpireKey refuses a revoked
+// key, so a rotation that a revocation overtakes fails (409) and leaves
+// no working replacement. A key's tenant never changes, so tenantKey's
+// check holds for the rest of the request.
 func (s *server) rotateKey(w http.ResponseWriter, r *http.Request) {
 	var req rotateRequest
 	if decodeBody(w, r, &req, true) != nil {
