@@ -1,6 +1,7 @@
 package apiauth
 
 import (
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -487,137 +488,185 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (*Principal, err
 			return p, nil
 		}
 	}
+	var t jws
+	if err := t.decode(token); err != nil {
+		return nil, err
+	}
+	var c claims
+	if err := v.verifySigned(ctx, &t, &c, now); err != nil {
+		return nil, err
+	}
+	p, err := c.principal(t.payload)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.checkKey(ctx, p, now); err != nil {
+		return nil, err
+	}
+	if v.cache != nil {
+		until := now.Add(v.cacheTTL)
+		if exp := time.Unix(int64(c.exp), 0); exp.Before(until) {
+			until = exp
+		}
+		v.cache.put(token, p, now, until)
+	}
+	return p, nil
+}
+
+// jws is a token in the JWS compact serialization (RFC 7515 §7.1),
+// decoded but not verified.
+type jws struct {
+	header  jwtHeader
+	payload []byte
+	sig     []byte
+	signed  string // the signing input: header "." payload
+}
+
+// decode splits token into its three base64url segments, decodes them
+// into one buffer, and reads the JOSE header.
+func (t *jws) decode(token string) error {
 	d1 := strings.IndexByte(token, '.')
 	d2 := strings.LastIndexByte(token, '.')
 	if d1 <= 0 || d2 <= d1+1 || d2 == len(token)-1 || strings.IndexByte(token[d1+1:d2], '.') >= 0 {
-		return nil, errJWTMalformed
+		return errJWTMalformed
 	}
-	// One buffer holds the decoded header, payload and signature.
 	hl, pl, sl := (d1*6)/8, ((d2-d1-1)*6)/8, ((len(token)-d2-1)*6)/8
 	buf := make([]byte, hl+pl+sl)
 	n1, ok1 := decodeB64URL(buf[:hl], token[:d1])
 	n2, ok2 := decodeB64URL(buf[hl:hl+pl], token[d1+1:d2])
 	ns, ok3 := decodeB64URL(buf[hl+pl:], token[d2+1:])
 	if !ok1 || !ok2 || !ok3 {
-		return nil, errJWTMalformed
+		return errJWTMalformed
 	}
-	sig := buf[hl+pl : hl+pl+ns]
+	t.payload, t.sig, t.signed = buf[hl:hl+n2], buf[hl+pl:hl+pl+ns], token[:d2]
+	if err := scanObject(string(buf[:n1]), t.header.member); err != nil {
+		return asTokenError(err)
+	}
+	if t.header.alg == "" || strings.EqualFold(t.header.alg, "none") {
+		return errJWTAlg
+	}
+	return nil
+}
 
-	var h jwtHeader
-	if err := scanObject(string(buf[:n1]), h.member); err != nil {
-		return nil, asTokenError(err)
-	}
-	if h.alg == "" || strings.EqualFold(h.alg, "none") {
-		return nil, errJWTAlg
-	}
-	payload := buf[hl : hl+n2]
-
-	// The issuer is needed to choose the key; it is read from the
-	// unverified claims, and everything read before the signature is
-	// checked may only refuse the token, never accept it.
-	var c claims
-	var is *JWTIssuer
-	decodeClaims := func() error {
-		if err := scanObject(string(payload), func(name string, val jsonValue) error {
-			return v.claim(&c, name, val)
-		}); err != nil {
-			return asTokenError(err)
-		}
-		is = v.issuers[c.iss]
-		if is == nil {
-			return errJWTIssuer
-		}
-		if err := v.checkClaims(&c, is, &h, now); err != nil {
+// verifySigned checks t's signature and claims, filling c. Everything
+// read before the signature is checked may only refuse the token, never
+// accept it. With one issuer, an HMAC signature is checked before the
+// claims are decoded: a forged token costs one HMAC. Otherwise the claims'
+// cheap checks (exp first) run before the costly public-key signature;
+// with several issuers the claims name the issuer, whose keys verify.
+func (v *JWTVerifier) verifySigned(ctx context.Context, t *jws, c *claims, now time.Time) error {
+	if v.only == nil {
+		is, err := v.readClaims(c, t, now)
+		if err != nil {
 			return err
 		}
-		// Only an issuer that exchanges API keys may name one: another
-		// issuer's key_id would borrow that key's identity and quota.
-		if !is.KeyIDs {
-			c.keyID = ""
+		key, err := keyOf(ctx, is, &t.header)
+		if err != nil {
+			return err
 		}
-		// The issuer's own claim names, read now that it is known: the
-		// default names never stand in for renamed ones.
-		if is.TenantClaim != "tenant" {
-			c.tenant = ""
+		return checkSignature(key, t)
+	}
+	key, err := keyOf(ctx, v.only, &t.header)
+	if err != nil {
+		return err
+	}
+	if key.symmetric() {
+		if err := checkSignature(key, t); err != nil {
+			return err
 		}
-		if is.TierClaim != "tier" {
-			c.tier = ""
-		}
-		if is.TenantClaim != "tenant" || is.TierClaim != "tier" {
-			return scanObject(string(payload), func(name string, val jsonValue) error {
-				var err error
-				switch name {
-				case is.TenantClaim:
-					c.tenant, err = val.str()
-				case is.TierClaim:
-					c.tier, err = val.str()
-				}
-				return asTokenError(err)
-			})
-		}
+		_, err = v.readClaims(c, t, now)
+		return err
+	}
+	if _, err := v.readClaims(c, t, now); err != nil {
+		return err
+	}
+	return checkSignature(key, t)
+}
+
+// keyOf returns the key of is that the header names, bound to its
+// algorithm (RFC 8725 §3.1).
+func keyOf(ctx context.Context, is *JWTIssuer, h *jwtHeader) (*JWTKey, error) {
+	key, err := is.Keys.JWTKey(ctx, h.kid)
+	if err != nil {
+		return nil, keyError(err)
+	}
+	if key.Algorithm != h.alg {
+		return nil, errJWTAlg
+	}
+	return key, nil
+}
+
+func checkSignature(key *JWTKey, t *jws) error {
+	if err := key.verify(t.signed, t.sig); err != nil {
+		return errJWTSignature
+	}
+	return nil
+}
+
+// readClaims decodes t's claims into c, finds their issuer and applies
+// the claim rules, under that issuer's claim names.
+func (v *JWTVerifier) readClaims(c *claims, t *jws, now time.Time) (*JWTIssuer, error) {
+	if err := scanObject(string(t.payload), func(name string, val jsonValue) error {
+		return v.claim(c, name, val)
+	}); err != nil {
+		return nil, asTokenError(err)
+	}
+	is := v.issuers[c.iss]
+	if is == nil {
+		return nil, errJWTIssuer
+	}
+	if err := v.checkClaims(c, is, &t.header, now); err != nil {
+		return nil, err
+	}
+	// Only an issuer that exchanges API keys may name one: another
+	// issuer's key_id would borrow that key's identity and quota.
+	if !is.KeyIDs {
+		c.keyID = ""
+	}
+	return is, c.renamed(is, t.payload)
+}
+
+// renamed reads the tenant and tier under the issuer's own claim names,
+// now that it is known: the default names never stand in for renamed
+// ones.
+func (c *claims) renamed(is *JWTIssuer, payload []byte) error {
+	if is.TenantClaim != "tenant" {
+		c.tenant = ""
+	}
+	if is.TierClaim != "tier" {
+		c.tier = ""
+	}
+	if is.TenantClaim == "tenant" && is.TierClaim == "tier" {
 		return nil
 	}
+	return scanObject(string(payload), func(name string, val jsonValue) error {
+		var err error
+		switch name {
+		case is.TenantClaim:
+			c.tenant, err = val.str()
+		case is.TierClaim:
+			c.tier, err = val.str()
+		}
+		return asTokenError(err)
+	})
+}
 
-	// With one issuer, an HMAC signature is checked before the claims are
-	// decoded: a forged token costs one HMAC. Otherwise the claims' cheap
-	// checks (exp first) run before the costly public-key signature.
-	signed := token[:d2]
-	if v.only != nil {
-		is = v.only
-		key, err := is.Keys.JWTKey(ctx, h.kid)
-		if err != nil {
-			return nil, keyError(err)
-		}
-		if key.Algorithm != h.alg {
-			return nil, errJWTAlg
-		}
-		if key.symmetric() {
-			if err := key.verify(signed, sig); err != nil {
-				return nil, errJWTSignature
-			}
-			if err := decodeClaims(); err != nil {
-				return nil, err
-			}
-		} else {
-			if err := decodeClaims(); err != nil {
-				return nil, err
-			}
-			if err := key.verify(signed, sig); err != nil {
-				return nil, errJWTSignature
-			}
-		}
-	} else {
-		if err := decodeClaims(); err != nil {
-			return nil, err
-		}
-		key, err := is.Keys.JWTKey(ctx, h.kid)
-		if err != nil {
-			return nil, keyError(err)
-		}
-		if key.Algorithm != h.alg {
-			return nil, errJWTAlg
-		}
-		if err := key.verify(signed, sig); err != nil {
-			return nil, errJWTSignature
-		}
-	}
-
+// principal is the Principal of verified claims: client_id stands in for
+// a missing sub (RFC 9068 §2.2), and the scopes come from the scope claim
+// (RFC 9068 §2.2.3, RFC 6749 §3.3: scope-tokens separated by single
+// spaces) or an scp array. A scope that breaks the syntax makes the token
+// malformed; it is never narrowed to the scopes that parse.
+func (c *claims) principal(payload []byte) (*Principal, error) {
 	p := &Principal{
-		Subject:   c.sub,
+		Subject:   cmp.Or(c.sub, c.clientID),
 		Tenant:    c.tenant,
 		Tier:      c.tier,
 		KeyID:     c.keyID,
 		ExpiresAt: time.Unix(int64(c.exp), 0),
 		Claims:    json.RawMessage(payload),
 	}
-	if p.Subject == "" {
-		p.Subject = c.clientID
-	}
 	switch {
 	case c.scope != "":
-		// RFC 9068 §2.2.3 and RFC 6749 §3.3: scope-tokens separated by
-		// single spaces. A claim that breaks the syntax makes the token
-		// malformed; it is never narrowed to the tokens that parse.
 		scopes, err := ParseScopes(c.scope)
 		if err != nil {
 			return nil, errJWTClaims
@@ -630,16 +679,6 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (*Principal, err
 				return nil, errJWTClaims
 			}
 		}
-	}
-	if err := v.checkKey(ctx, p, now); err != nil {
-		return nil, err
-	}
-	if v.cache != nil {
-		until := now.Add(v.cacheTTL)
-		if exp := time.Unix(int64(c.exp), 0); exp.Before(until) {
-			until = exp
-		}
-		v.cache.put(token, p, now, until)
 	}
 	return p, nil
 }
