@@ -1,6 +1,7 @@
 package apiauth
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -305,6 +306,10 @@ type Keys struct {
 	Prefix string
 	// Now returns the current time; time.Now when nil. Tests inject a clock.
 	Now func() time.Time
+	// Tenant is the tenant of keys created or imported without one: the
+	// one tenant of an API without tenants, named once. Without it, a key
+	// needs KeySpec.Tenant: every principal has a tenant.
+	Tenant string
 }
 
 // NewKeys returns Keys on store.
@@ -398,6 +403,10 @@ func (k *Keys) Import(ctx context.Context, key string, spec KeySpec) (*KeyRecord
 			return nil, fmt.Errorf("apiauth: import key: invalid scope %q", s)
 		}
 	}
+	tenant := cmp.Or(spec.Tenant, k.Tenant)
+	if tenant == "" {
+		return nil, errors.New("apiauth: import key: no tenant (set KeySpec.Tenant, or Keys.Tenant for an API with one tenant)")
+	}
 	id := spec.ID
 	if id == "" {
 		id = newKeyID()
@@ -405,7 +414,7 @@ func (k *Keys) Import(ctx context.Context, key string, spec KeySpec) (*KeyRecord
 	rec := &KeyRecord{
 		Principal: Principal{
 			Subject:   spec.Subject,
-			Tenant:    spec.Tenant,
+			Tenant:    tenant,
 			Scopes:    append([]Scope(nil), spec.Scopes...),
 			Tier:      spec.Tier,
 			KeyID:     id,

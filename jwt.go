@@ -210,8 +210,15 @@ type JWTIssuer struct {
 	// another issuer's set.
 	Keys KeySet
 	// TenantClaim and TierClaim name the claims that carry the principal's
-	// tenant and tier ("tenant" and "tier" when empty).
+	// tenant and tier ("tenant" and "tier" when empty). Every principal has
+	// a tenant: a token whose tenant claim is missing, empty or not a
+	// string is invalid_token, unless Tenant is set.
 	TenantClaim, TierClaim string
+	// Tenant names the one tenant of every principal of an issuer that
+	// serves a single tenant, such as the identity provider of an API
+	// without tenants. Its tokens may omit the tenant claim; one that
+	// names another tenant is invalid_token.
+	Tenant string
 	// AllowJWTType accepts "typ": "JWT" or no typ, for identity providers
 	// that do not issue RFC 9068 "at+jwt" access tokens.
 	AllowJWTType bool
@@ -369,6 +376,7 @@ var (
 	errJWTAudience    = joinErrors("apiauth: JWT audience mismatch", ErrInvalidToken, jwt.ErrTokenInvalidAudience)
 	errJWTClaims      = joinErrors("apiauth: JWT claims invalid", ErrInvalidToken, jwt.ErrTokenInvalidClaims)
 	errJWTSubject     = joinErrors("apiauth: JWT has no sub", ErrInvalidToken, jwt.ErrTokenRequiredClaimMissing)
+	errJWTTenant      = joinErrors("apiauth: JWT names no tenant, or another than its issuer's", ErrInvalidToken, jwt.ErrTokenInvalidClaims)
 	errMissingKID     = joinErrors("apiauth: JWT names no kid and the issuer has several keys", ErrUnknownKey, jwt.ErrTokenUnverifiable)
 	errJWTKeyRevoked  = joinErrors("apiauth: the API key this JWT was exchanged from is revoked", ErrTokenRevoked, jwt.ErrTokenInvalidClaims)
 	errJWTKeyExpired  = joinErrors("apiauth: the API key this JWT was exchanged from has expired", ErrTokenExpired, jwt.ErrTokenExpired)
@@ -623,7 +631,25 @@ func (v *JWTVerifier) readClaims(c *claims, t *jws, now time.Time) (*JWTIssuer, 
 	if !is.KeyIDs {
 		c.keyID = ""
 	}
-	return is, c.renamed(is, t.payload)
+	if err := c.renamed(is, t.payload); err != nil {
+		return nil, err
+	}
+	return is, c.checkTenant(is)
+}
+
+// checkTenant gives the claims their issuer's tenant: the tenant claim, a
+// non-empty string, or the issuer's one Tenant.
+func (c *claims) checkTenant(is *JWTIssuer) error {
+	switch {
+	case is.Tenant == "" && c.tenant == "":
+		return errJWTTenant
+	case is.Tenant == "":
+		return nil
+	case c.tenant != "" && c.tenant != is.Tenant:
+		return errJWTTenant
+	}
+	c.tenant = is.Tenant
+	return nil
 }
 
 // renamed reads the tenant and tier under the issuer's own claim names,
@@ -660,6 +686,7 @@ func (c *claims) principal(payload []byte) (*Principal, error) {
 	p := &Principal{
 		Subject:   cmp.Or(c.sub, c.clientID),
 		Tenant:    c.tenant,
+		Issuer:    c.iss,
 		Tier:      c.tier,
 		KeyID:     c.keyID,
 		ExpiresAt: time.Unix(int64(c.exp), 0),

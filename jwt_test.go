@@ -363,12 +363,55 @@ func TestJWTVerifierClaimsNotBorrowed(t *testing.T) {
 	v, err := apiauth.NewJWTVerifier(apiauth.JWTOptions{Now: func() time.Time { return jwtNow }, CacheSize: -1},
 		apiauth.JWTIssuer{Issuer: testIssuer, Audience: testAudience, Keys: set, TenantClaim: "org", TierClaim: "plan"})
 	require.NoError(t, err)
-	tok := rawToken(t, header("HS256", ""), claimsJSON(map[string]any{"key_id": "k-reader", "tenant": "acme", "tier": "enterprise"}), jwt.SigningMethodHS256, testKeys.hmac)
+	tok := rawToken(t, header("HS256", ""), claimsJSON(map[string]any{"key_id": "k-reader", "tenant": "acme", "tier": "enterprise", "org": "globex"}), jwt.SigningMethodHS256, testKeys.hmac)
 	p, err := v.Verify(context.Background(), tok)
 	require.NoError(t, err)
 	assert.Empty(t, p.KeyID, "key_id from an issuer that exchanges no API keys")
-	assert.Empty(t, p.Tenant, "tenant is read from org only")
+	assert.Equal(t, "globex", p.Tenant, "tenant is read from org only")
 	assert.Empty(t, p.Tier, "tier is read from plan only")
+	// Without org, the tenant claim does not stand in: no tenant at all.
+	tok = rawToken(t, header("HS256", ""), claimsJSON(map[string]any{"tenant": "acme"}), jwt.SigningMethodHS256, testKeys.hmac)
+	_, err = v.Verify(context.Background(), tok)
+	assert.ErrorIs(t, err, apiauth.ErrInvalidToken)
+}
+
+// Every principal has a tenant: a token whose tenant claim is missing,
+// empty or not a string is invalid_token, unless its issuer names its one
+// tenant; and the principal carries the issuer that vouched for it.
+func TestJWTVerifierTenant(t *testing.T) {
+	set, err := apiauth.NewStaticKeys(apiauth.JWTKey{Algorithm: "HS256", Key: testKeys.hmac})
+	require.NoError(t, err)
+	multi, err := apiauth.NewJWTVerifier(apiauth.JWTOptions{Now: func() time.Time { return jwtNow }, CacheSize: -1},
+		apiauth.JWTIssuer{Issuer: testIssuer, Audience: testAudience, Keys: set})
+	require.NoError(t, err)
+	single, err := apiauth.NewJWTVerifier(apiauth.JWTOptions{Now: func() time.Time { return jwtNow }, CacheSize: -1},
+		apiauth.JWTIssuer{Issuer: testIssuer, Audience: testAudience, Keys: set, Tenant: "acme"})
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name   string
+		v      *apiauth.JWTVerifier
+		tenant any // nil: no claim
+		want   string
+	}{
+		{"claim", multi, "globex", "globex"},
+		{"no claim", multi, nil, ""},
+		{"empty claim", multi, "", ""},
+		{"number", multi, 7, ""},
+		{"array", multi, []string{"acme"}, ""},
+		{"single tenant, no claim", single, nil, "acme"},
+		{"single tenant, its own", single, "acme", "acme"},
+		{"single tenant, another", single, "globex", ""},
+	} {
+		tok := rawToken(t, header("HS256", ""), claimsJSON(map[string]any{"tenant": tc.tenant}), jwt.SigningMethodHS256, testKeys.hmac)
+		p, err := tc.v.Verify(context.Background(), tok)
+		if tc.want == "" {
+			assert.ErrorIs(t, err, apiauth.ErrInvalidToken, tc.name)
+			continue
+		}
+		require.NoError(t, err, tc.name)
+		assert.Equal(t, tc.want, p.Tenant, tc.name)
+		assert.Equal(t, testIssuer, p.Issuer, tc.name)
+	}
 }
 
 func TestJWTVerifierCache(t *testing.T) {

@@ -75,3 +75,21 @@ func TestKeyStoreUpdatesAreMonotonic(t *testing.T) {
 	_, _, err = keys.Rotate(ctx, "k", -time.Second)
 	assert.Error(t, err, "negative grace")
 }
+
+// Every key belongs to a tenant: a key without one is refused, unless
+// Keys names the one tenant of an API without tenants.
+func TestKeysNeedATenant(t *testing.T) {
+	keys := apiauth.NewMemoryKeys()
+	_, _, err := keys.Create(context.Background(), apiauth.KeySpec{Subject: "u"})
+	assert.ErrorContains(t, err, "no tenant")
+	keys.Tenant = "default"
+	key, rec, err := keys.Create(context.Background(), apiauth.KeySpec{Subject: "u"})
+	require.NoError(t, err)
+	assert.Equal(t, "default", rec.Tenant)
+	p, err := keys.Verify(context.Background(), key)
+	require.NoError(t, err)
+	assert.Equal(t, "default", p.Tenant)
+	_, rec, err = keys.Create(context.Background(), apiauth.KeySpec{Subject: "u", Tenant: "acme"})
+	require.NoError(t, err)
+	assert.Equal(t, "acme", rec.Tenant, "a key's own tenant comes first")
+}

@@ -641,7 +641,7 @@ func TestPrincipalLogValue(t *testing.T) {
 	var buf bytes.Buffer
 	slog.New(slog.NewTextHandler(&buf, nil)).Info("x", "principal", p)
 	out := buf.String()
-	assert.Contains(t, out, `principal.subject=u1 principal.tenant=acme principal.key_id=k1 principal.tier=pro principal.scopes="read orders:write"`)
+	assert.Contains(t, out, `principal.subject=u1 principal.tenant=acme principal.issuer="" principal.key_id=k1 principal.tier=pro principal.scopes="read orders:write"`)
 	assert.NotContains(t, out, "s3cr3t")
 }
 

@@ -16,8 +16,14 @@ import (
 type Principal struct {
 	// Subject identifies the caller: a user, service or client ID.
 	Subject string `json:"subject"`
-	// Tenant is the company or workspace the caller belongs to.
+	// Tenant is the company or workspace the caller belongs to. Every
+	// principal has one: Keys and JWTVerifier never return a principal
+	// without it.
 	Tenant string `json:"tenant"`
+	// Issuer is who vouched for the principal: a JWT's "iss", or empty for
+	// an API key that Keys verified. Two issuers that name the same tenant
+	// and subject name two callers: they never share a rate-limit bucket.
+	Issuer string `json:"issuer,omitempty"`
 	// Scopes are the scopes granted (see Scope and HasScope).
 	Scopes []Scope `json:"scopes"`
 	// Tier names the rate-limit tier; empty means the default tier.
@@ -45,6 +51,7 @@ func (p *Principal) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("subject", p.Subject),
 		slog.String("tenant", p.Tenant),
+		slog.String("issuer", p.Issuer),
 		slog.String("key_id", p.KeyID),
 		slog.String("tier", p.Tier),
 		slog.String("scopes", strings.Join(scopes, " ")),

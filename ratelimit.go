@@ -281,8 +281,8 @@ func WithClientIP(c *ClientIP) RateLimitOption {
 // that the request's principal (from Authenticate) names in its Tier; the
 // tier "free" is the default, for anonymous callers and unknown names
 // (the preset free tier when tiers has none; nil tiers means Presets()).
-// The bucket is the principal's KeyID, or its Tenant and Subject when it
-// has no key ID; anonymous requests (Authenticate with Optional, or no
+// The bucket is the principal's KeyID, or its Issuer, Tenant and Subject
+// when it has no key ID; anonymous requests (Authenticate with Optional, or no
 // Authenticate) are limited per client IP.
 //
 // Every response of a limited route carries X-RateLimit-Limit,
@@ -317,9 +317,10 @@ func RateLimit(store Store, tiers Tiers, opts ...RateLimitOption) func(http.Hand
 			case p != nil && p.KeyID != "":
 				key = "k:" + p.KeyID
 			case p != nil:
-				// Without a key ID, the subject within its tenant: the same
-				// sub of two tenants is two callers.
-				key = "s:" + p.Tenant + "\x00" + p.Subject
+				// Without a key ID, the subject within its tenant and
+				// issuer: the same sub of two tenants, or of two issuers,
+				// is two callers.
+				key = "s:" + p.Issuer + "\x00" + p.Tenant + "\x00" + p.Subject
 			default:
 				key = "ip:" + cfg.clientIP.Key(r)
 			}

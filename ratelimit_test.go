@@ -425,3 +425,19 @@ func TestRateLimitRefusalDescribesRefusingLimit(t *testing.T) {
 	assert.Equal(t, "0", rr.Header().Get("X-RateLimit-Remaining"))
 	assert.Equal(t, "1", rr.Header().Get("Retry-After"))
 }
+
+// Two issuers that name the same tenant and subject are two callers: they
+// never share a rate-limit bucket.
+func TestRateLimitBucketPerIssuer(t *testing.T) {
+	one := apiauth.Tiers{"free": {Name: "one", Limits: []apiauth.Limit{{Requests: 1, Window: time.Hour}}}}
+	rl := apiauth.RateLimit(apiauth.NewMemoryStore(), one)
+	status := func(issuer string) int {
+		rr := httptest.NewRecorder()
+		principalLayer(&apiauth.Principal{Issuer: issuer, Tenant: "acme", Subject: "user-1"})(rl(echo)).ServeHTTP(rr, httptest.NewRequest("GET", "/", nil))
+		return rr.Code
+	}
+	assert.Equal(t, 200, status("https://idp-a.test"))
+	assert.Equal(t, 200, status("https://idp-b.test"), "another issuer's user-1 has a bucket of its own")
+	assert.Equal(t, 200, status(""), "and so has an API key's")
+	assert.Equal(t, 429, status("https://idp-a.test"))
+}

@@ -82,6 +82,9 @@ func RegisterClient(ctx context.Context, store ClientStore, spec ClientSpec, sec
 	if spec.ID == "" || !ValidClientCredential(spec.ID) {
 		return nil, fmt.Errorf("oauth: register client %q: a client ID is 1 or more printable ASCII characters (RFC 6749 §A.1)", spec.ID)
 	}
+	if spec.Tenant == "" {
+		return nil, fmt.Errorf("oauth: register client %s: no tenant: every client acts for one", spec.ID)
+	}
 	if !ValidClientCredential(secret) {
 		return nil, fmt.Errorf("oauth: register client %s: a secret is printable ASCII (RFC 6749 §A.2)", spec.ID)
 	}

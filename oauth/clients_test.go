@@ -47,9 +47,28 @@ func TestRegisterClientRefuses(t *testing.T) {
 		{"secret with a tab", "svc-1", good + "\t"},
 		{"short secret", "svc-1", "short"},
 	} {
-		_, err := oauth.RegisterClient(context.Background(), oauth.NewMemoryClientStore(), oauth.ClientSpec{ID: tc.id}, tc.secret)
+		_, err := oauth.RegisterClient(context.Background(), oauth.NewMemoryClientStore(), oauth.ClientSpec{ID: tc.id, Tenant: "acme"}, tc.secret)
 		assert.Error(t, err, tc.name)
 	}
+	_, err := oauth.RegisterClient(context.Background(), oauth.NewMemoryClientStore(), oauth.ClientSpec{ID: "svc-1"}, good)
+	assert.ErrorContains(t, err, "no tenant", "every client acts for a tenant")
+}
+
+// Issue signs nothing for a principal without a tenant: the API's own
+// verifier would refuse it.
+func TestIssueNeedsATenant(t *testing.T) {
+	is, err := oauth.NewIssuer(oauth.Config{Issuer: "https://a.test", Audience: "api"})
+	require.NoError(t, err)
+	_, _, err = is.Issue(&apiauth.Principal{Subject: "u"})
+	assert.Error(t, err)
+	tok, _, err := is.Issue(&apiauth.Principal{Subject: "u", Tenant: "acme"})
+	require.NoError(t, err)
+	v, err := apiauth.NewJWTVerifier(apiauth.JWTOptions{}, is.JWTIssuer())
+	require.NoError(t, err)
+	p, err := v.Verify(context.Background(), tok)
+	require.NoError(t, err)
+	assert.Equal(t, "acme", p.Tenant)
+	assert.Equal(t, "https://a.test", p.Issuer)
 }
 
 // A scope parameter that breaks RFC 6749 §3.3 (leading, trailing or double

@@ -196,6 +196,9 @@ func (is *Issuer) JWTIssuer() apiauth.JWTIssuer {
 // mint tokens in tests (apiauthtest.MintToken). p.KeyID is carried only if
 // set, making the token die with that API key; that needs Config.Keys.
 func (is *Issuer) Issue(p *apiauth.Principal) (token string, expires time.Time, err error) {
+	if p.Tenant == "" {
+		return "", time.Time{}, errors.New("oauth: issuer: a token needs a tenant")
+	}
 	if p.KeyID != "" && is.cfg.Keys == nil {
 		return "", time.Time{}, errors.New("oauth: issuer: a token bound to an API key needs Config.Keys, which checks the key")
 	}

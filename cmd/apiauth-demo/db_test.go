@@ -319,6 +319,6 @@ func TestImportKeepsStoredKeys(t *testing.T) {
 	// A different key under a stored ID: kept, and the warning says the
 	// config's key is refused.
 	logs.Reset()
-	require.NoError(t, importKeys(ctx, keys, []KeyConfig{{ID: "k-a2", Key: "import-key-A3-0123456789abcdef"}}, log))
+	require.NoError(t, importKeys(ctx, keys, []KeyConfig{{ID: "k-a2", Key: "import-key-A3-0123456789abcdef", Tenant: "acme"}}, log))
 	assert.Contains(t, logs.String(), "another key is stored under this ID")
 }

@@ -364,7 +364,7 @@ func TestTrustedIssuer(t *testing.T) {
 	}
 
 	t.Run("identity provider unreachable and the kid unknown: 503", func(t *testing.T) {
-		tok := down.sign(t, "at+jwt", down.key.ID, claims(func(c jwt.MapClaims) { c["iss"] = "https://down.test" }))
+		tok := down.sign(t, "at+jwt", down.key.ID, claims(func(c jwt.MapClaims) { c["iss"], c["tenant"] = "https://down.test", "initech" }))
 		res := d.do(http.MethodGet, "/v1/me", tok, nil)
 		require.Equal(t, http.StatusServiceUnavailable, res.status, "body: %s", res.body)
 		assert.Equal(t, "application/problem+json", res.header.Get("Content-Type"))
