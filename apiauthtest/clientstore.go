@@ -29,34 +29,42 @@ import (
 // client IDs in every subtest, so it never depends on the store being
 // empty.
 //
-// The suite checks:
+// Each part of the contract is one subtest, named in brackets below, so
+// that a failure says which part a store breaks. The suite checks that:
 //
 //   - CreateClient, then GetClient, gives back every field of the record
-//     exactly: ID, secret digest, subject, tenant, scopes (in order), tier,
-//     and the creation and disabling times. Times are compared with
-//     time.Equal after the suite truncated them to whole microseconds, so a
-//     store must keep at least microsecond precision and may return them in
-//     any location; a zero time must come back zero, and empty strings and
-//     scopes come back empty.
+//     exactly, every time: ID, secret digest, subject, tenant, scopes (in
+//     order), tier, and the creation and disabling times. Strings may hold
+//     any UTF-8. Times are compared with time.Equal, and the suite's have a
+//     whole number of microseconds, so a store must keep at least
+//     microsecond precision and may return them in any location. A zero
+//     time comes back zero, empty strings and scopes come back empty.
+//     [CreateGet, ZeroValuesRoundTrip]
 //   - CreateClient refuses a second client with a taken ID with an error
-//     matching ErrClientExists (errors.Is), and leaves the first unchanged.
+//     matching oauth.ErrClientExists (errors.Is), and leaves the first
+//     unchanged. [DuplicateID]
 //   - GetClient of an unknown ID returns an error matching
-//     ErrClientNotFound (errors.Is): the Issuer answers that with
-//     invalid_client, and any other error with 503 temporarily_unavailable.
+//     oauth.ErrClientNotFound: the Issuer answers that with invalid_client,
+//     and any other error with 503 temporarily_unavailable. IDs are
+//     case-sensitive: one that differs from a stored ID only in case is
+//     unknown. [NotFound]
 //   - The store keeps its own copy of the record given to CreateClient:
 //     changing it afterwards changes nothing. Records GetClient returns may
-//     be shared, so the suite does not modify them.
-//   - A client with an invalid scope (apiauth.Scope.Valid) may be refused;
-//     if it is accepted, it round-trips like any other.
-//   - Concurrent creates of one ID let exactly one through; concurrent
-//     creates and lookups of different clients are safe (run the suite
-//     with -race).
+//     be shared, so the suite does not modify them. [NoAliasing]
+//   - A client with an invalid scope (apiauth.Scope.Valid) may be refused,
+//     but not with ErrClientExists, and is then not found; if it is
+//     accepted, it round-trips like any other. [InvalidScopeMayBeRefused]
+//   - Of concurrent creates of one ID, exactly one succeeds and the others
+//     get ErrClientExists. Concurrent creates and lookups of different
+//     clients are safe, and a client being created is either not found yet
+//     or found whole (run the suite with -race).
+//     [ConcurrentCreateOneWinner, ConcurrentUse]
 //   - End to end: oauth.RegisterClient, then real token requests over
 //     loopback HTTP to oauth.NewIssuer(…).TokenHandler(): the right
-//     secret gets 200 and an access token the issuer's own verifier
-//     accepts, for the client's subject, tenant, scopes and tier; a wrong
-//     secret, an unknown client and a disabled client get 401
-//     invalid_client.
+//     secret, by HTTP Basic or in the body, gets 200 and an access token
+//     the issuer's own verifier accepts, for the client's subject, tenant,
+//     scopes and tier; a wrong secret, an unknown client and a disabled
+//     client get 401 invalid_client. [ThroughIssuer]
 func TestClientStore(t *testing.T, newStore func(t *testing.T) oauth.ClientStore) {
 	f := newClientFixture()
 	for _, c := range clientStoreCases {

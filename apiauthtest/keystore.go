@@ -24,46 +24,59 @@ import (
 // IDs, digests and tenants in every subtest, so it never depends on the
 // store being empty.
 //
-// The suite checks:
+// Each part of the contract is one subtest, named in brackets below, so
+// that a failure says which part a store breaks. The suite checks that:
 //
 //   - CreateKey, then LookupKey by digest and GetKey by ID, give back every
 //     field of the record exactly: ID, name, subject, tenant, scopes (in
 //     order), tier, digest, and the created, expiry, revocation and
-//     last-used times. Times are compared with time.Equal after the suite
-//     truncated them to whole microseconds, so a store must keep at least
-//     microsecond precision (PostgreSQL's timestamptz does) and may return
-//     them in any location; a zero time must come back zero. A store that
-//     tracks use (KeyRecord.LastUsedAt) may move LastUsedAt forward after a
-//     lookup, never back.
+//     last-used times. Strings may hold any UTF-8. Times are compared with
+//     time.Equal, and the suite's have a whole number of microseconds, so
+//     a store must keep at least microsecond precision (PostgreSQL's
+//     timestamptz does) and may return them in any location. A zero time
+//     comes back zero, empty strings and scopes come back empty. A store
+//     that tracks use (KeyRecord.LastUsedAt) may move LastUsedAt forward
+//     after a lookup, never back. [CreateLookupGet, ZeroValuesRoundTrip]
 //   - ListKeys returns a tenant's keys, revoked ones included, oldest
-//     first, and never another tenant's.
+//     first, and never another tenant's; for a tenant without keys, none
+//     and no error. [ListKeysByTenant]
 //   - CreateKey refuses a second key with a taken ID or a taken digest with
-//     ErrKeyExists, and leaves the first key unchanged.
-//   - LookupKey, GetKey, RevokeKey and ExpireKey of a key that does not exist
-//     return an error matching ErrKeyNotFound (errors.Is).
-//   - RevokeKey is monotonic: an earlier revocation time replaces a later
-//     one, a later one never postpones an earlier one, nothing undoes it.
-//   - ExpireKey only brings an expiry forward, records ReplacedBy, and never
-//     touches RevokedAt. It refuses a key with a revocation time, past or
-//     scheduled, with an error matching apiauth.ErrTokenRevoked, and then
-//     changes nothing.
+//     an error matching apiauth.ErrKeyExists (errors.Is), stores nothing of
+//     it, and leaves the first key unchanged. [DuplicateID, DuplicateDigest]
+//   - LookupKey, GetKey, RevokeKey and ExpireKey of a key that does not
+//     exist return an error matching apiauth.ErrKeyNotFound, and create
+//     nothing. [NotFound]
 //   - A change made through the store is seen by its next LookupKey at
 //     once, including a key created after a lookup missed it: a store that
 //     caches must invalidate its own cache on its own writes.
+//     [CreatedAfterMiss, RevokeIsMonotonic, ExpireOnlyBringsForward]
+//   - RevokeKey is monotonic: an earlier revocation time replaces a later
+//     one, a later one never postpones an earlier one, nothing undoes it,
+//     and it changes neither the expiry nor ReplacedBy. [RevokeIsMonotonic]
+//   - ExpireKey only brings an expiry forward, records ReplacedBy, and never
+//     touches RevokedAt. It refuses a key with a revocation time, past or
+//     scheduled, with an error matching apiauth.ErrTokenRevoked, and then
+//     changes nothing. [ExpireOnlyBringsForward, RevokeIsMonotonic]
 //   - The store keeps its own copy of the record given to CreateKey
 //     (changing it afterwards changes nothing), and a record it returned
-//     does not change when the key later changes (records are replaced,
-//     never modified in place). Records returned are shared and
-//     immutable (see apiauth.KeyRecord), so the suite does not modify them.
-//   - Concurrent creates of one ID or one digest let exactly one through,
-//     and concurrent lookups, revocations and expiries are safe (run the
-//     suite with -race).
-//   - End to end through apiauth.Keys: Create, Verify, Revoke then
-//     ErrTokenRevoked, Rotate with a grace period, unknown keys.
-//   - Rotate racing Revoke of the same key, many times over: a Rotate that
-//     fails leaves no usable replacement, and a Rotate whose ExpireKey was
-//     called after Revoke returned fails (ExpireKey's check for a
-//     revocation and its change must be one atomic step).
+//     does not change when the key later changes: records are replaced,
+//     never modified in place. Records returned are shared and immutable
+//     (see apiauth.KeyRecord), so the suite does not modify them.
+//     [NoAliasing]
+//   - Of concurrent creates of one ID, or of one digest, exactly one
+//     succeeds and the others get ErrKeyExists; concurrent lookups, lists,
+//     revocations, expiries and creates are safe and every change is kept
+//     (run the suite with -race). [ConcurrentCreateOneWinner,
+//     ConcurrentUse]
+//   - apiauth.Keys.Rotate racing apiauth.Keys.Revoke of the same key, many
+//     times over, never leaves a usable replacement of a revoked key: a
+//     Rotate that fails leaves none, and a Rotate whose ExpireKey was
+//     called after RevokeKey returned must fail. ExpireKey's check for a
+//     revocation and its change must therefore be one atomic step (one
+//     transaction, or one conditional update). [RotateRacingRevoke]
+//   - End to end through apiauth.Keys: Create, Verify, Rotate with a grace
+//     period, Revoke then ErrTokenRevoked, List, and unknown keys.
+//     [ThroughKeys]
 func TestKeyStore(t *testing.T, newStore func(t *testing.T) apiauth.KeyStore) {
 	f := newKeyFixture()
 	for _, c := range keyStoreCases {
