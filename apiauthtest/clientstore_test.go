@@ -109,10 +109,14 @@ func (s *returnsCallersClient) CreateClient(ctx context.Context, c *oauth.Client
 }
 
 func (s *returnsCallersClient) GetClient(ctx context.Context, id string) (*oauth.ClientRecord, error) {
-	if _, err := s.ClientStore.GetClient(ctx, id); err != nil {
+	c, err := s.ClientStore.GetClient(ctx, id)
+	if err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.callers[id], nil
+	if own, ok := s.callers[id]; ok {
+		return own, nil
+	}
+	return c, nil // created, but CreateClient has not returned yet
 }
