@@ -74,7 +74,9 @@ func newHandler(cfg *Config, b backends, log *slog.Logger) http.Handler {
 	}
 	read := apiauth.RequireScope(apiauth.Read)
 	write := apiauth.RequireScope(apiauth.Write)
-	admin := apiauth.RequireScope(apiauth.Admin)
+	requireAdmin := apiauth.RequireScope(apiauth.Admin)
+	local := localIssuer(cfg.Issuer.Issuer)
+	admin := func(h http.Handler) http.Handler { return requireAdmin(local(h)) }
 	ownTenant := apiauth.RequireTenant(apiauth.PathTenant("tenant"))
 
 	v1 := http.NewServeMux()
@@ -266,4 +268,22 @@ func (s *server) internalError(w http.ResponseWriter, r *http.Request, err error
 	s.log.ErrorContext(r.Context(), "handler failed",
 		slog.String("request_id", apiauth.RequestIDFrom(r.Context())), slog.String("error", err.Error()))
 	apiauth.WriteError(w, r, http.StatusInternalServerError, "internal_error", "The server failed to handle the request.")
+}
+
+// localIssuer lets through only principals this API vouched for itself:
+// API keys, and the tokens of its own issuer. An outside identity
+// provider's principal, whatever tenant and scopes it names, is another
+// caller than this API's own of the same tenant and subject, and
+// administers none of its keys: 403 tenant_forbidden.
+func localIssuer(own string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if p := principal(r); p.Issuer != "" && p.Issuer != own {
+				apiauth.WriteError(w, r, http.StatusForbidden, apiauth.CodeTenantForbidden,
+					"Keys are administered only with this API's own credentials, not an outside identity provider's.")
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 }

@@ -531,3 +531,24 @@ func TestClientIDAnyVSCHAR(t *testing.T) {
 		assert.Equal(t, http.StatusOK, status)
 	}
 }
+
+// TestOutsideIssuerAdministersNoKeys: an outside identity provider's
+// token that names tenant acme and the admin scope is another caller than
+// acme's own admin key: it lists, creates and revokes none of acme's keys.
+func TestOutsideIssuerAdministersNoKeys(t *testing.T) {
+	up := newIdP(t)
+	cfg := `{"trusted_issuers": [{"issuer": "https://idp.test", "audience": "demo-api", "jwks_url": "` + up.srv.URL + `/jwks.json"}]}`
+	d := startDemo(t, "-config", writeConfig(t, cfg))
+	now := time.Now()
+	tok := up.sign(t, "at+jwt", up.key.ID, jwt.MapClaims{
+		"iss": "https://idp.test", "aud": "demo-api", "sub": "admin@acme", "tenant": "acme",
+		"iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(), "scope": "admin",
+	})
+	status, _ := d.me(tok)
+	require.Equal(t, http.StatusOK, status, "the token itself is good")
+	requireProblem(t, d.do(http.MethodGet, "/v1/admin/keys", tok, nil), http.StatusForbidden, "tenant_forbidden")
+	requireProblem(t, d.do(http.MethodPost, "/v1/admin/keys", tok, map[string]any{"scopes": []string{"read"}}), http.StatusForbidden, "tenant_forbidden")
+	// acme's own admin key still administers acme's keys.
+	res := d.do(http.MethodGet, "/v1/admin/keys", d.key("acme", "admin"), nil)
+	assert.Equal(t, http.StatusOK, res.status, "body: %s", res.body)
+}
