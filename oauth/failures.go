@@ -30,6 +30,11 @@ type failures struct {
 // addr is the failure bucket of r's client address.
 func (f *failures) addr(r *http.Request) string { return "f:" + f.clientIP.Key(r) }
 
+// clientAt is the failure bucket of client ID id at the address whose
+// bucket is addr. The address comes first and never holds a NUL, so no
+// two pairs share a bucket whatever the ID holds.
+func (f *failures) clientAt(addr, id string) string { return "c:" + addr + "\x00" + id }
+
 // waitFor reports how long the bucket key must wait, or 0; a store that
 // fails blocks nothing.
 func (f *failures) waitFor(ctx context.Context, key string) time.Duration {

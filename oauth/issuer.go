@@ -32,8 +32,9 @@ type Config struct {
 	// ("token" when empty).
 	Realm string
 	// FailureLimit throttles failed client authentications per client ID
-	// and per address, and invalid API keys per address (20 a minute
-	// when empty).
+	// at one address and per address, and invalid API keys per address
+	// (20 a minute when empty). No bucket is a client ID's alone, so
+	// guesses from one address never refuse the client at another.
 	FailureLimit apiauth.Tier
 	// ClientIP finds the client's address (RemoteAddr when nil).
 	ClientIP *apiauth.ClientIP

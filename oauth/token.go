@@ -259,7 +259,10 @@ func clientCredentialsOf(r *http.Request, form url.Values) (id, secret string, e
 
 // authenticateClient checks the client's credentials. An unknown client
 // and a wrong secret get the same answer after the same work. Repeated
-// failures from one client ID or address are refused for a while.
+// failures from one address, for one client ID or for any, are refused
+// for a while. The buckets are never the client ID's alone: anyone can
+// learn a client's ID (it is in every token the client gets), and a
+// bucket of its own would let them keep the client out from anywhere.
 func (is *Issuer) authenticateClient(r *http.Request, form url.Values) (*ClientRecord, error) {
 	id, secret, err := clientCredentialsOf(r, form)
 	if err != nil {
@@ -268,7 +271,8 @@ func (is *Issuer) authenticateClient(r *http.Request, form url.Values) (*ClientR
 	if id == "" || secret == "" || is.cfg.Clients == nil {
 		return nil, errInvalidClient
 	}
-	ctx, keyID, keyIP := r.Context(), "c:"+id, is.failures.addr(r)
+	ctx, keyIP := r.Context(), is.failures.addr(r)
+	keyID := is.failures.clientAt(keyIP, id)
 	if wait := max(is.failures.waitFor(ctx, keyID), is.failures.waitFor(ctx, keyIP)); wait > 0 {
 		return nil, throttled("invalid_client", "Too many failed client authentications", wait)
 	}
