@@ -3,11 +3,14 @@ package oauth_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -120,5 +123,191 @@ func TestClientNotLockedOutByGuesses(t *testing.T) {
 			assert.Equal(t, "invalid_client", r.body["error"])
 			assert.Equal(t, "3", r.retry, "20 a minute: one every 3 seconds")
 		}
+	}
+}
+
+// heldKey marks the context of a request whose store look-up a gate holds.
+type heldKey struct{}
+
+// gate holds the store look-ups of marked requests until it is released,
+// and counts them: a store as slow as a test needs, with no timing in it.
+type gate struct {
+	lookups atomic.Int64
+	entered chan struct{} // one value per look-up held
+	release chan struct{}
+	once    sync.Once
+}
+
+func newGate() *gate {
+	return &gate{entered: make(chan struct{}, 4096), release: make(chan struct{})}
+}
+
+// hold counts and holds a look-up made for a marked request; others pass.
+func (g *gate) hold(ctx context.Context) {
+	if ctx.Value(heldKey{}) == nil {
+		return
+	}
+	g.lookups.Add(1)
+	g.entered <- struct{}{}
+	<-g.release
+}
+
+func (g *gate) open() { g.once.Do(func() { close(g.release) }) }
+
+// burst sends n marked requests at once with send and waits until every
+// one of them has been answered or is held at the store; then it runs
+// during, releases the look-ups held, and returns how many answers had
+// each status.
+func (g *gate) burst(t *testing.T, n int, send func(ctx context.Context, i int) int, during func()) map[int]int {
+	t.Helper()
+	defer g.open()
+	ctx := context.WithValue(context.Background(), heldKey{}, true)
+	done := make(chan int, n)
+	start := make(chan struct{})
+	for i := range n {
+		go func() {
+			<-start
+			done <- send(ctx, i)
+		}()
+	}
+	close(start)
+	counts := map[int]int{}
+	answered := 0
+	failsafe := time.After(time.Minute)
+	for seen := 0; seen < n; seen++ {
+		select {
+		case <-g.entered:
+		case s := <-done:
+			counts[s]++
+			answered++
+		case <-failsafe:
+			t.Fatalf("after a minute, %d of %d requests neither answered nor held at the store", n-seen, n)
+		}
+	}
+	during()
+	g.open()
+	for ; answered < n; answered++ {
+		counts[<-done]++
+	}
+	return counts
+}
+
+// gatedClients is a ClientStore whose look-ups go through a gate.
+type gatedClients struct {
+	oauth.ClientStore
+	gate *gate
+	err  error // returned by every look-up when set
+}
+
+func (s *gatedClients) GetClient(ctx context.Context, id string) (*oauth.ClientRecord, error) {
+	s.gate.hold(ctx)
+	if s.err != nil {
+		return nil, s.err
+	}
+	return s.ClientStore.GetClient(ctx, id)
+}
+
+// gatedKeys is a KeyStore whose look-ups go through a gate.
+type gatedKeys struct {
+	apiauth.KeyStore
+	gate *gate
+	err  error // returned by every look-up when set
+}
+
+func (s *gatedKeys) LookupKey(ctx context.Context, d apiauth.KeyDigest) (*apiauth.KeyRecord, error) {
+	s.gate.hold(ctx)
+	if s.err != nil {
+		return nil, s.err
+	}
+	return s.KeyStore.LookupKey(ctx, d)
+}
+
+// badKey is the i-th API key that is not one.
+func badKey(i int) string { return "guess-key-" + strconv.Itoa(1_000_000+i) + "-abcdefghij" }
+
+// TestTokenEndpointReservesBeforeLookup: a burst of bad client secrets or
+// API keys from one address reaches the store exactly as often as the
+// failure limit allows, however slow the store, while a valid credential
+// from elsewhere goes through; valid credentials give back what they
+// reserved; and a look-up that ends in a store failure counts.
+func TestTokenEndpointReservesBeforeLookup(t *testing.T) {
+	const busy = "192.0.2.44:8000"
+	bg := context.Background()
+	form := func(key string) string {
+		return "grant_type=" + url.QueryEscape(oauth.GrantTokenExchange) + "&subject_token=" + url.QueryEscape(key) +
+			"&subject_token_type=" + url.QueryEscape(oauth.TokenTypeAPIKey)
+	}
+	for _, tc := range []struct {
+		name string
+		// send presents a valid or a bad credential (the i-th) from addr.
+		send func(f *limitFixture, ctx context.Context, addr string, valid bool, i int) tokenResult
+		bad  int // the status of a bad credential
+	}{
+		{"ClientSecret", func(f *limitFixture, ctx context.Context, addr string, valid bool, i int) tokenResult {
+			if valid {
+				return f.clientCredentials(ctx, addr, "svc-1", clientSecret)
+			}
+			return f.clientCredentials(ctx, addr, "svc-1", wrongSecret(i))
+		}, 401},
+		{"APIKeyExchange", func(f *limitFixture, ctx context.Context, addr string, valid bool, i int) tokenResult {
+			if valid {
+				return serve(ctx, f.token, addr, "application/x-www-form-urlencoded", form(readerKey))
+			}
+			return serve(ctx, f.token, addr, "application/x-www-form-urlencoded", form(badKey(i)))
+		}, 400},
+		{"APIKeyJSON", func(f *limitFixture, ctx context.Context, addr string, valid bool, i int) tokenResult {
+			key := badKey(i)
+			if valid {
+				key = readerKey
+			}
+			return serve(ctx, f.json, addr, "application/json", `{"apiKey":"`+key+`"}`)
+		}, 400},
+	} {
+		// setup returns the fixture and the gate its stores' look-ups
+		// go through, the client store's or the key store's.
+		setup := func(t *testing.T, lookupErr error) (*limitFixture, *gate) {
+			g := newGate()
+			if tc.name == "ClientSecret" {
+				return newLimitFixture(t, &gatedClients{ClientStore: oauth.NewMemoryClientStore(), gate: g, err: lookupErr}, nil), g
+			}
+			return newLimitFixture(t, nil, &gatedKeys{KeyStore: apiauth.NewMemoryKeyStore(), gate: g, err: lookupErr}), g
+		}
+		t.Run(tc.name+"/ConcurrentGuesses", func(t *testing.T) {
+			f, g := setup(t, nil)
+			counts := g.burst(t, 500, func(ctx context.Context, i int) int {
+				return tc.send(f, ctx, attackerAddr, false, i).status
+			}, func() {
+				// The attacker's look-ups are held at the store: a valid
+				// credential from another address is served meanwhile.
+				for range 5 {
+					r := tc.send(f, bg, clientAddr, true, 0)
+					require.Equal(t, 200, r.status, r.body)
+					assert.NotEmpty(t, r.body["access_token"])
+				}
+			})
+			assert.EqualValues(t, 20, g.lookups.Load(), "store look-ups for 500 concurrent guesses against 20 a minute")
+			assert.Equal(t, map[int]int{tc.bad: 20, 429: 480}, counts)
+			r := tc.send(f, bg, attackerAddr, true, 0)
+			assert.Equal(t, 429, r.status, "the address stays throttled")
+			assert.Equal(t, "3", r.retry)
+			assert.Equal(t, 200, tc.send(f, bg, clientAddr, true, 0).status)
+		})
+		t.Run(tc.name+"/ValidGiveBack", func(t *testing.T) {
+			f, _ := setup(t, nil)
+			for i := range 1000 {
+				r := tc.send(f, bg, busy, true, 0)
+				require.Equal(t, 200, r.status, "valid request %d: %v", i, r.body)
+			}
+			assert.Equal(t, tc.bad, tc.send(f, bg, busy, false, 0).status, "1000 valid credentials spent none of the 20 failures")
+		})
+		t.Run(tc.name+"/StoreFailuresCount", func(t *testing.T) {
+			f, _ := setup(t, errors.New("db: connection refused"))
+			for i := range 20 {
+				r := tc.send(f, bg, attackerAddr, false, i)
+				require.Equal(t, 503, r.status, "look-up %d: %v", i, r.body)
+			}
+			assert.Equal(t, 429, tc.send(f, bg, attackerAddr, false, 20).status)
+			assert.Equal(t, 429, tc.send(f, bg, attackerAddr, true, 0).status)
+		})
 	}
 }

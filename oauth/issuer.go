@@ -34,7 +34,10 @@ type Config struct {
 	// FailureLimit throttles failed client authentications per client ID
 	// at one address and per address, and invalid API keys per address
 	// (20 a minute when empty). No bucket is a client ID's alone, so
-	// guesses from one address never refuse the client at another.
+	// guesses from one address never refuse the client at another. Each
+	// credential reserves a unit before it is looked up and gives it back
+	// if valid: concurrent guesses reach the stores no more often than the
+	// limit allows, and a look-up that fails (503) counts.
 	FailureLimit apiauth.Tier
 	// ClientIP finds the client's address (RemoteAddr when nil).
 	ClientIP *apiauth.ClientIP
