@@ -21,7 +21,10 @@ func (d *discard) WriteHeader(int)             {}
 // comments state: an authenticated request costs one allocation (the
 // request copy and its state together), an accepted API key or cached JWT
 // nothing more, and a refusal, 401 or 403, four (the state, the problem
-// response, the request ID generated for its body, Content-Length).
+// response, the request ID generated for its body, Content-Length). With
+// WithFailureLimit on a MemoryStore an accepted key costs three more, for
+// the name of the address's failure bucket, however many store calls
+// reserve and give back its unit.
 func TestAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts differ under the race detector")
@@ -32,6 +35,7 @@ func TestAllocations(t *testing.T) {
 	ok := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
 	auth := apiauth.Authenticate(f.keys, apiauth.WithJWT(v))
 	read := auth(apiauth.RequireScope(apiauth.Read)(ok))
+	limited := apiauth.Authenticate(f.keys, apiauth.WithFailureLimit(apiauth.NewMemoryStore(), apiauth.Tier{}, nil))(ok)
 	admin := auth(apiauth.RequireScope(apiauth.Admin)(ok))
 	for _, tc := range []struct {
 		name   string
@@ -40,6 +44,7 @@ func TestAllocations(t *testing.T) {
 		allocs float64
 	}{
 		{"API key", read, readerKey, 1},
+		{"API key, failure limit", limited, readerKey, 4},
 		{"cached JWT", read, good, 1},
 		{"unknown API key", read, "no-such-key-0123456789abcdef", 4},
 		{"insufficient scope", admin, readerKey, 4},

@@ -20,19 +20,34 @@ type failureLimit struct {
 	now      func() time.Time
 }
 
-// WithFailureLimit throttles guessing: every credential Authenticate
-// rejects (400 or 401; a missing one does not count) consumes one unit of
-// tier for the client's IP address (found with clientIP; RemoteAddr when
-// nil), and while that IP's failures are over the limit, every request from
-// it that carries a credential is refused with 429 rate_limited and
-// Retry-After before the credential is even looked at, so that the refusal
-// reveals nothing about the guess. Valid credentials never consume, and a
-// stranger's failures never spend a real key's quota: the failure buckets
-// are separate from RateLimit's. An empty tier means 20
+// WithFailureLimit throttles guessing. Every request that carries a
+// credential reserves one unit of tier for the client's IP address (found
+// with clientIP; RemoteAddr when nil) before the credential is looked at,
+// and gives it back (Store.Refund) when the credential is valid. A
+// credential Authenticate rejects (400 or 401) keeps its unit, and so does
+// one whose verifier fails (503): its look-up was made all the same. A
+// missing credential reserves nothing. While an address's bucket is spent,
+// every request from it that carries a credential is refused with 429
+// rate_limited and Retry-After before the credential is even looked at, so
+// that the refusal reveals nothing about the guess.
+//
+// Reserving first makes the limit exact however many guesses arrive at
+// once: no more of them reach the verifier than the bucket holds, where
+// checking first and counting after would let through every guess that
+// arrived before the first failure was counted. The price is that a client
+// with more credentials in flight at once than the bucket holds gets 429
+// for the excess, valid ones included, until some are answered.
+//
+// Valid credentials give back what they reserved, so they never spend the
+// budget, and a stranger's failures never spend a real key's quota: the
+// failure buckets are separate from RateLimit's. An empty tier means 20
 // failures per client IP per minute: 20 at once, then one every 3 seconds.
+// A valid credential costs two store calls (Take, then Refund), a rejected
+// one a single Take.
 //
 // When the store fails, credentials are verified as if there were no
-// limit. It panics if tier is invalid.
+// limit; a refund that fails leaves the unit counted. It panics if tier is
+// invalid.
 func WithFailureLimit(store Store, tier Tier, clientIP *ClientIP) Option {
 	if len(tier.Limits) == 0 {
 		tier = defaultFailureLimit
@@ -52,27 +67,25 @@ func WithFailureLimit(store Store, tier Tier, clientIP *ClientIP) Option {
 // from RateLimit's buckets in a shared store.
 func (f *failureLimit) key(r *http.Request) string { return "f:" + f.clientIP.Key(r) }
 
-// blocked reports how long r's client must wait, or 0.
-func (f *failureLimit) blocked(r *http.Request) time.Duration {
-	return f.waitFor(r.Context(), f.key(r))
-}
-
-// record counts one failure of r's client.
-func (f *failureLimit) record(r *http.Request) { f.fail(r.Context(), f.key(r)) }
-
-// waitFor reports how long the failure bucket key must wait, or 0; a store
-// that fails blocks nothing.
-func (f *failureLimit) waitFor(ctx context.Context, key string) time.Duration {
-	d, err := f.store.Peek(ctx, key, f.tier.Limits, f.now())
-	if err != nil || d.Allowed {
-		return 0
+// reserve takes one unit of the failure bucket key, before a credential is
+// looked at. It reports whether a unit is now held, to be given back with
+// release if the credential is valid, or else how long the client must
+// wait (0 when the store failed: then nothing is held and nothing blocked).
+func (f *failureLimit) reserve(ctx context.Context, key string) (held bool, wait time.Duration) {
+	d, err := f.store.Take(ctx, key, f.tier.Limits, f.now())
+	switch {
+	case err != nil:
+		return false, 0
+	case !d.Allowed:
+		return false, max(d.RetryAfter, time.Nanosecond)
 	}
-	return d.RetryAfter
+	return true, 0
 }
 
-// fail counts one failure in the bucket key.
-func (f *failureLimit) fail(ctx context.Context, key string) {
-	_, _ = f.store.Take(ctx, key, f.tier.Limits, f.now())
+// release gives back the unit that reserve took in key, for a valid
+// credential.
+func (f *failureLimit) release(ctx context.Context, key string) {
+	_ = f.store.Refund(ctx, key, f.tier.Limits, f.now())
 }
 
 // refuse answers a request from a client over its failure limit.

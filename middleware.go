@@ -198,10 +198,19 @@ func Authenticate(v Verifier, opts ...Option) func(http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
+			// A credential reserves a failure before it is looked at and
+			// gives it back only if valid (WithFailureLimit): guesses
+			// arriving at once cannot all pass before one is counted.
+			var reserved string
 			if cfg.failures != nil && code != CodeMissingToken {
-				if wait := cfg.failures.blocked(r); wait > 0 {
+				key := cfg.failures.key(r)
+				held, wait := cfg.failures.reserve(r.Context(), key)
+				if wait > 0 {
 					cfg.refuseThrottled(w, r, st, wait)
 					return
+				}
+				if held {
+					reserved = key
 				}
 			}
 			if code != "" {
@@ -224,6 +233,9 @@ func Authenticate(v Verifier, opts ...Option) func(http.Handler) http.Handler {
 				cfg.fail(w, r, st, codeOf(err), tok, err)
 				return
 			}
+			if reserved != "" {
+				cfg.failures.release(r.Context(), reserved)
+			}
 			st.principal = p
 			if cfg.observe != nil {
 				cfg.observe(r, Event{RequestID: st.requestIDOrNew(), Principal: p})
@@ -233,12 +245,10 @@ func Authenticate(v Verifier, opts ...Option) func(http.Handler) http.Handler {
 	}
 }
 
-// fail reports and renders a rejection by Authenticate.
+// fail reports and renders a rejection by Authenticate. A failure
+// reserved for the request (WithFailureLimit) stays counted.
 func (c *authConfig) fail(w http.ResponseWriter, r *http.Request, st *state, code Code, tok string, err error) {
 	info := problems[code]
-	if c.failures != nil && info.status < 500 && code != CodeMissingToken {
-		c.failures.record(r)
-	}
 	if c.observe != nil {
 		e := Event{RequestID: st.requestIDOrNew(), Code: code, Status: info.status, Err: err}
 		if tok != "" {

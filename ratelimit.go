@@ -204,6 +204,16 @@ type Store interface {
 	Take(ctx context.Context, key string, limits []Limit, now time.Time) (Decision, error)
 	// Peek returns the decision Take would make, without consuming.
 	Peek(ctx context.Context, key string, limits []Limit, now time.Time) (Decision, error)
+	// Refund gives back one request that Take consumed for key under
+	// limits, so that a caller can reserve a request before it knows
+	// whether it counts (WithFailureLimit reserves one for every
+	// credential and gives it back when the credential is valid). Under
+	// GCRA it moves each bound limit's theoretical arrival time back by one
+	// emission interval, but never before now: a limit is never given more
+	// than its full count, and a key without state is left alone.
+	// Unlimited limits are skipped. An error means the request stays
+	// counted.
+	Refund(ctx context.Context, key string, limits []Limit, now time.Time) error
 }
 
 // gcra applies one limit, of emission interval t (l.interval(), which the

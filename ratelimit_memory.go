@@ -171,6 +171,64 @@ func (m *MemoryStore) Peek(_ context.Context, key string, limits []Limit, now ti
 	return d, nil
 }
 
+// Refund implements Store: each bound limit's TAT moves back one emission
+// interval, to now at the earliest. An entry left with no state stays
+// until a sweep drops it, as a recovered one does.
+func (m *MemoryStore) Refund(_ context.Context, key string, limits []Limit, now time.Time) error {
+	if len(limits) > MaxLimits {
+		limits = limits[:MaxLimits]
+	}
+	h := maphash.String(m.seed, key)
+	t := now.UnixNano()
+	sh := &m.shards[h>>58]
+	groups := (len(limits) + 1) / 2
+	var (
+		hashes [MaxLimits / 2]uint64
+		bound  [MaxLimits / 2]bool
+		ivl    [MaxLimits]int64 // emission intervals, 0 for unlimited
+	)
+	for i, l := range limits {
+		if !l.unlimited() {
+			ivl[i] = l.interval()
+			bound[i/2] = true
+		}
+	}
+	for g := range groups {
+		hashes[g] = groupHash(h, limits, g)
+	}
+	sh.mu.Lock()
+	for g := range groups {
+		if !bound[g] {
+			continue
+		}
+		p, ok := probe(sh.slots, hashes[g])
+		if !ok {
+			continue // no state: nothing was taken, or it has been swept
+		}
+		e := &sh.slots[p]
+		for j := 0; j < 2 && 2*g+j < len(limits); j++ {
+			if iv := ivl[2*g+j]; iv != 0 && e.tat[j] > t {
+				e.tat[j] = max(e.tat[j]-iv, t)
+			}
+		}
+	}
+	sh.mu.Unlock()
+	return nil
+}
+
+// groupHash is the hash of the entry of limits' group g (limits 2g and
+// 2g+1) for the key of hash h; never 0, which marks an empty slot.
+func groupHash(h uint64, limits []Limit, g int) uint64 {
+	hk := mix(h, limits[2*g])
+	if 2*g+1 < len(limits) {
+		hk = mix(hk, limits[2*g+1])
+	}
+	if hk == 0 {
+		hk = 1
+	}
+	return hk
+}
+
 // decide fills d, which must be zero, for the key of hash h at t (Unix
 // nanoseconds). Limits go by pairs, groups, each the entry of one hash; a
 // group of unlimited limits keeps no entry.
@@ -201,14 +259,7 @@ func (m *MemoryStore) decide(d *Decision, h uint64, limits []Limit, t int64, con
 		}
 	}
 	for g := range groups {
-		hk := mix(h, limits[2*g])
-		if 2*g+1 < len(limits) {
-			hk = mix(hk, limits[2*g+1])
-		}
-		if hk == 0 {
-			hk = 1 // 0 marks an empty slot
-		}
-		hashes[g] = hk
+		hashes[g] = groupHash(h, limits, g)
 	}
 	d.Allowed = true
 

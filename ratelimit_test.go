@@ -218,6 +218,10 @@ func (failingRateStore) Peek(context.Context, string, []apiauth.Limit, time.Time
 	return apiauth.Decision{}, errors.New("redis: connection refused")
 }
 
+func (failingRateStore) Refund(context.Context, string, []apiauth.Limit, time.Time) error {
+	return errors.New("redis: connection refused")
+}
+
 func TestRateLimitStoreFailure(t *testing.T) {
 	p := principalLayer(&apiauth.Principal{KeyID: "k"})
 	closed := p(apiauth.RateLimit(failingRateStore{}, nil)(echo))

@@ -19,7 +19,9 @@ import (
 // TestStore checks that a rate-limit store implements apiauth.Store's
 // contract: GCRA counts and times, all-or-nothing decisions, separate
 // buckets per key and per limit, unlimited limits, Peek that never
-// consumes, and exact counts under concurrency. newStore returns a fresh, empty store for each subtest.
+// consumes, Refund that gives back exactly one request and never more than
+// a limit's full count, and exact counts under concurrency. newStore
+// returns a fresh, empty store for each subtest.
 //
 // A store that keeps time by its own clock (such as Redis's) may ignore
 // the time passed to Take; set serverClock so that the suite only checks
@@ -166,6 +168,111 @@ func TestStore(t *testing.T, newStore func(t *testing.T) apiauth.Store, serverCl
 		}
 	})
 
+	t.Run("RefundGivesBack", func(t *testing.T) {
+		s, k := newStore(t), key(t)
+		limits := []apiauth.Limit{{Name: "hour", Requests: 3, Window: time.Hour}, {Name: "burst", Requests: 100, Window: time.Hour}}
+		for i := 0; i < 3; i++ {
+			if !take(t, s, ctx, k, limits, base).Allowed {
+				t.Fatalf("request %d refused", i+1)
+			}
+		}
+		if !take(t, s, ctx, k+"/other", limits[:1], base).Allowed {
+			t.Fatal("another key refused")
+		}
+		if take(t, s, ctx, k, limits, base).Allowed {
+			t.Fatal("fourth request allowed")
+		}
+		refund(t, s, ctx, k, limits, base)
+		d := peek(t, s, ctx, k, limits, base)
+		if !d.Allowed || d.Limits[0].Remaining != 1 || d.Limits[1].Remaining != 98 {
+			t.Fatalf("after a refund: allowed %v, remaining %d and %d; want true, 1 and 98", d.Allowed, d.Limits[0].Remaining, d.Limits[1].Remaining)
+		}
+		if d := take(t, s, ctx, k, limits, base); !d.Allowed || d.Limits[0].Remaining != 0 || d.Limits[1].Remaining != 97 {
+			t.Fatalf("the request refunded: allowed %v, remaining %d and %d; want true, 0 and 97", d.Allowed, d.Limits[0].Remaining, d.Limits[1].Remaining)
+		}
+		if take(t, s, ctx, k, limits, base).Allowed {
+			t.Fatal("one refund gave back more than one request")
+		}
+		if d := peek(t, s, ctx, k+"/other", limits[:1], base); d.Limits[0].Remaining != 2 {
+			t.Fatalf("a refund reached another key: remaining %d, want 2", d.Limits[0].Remaining)
+		}
+	})
+
+	t.Run("RefundNeverPastFull", func(t *testing.T) {
+		s, k := newStore(t), key(t)
+		limits := []apiauth.Limit{{Requests: 2, Window: time.Hour}}
+		for i := 0; i < 3; i++ {
+			refund(t, s, ctx, k, limits, base) // a key with no state
+		}
+		if d := peek(t, s, ctx, k, limits, base); !d.Allowed || d.Limits[0].Remaining != 2 {
+			t.Fatalf("refunds to a fresh key: allowed %v, remaining %d; want true, 2", d.Allowed, d.Limits[0].Remaining)
+		}
+		take(t, s, ctx, k, limits, base)
+		for i := 0; i < 3; i++ {
+			refund(t, s, ctx, k, limits, base)
+		}
+		if d := peek(t, s, ctx, k, limits, base); d.Limits[0].Remaining != 2 {
+			t.Fatalf("three refunds of one request: remaining %d, want 2", d.Limits[0].Remaining)
+		}
+		for i := 0; i < 2; i++ {
+			if !take(t, s, ctx, k, limits, base).Allowed {
+				t.Fatalf("request %d refused", i+1)
+			}
+		}
+		if take(t, s, ctx, k, limits, base).Allowed {
+			t.Fatal("refunds gave a limit more than its full count")
+		}
+	})
+
+	t.Run("RefundUnlimited", func(t *testing.T) {
+		s, k := newStore(t), key(t)
+		limits := []apiauth.Limit{{Name: "hour", Requests: apiauth.Unlimited, Window: time.Hour}, {Name: "burst", Requests: 1, Window: time.Hour}}
+		take(t, s, ctx, k, limits, base)
+		if take(t, s, ctx, k, limits, base).Allowed {
+			t.Fatal("the bound limit did not bind")
+		}
+		refund(t, s, ctx, k, limits, base)
+		if !take(t, s, ctx, k, limits, base).Allowed {
+			t.Fatal("refused after a refund")
+		}
+		refund(t, s, ctx, k+"/u", []apiauth.Limit{{Requests: apiauth.Unlimited, Window: time.Second}}, base)
+	})
+
+	t.Run("RefundUnderConcurrency", func(t *testing.T) {
+		s, k := newStore(t), key(t)
+		limits := []apiauth.Limit{{Requests: 20, Window: time.Hour}}
+		for i := 0; i < 5; i++ {
+			take(t, s, ctx, k, limits, base) // kept
+		}
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := 0; i < 50; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				for j := 0; j < 10; j++ {
+					d, err := s.Take(ctx, k, limits, base)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if d.Allowed {
+						if err := s.Refund(ctx, k, limits, base); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if d := peek(t, s, ctx, k, limits, base); d.Limits[0].Remaining != 15 {
+			t.Fatalf("every request taken concurrently refunded, 5 kept: remaining %d, want 15", d.Limits[0].Remaining)
+		}
+	})
+
 	t.Run("ExactUnderConcurrency", func(t *testing.T) {
 		s, k := newStore(t), key(t)
 		limits := []apiauth.Limit{{Requests: 20, Window: time.Hour}, {Requests: 1000, Window: time.Hour}}
@@ -193,6 +300,22 @@ func TestStore(t *testing.T, newStore func(t *testing.T) apiauth.Store, serverCl
 			t.Fatalf("50 concurrent requests against a limit of 20: %d allowed", got)
 		}
 	})
+}
+
+func refund(t *testing.T, s apiauth.Store, ctx context.Context, key string, limits []apiauth.Limit, now time.Time) {
+	t.Helper()
+	if err := s.Refund(ctx, key, limits, now); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func peek(t *testing.T, s apiauth.Store, ctx context.Context, key string, limits []apiauth.Limit, now time.Time) apiauth.Decision {
+	t.Helper()
+	d, err := s.Peek(ctx, key, limits, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 func take(t *testing.T, s apiauth.Store, ctx context.Context, key string, limits []apiauth.Limit, now time.Time) apiauth.Decision {

@@ -19,7 +19,10 @@ func defaultFailureLimit() apiauth.Tier {
 
 // failures throttles guessing at the token endpoint: failed client
 // authentications and invalid API keys, counted per bucket in a store of
-// their own.
+// their own. A credential reserves a unit of its buckets before it is
+// looked up and gives it back if it is valid, so that guesses arriving at
+// once cannot all be looked up before the first is counted, and valid
+// credentials never spend the budget.
 type failures struct {
 	store    apiauth.Store
 	tier     apiauth.Tier
@@ -30,19 +33,36 @@ type failures struct {
 // addr is the failure bucket of r's client address.
 func (f *failures) addr(r *http.Request) string { return "f:" + f.clientIP.Key(r) }
 
-// waitFor reports how long the bucket key must wait, or 0; a store that
-// fails blocks nothing.
-func (f *failures) waitFor(ctx context.Context, key string) time.Duration {
-	d, err := f.store.Peek(ctx, key, f.tier.Limits, f.now())
-	if err != nil || d.Allowed {
-		return 0
+// clientAt is the failure bucket of client ID id at the address whose
+// bucket is addr. The address comes first and never holds a NUL, so no
+// two pairs share a bucket whatever the ID holds.
+func (f *failures) clientAt(addr, id string) string { return "c:" + addr + "\x00" + id }
+
+// reserve takes one unit of each bucket in keys, all or none, before a
+// credential is looked up. It returns the buckets that now hold a unit,
+// to be given back with release if the credential is valid, or else how
+// long the client must wait for the bucket that is spent. A store that
+// fails holds nothing and blocks nothing.
+func (f *failures) reserve(ctx context.Context, keys ...string) (held []string, wait time.Duration) {
+	for _, k := range keys {
+		d, err := f.store.Take(ctx, k, f.tier.Limits, f.now())
+		switch {
+		case err != nil:
+			continue
+		case !d.Allowed:
+			f.release(ctx, held...)
+			return nil, max(d.RetryAfter, time.Nanosecond)
+		}
+		held = append(held, k)
 	}
-	return d.RetryAfter
+	return held, 0
 }
 
-// fail counts one failure in the bucket key.
-func (f *failures) fail(ctx context.Context, key string) {
-	_, _ = f.store.Take(ctx, key, f.tier.Limits, f.now())
+// release gives back the units that reserve held, for a valid credential.
+func (f *failures) release(ctx context.Context, held ...string) {
+	for _, k := range held {
+		_ = f.store.Refund(ctx, k, f.tier.Limits, f.now())
+	}
 }
 
 // ceilSeconds rounds d up to whole seconds, at least 1.

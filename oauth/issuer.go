@@ -32,8 +32,12 @@ type Config struct {
 	// ("token" when empty).
 	Realm string
 	// FailureLimit throttles failed client authentications per client ID
-	// and per address, and invalid API keys per address (20 a minute
-	// when empty).
+	// at one address and per address, and invalid API keys per address
+	// (20 a minute when empty). No bucket is a client ID's alone, so
+	// guesses from one address never refuse the client at another. Each
+	// credential reserves a unit before it is looked up and gives it back
+	// if valid: concurrent guesses reach the stores no more often than the
+	// limit allows, and a look-up that fails (503) counts.
 	FailureLimit apiauth.Tier
 	// ClientIP finds the client's address (RemoteAddr when nil).
 	ClientIP *apiauth.ClientIP

@@ -1,7 +1,6 @@
 package oauth
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -259,7 +258,12 @@ func clientCredentialsOf(r *http.Request, form url.Values) (id, secret string, e
 
 // authenticateClient checks the client's credentials. An unknown client
 // and a wrong secret get the same answer after the same work. Repeated
-// failures from one client ID or address are refused for a while.
+// failures from one address, for one client ID or for any, are refused
+// for a while. The buckets are never the client ID's alone: anyone can
+// learn a client's ID (it is in every token the client gets), and a
+// bucket of its own would let them keep the client out from anywhere.
+// A failure is reserved before the client is looked up and given back
+// only if it authenticates; a look-up that fails (503) stays counted.
 func (is *Issuer) authenticateClient(r *http.Request, form url.Values) (*ClientRecord, error) {
 	id, secret, err := clientCredentialsOf(r, form)
 	if err != nil {
@@ -268,8 +272,9 @@ func (is *Issuer) authenticateClient(r *http.Request, form url.Values) (*ClientR
 	if id == "" || secret == "" || is.cfg.Clients == nil {
 		return nil, errInvalidClient
 	}
-	ctx, keyID, keyIP := r.Context(), "c:"+id, is.failures.addr(r)
-	if wait := max(is.failures.waitFor(ctx, keyID), is.failures.waitFor(ctx, keyIP)); wait > 0 {
+	ctx, keyIP := r.Context(), is.failures.addr(r)
+	held, wait := is.failures.reserve(ctx, keyIP, is.failures.clientAt(keyIP, id))
+	if wait > 0 {
 		return nil, throttled("invalid_client", "Too many failed client authentications", wait)
 	}
 	c, err := is.cfg.Clients.GetClient(ctx, id)
@@ -282,10 +287,9 @@ func (is *Issuer) authenticateClient(r *http.Request, form url.Values) (*ClientR
 	}
 	disabled := c != nil && !c.DisabledAt.IsZero() && !is.cfg.Now().Before(c.DisabledAt)
 	if c == nil || !c.checkSecret(secret) || disabled {
-		is.failures.fail(ctx, keyID)
-		is.failures.fail(ctx, keyIP)
 		return nil, errInvalidClient
 	}
+	is.failures.release(ctx, held...)
 	return c, nil
 }
 
@@ -305,14 +309,18 @@ func (is *Issuer) exchange(r *http.Request, key string, exchangeGrant bool) (*to
 	if len(key) > apiauth.DefaultMaxTokenLength {
 		return nil, oauthErr(http.StatusBadRequest, "invalid_grant", "The API key is invalid.")
 	}
-	ctx, keyIP := r.Context(), is.failures.addr(r)
-	if wait := is.failures.waitFor(ctx, keyIP); wait > 0 {
+	// A failure is reserved before the key is looked up and given back
+	// only if it is valid; a look-up that fails (503) stays counted.
+	ctx := r.Context()
+	held, wait := is.failures.reserve(ctx, is.failures.addr(r))
+	if wait > 0 {
 		return nil, throttled("invalid_grant", "Too many invalid API keys", wait)
 	}
 	p, err := is.cfg.Keys.Verify(ctx, key)
 	if err != nil {
-		return nil, is.exchangeError(ctx, keyIP, err)
+		return nil, exchangeError(err)
 	}
+	is.failures.release(ctx, held...)
 	now := is.cfg.Now()
 	exp := now.Add(is.cfg.TTL)
 	if !p.ExpiresAt.IsZero() && p.ExpiresAt.Before(exp) {
@@ -321,21 +329,18 @@ func (is *Issuer) exchange(r *http.Request, key string, exchangeGrant bool) (*to
 	return is.issue(p, "", now, exp, exchangeGrant)
 }
 
-// exchangeError is the answer to an API key that Keys refused, counted as
-// a failure of the address unless the store failed.
-func (is *Issuer) exchangeError(ctx context.Context, keyIP string, err error) error {
+// exchangeError is the answer to an API key that Keys refused, or to a
+// failure of its store.
+func exchangeError(err error) error {
 	switch {
 	case errors.Is(err, apiauth.ErrTokenExpired):
-		err = oauthErr(http.StatusBadRequest, "invalid_grant", "The API key has expired.")
+		return oauthErr(http.StatusBadRequest, "invalid_grant", "The API key has expired.")
 	case errors.Is(err, apiauth.ErrTokenRevoked):
-		err = oauthErr(http.StatusBadRequest, "invalid_grant", "The API key has been revoked.")
+		return oauthErr(http.StatusBadRequest, "invalid_grant", "The API key has been revoked.")
 	case errors.Is(err, apiauth.ErrInvalidToken):
-		err = oauthErr(http.StatusBadRequest, "invalid_grant", "The API key is invalid.")
-	default:
-		return errUnavailable
+		return oauthErr(http.StatusBadRequest, "invalid_grant", "The API key is invalid.")
 	}
-	is.failures.fail(ctx, keyIP)
-	return err
+	return errUnavailable
 }
 
 // writeError writes an RFC 6749 §5.2 error response.

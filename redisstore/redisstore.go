@@ -14,8 +14,11 @@
 // when max(TAT, now)+T−now ≤ N·T, where TAT is the limit's theoretical
 // arrival time, the one value stored per key and limit.
 //
-// Peek runs a second script, the same check without the writes. Each script
-// is sent once per Redis server: the store runs it by its SHA-1 with
+// Peek runs a second script, the same check without the writes, and Refund
+// a third, which gives back one request that Take took: it moves each
+// limit's TAT back by one emission interval, never before the server's
+// time, and deletes the key of a limit that has thereby recovered. Each
+// script is sent once per Redis server: the store runs it by its SHA-1 with
 // EVALSHA and, only if the server answers NOSCRIPT (the first call, or after
 // a restart or failover), sends the script with EVAL, which caches it, as
 // go-redis's Script.Run does. See
@@ -104,10 +107,11 @@ const (
 const maxSpan = 1 << 51
 
 // The scripts: takeSource checks every limit in KEYS and, only if all
-// allow, takes one request from each; peekSource only checks. ARGV holds,
+// allow, takes one request from each; peekSource only checks;
+// refundSource gives one request back to each. ARGV holds,
 // for each key i, the emission interval T (ARGV[2i-1]) and the tolerance
 // span−T (ARGV[2i]), where span is the capacity span N·T, in microseconds. A
-// limit allows the request when its TAT is at most span−T past now. Both
+// limit allows the request when its TAT is at most span−T past now. All
 // return the server's time, 1 if the request is allowed (0 if not), then for
 // each limit how far its TAT was past that time before the request (0 when
 // it had recovered or had no state): decide derives each limit's remaining
@@ -147,13 +151,43 @@ return out
 	peekSource = `-- apiauth/redisstore GCRA peek v3
 ` + gcraCheck + `return out
 `
+	// A limit with state moves back by T; one that has recovered (TAT at
+	// or before now) is left to expire.
+	refundSource = `-- apiauth/redisstore GCRA refund v1
+if redis.replicate_commands then redis.replicate_commands() end
+` + gcraCheck + `for i = 1, n do
+  if out[i+2] > 0 then
+    local w = out[i+2] - ARGV[2*i-1]
+    if w > 0 then
+      redis.call('SET', KEYS[i], string.format('%d', now + w), 'PX', string.format('%d', math.ceil(w / 1000)))
+    else
+      redis.call('DEL', KEYS[i])
+    end
+  end
+end
+return out
+`
 )
 
-// The scripts' SHA-1s in hex, the names EVALSHA runs them by, each put in
-// an any once: converting a string on every call would allocate.
+// op is what a call asks of Redis: one of the three scripts.
+type op int
+
+const (
+	opPeek op = iota
+	opTake
+	opRefund
+)
+
+// The scripts by op, and their SHA-1s in hex, the names EVALSHA runs them
+// by, each put in an any once: converting a string on every call would
+// allocate.
 var (
-	takeSHA any = redis.NewScript(takeSource).Hash()
-	peekSHA any = redis.NewScript(peekSource).Hash()
+	scriptSource = [...]string{opPeek: peekSource, opTake: takeSource, opRefund: refundSource}
+	scriptSHA    = [...]any{
+		opPeek:   redis.NewScript(peekSource).Hash(),
+		opTake:   redis.NewScript(takeSource).Hash(),
+		opRefund: redis.NewScript(refundSource).Hash(),
+	}
 )
 
 // Store is an apiauth.Store on Redis. It is safe for concurrent use.
@@ -272,15 +306,24 @@ func (e *unavailableError) Unwrap() []error { return []error{ErrUnavailable, e.e
 // fallback store if there is one, else returns an error wrapping
 // ErrUnavailable. If ctx ends first, Take returns ctx's error.
 func (s *Store) Take(ctx context.Context, key string, limits []apiauth.Limit, now time.Time) (apiauth.Decision, error) {
-	return s.decide(ctx, key, limits, now, true)
+	return s.decide(ctx, key, limits, now, opTake)
 }
 
 // Peek implements apiauth.Store: Take's decision, without taking.
 func (s *Store) Peek(ctx context.Context, key string, limits []apiauth.Limit, now time.Time) (apiauth.Decision, error) {
-	return s.decide(ctx, key, limits, now, false)
+	return s.decide(ctx, key, limits, now, opPeek)
 }
 
-func (s *Store) decide(ctx context.Context, key string, limits []apiauth.Limit, now time.Time, take bool) (apiauth.Decision, error) {
+// Refund implements apiauth.Store: it gives back one request that Take
+// took, in one round trip, on the Redis server's clock (now plays no part).
+// When Redis fails, the fallback store, if any, is given the request back:
+// the one that took it if Redis was failing then too.
+func (s *Store) Refund(ctx context.Context, key string, limits []apiauth.Limit, now time.Time) error {
+	_, err := s.decide(ctx, key, limits, now, opRefund)
+	return err
+}
+
+func (s *Store) decide(ctx context.Context, key string, limits []apiauth.Limit, now time.Time, o op) (apiauth.Decision, error) {
 	var d apiauth.Decision
 	if len(limits) > apiauth.MaxLimits {
 		limits = limits[:apiauth.MaxLimits]
@@ -306,7 +349,7 @@ func (s *Store) decide(ctx context.Context, key string, limits []apiauth.Limit, 
 		t := int64(time.Since(s.epoch))
 		// Within the interval, or another call is already probing.
 		if t < until || !s.downUntil.CompareAndSwap(until, t+int64(s.retry)) {
-			return s.unavailable(ctx, key, limits, now, take, s.lastErr.Load())
+			return s.unavailable(ctx, key, limits, now, o, s.lastErr.Load())
 		}
 	}
 
@@ -321,10 +364,7 @@ func (s *Store) decide(ctx context.Context, key string, limits []apiauth.Limit, 
 	var ends [apiauth.MaxLimits]int
 	var ts, spans [apiauth.MaxLimits]int64
 	args := make([]any, 3+3*n)
-	args[0], args[1], args[2] = "evalsha", peekSHA, n
-	if take {
-		args[1] = takeSHA
-	}
+	args[0], args[1], args[2] = "evalsha", scriptSHA[o], n
 	for j := 0; j < n; j++ {
 		l := limits[idx[j]]
 		b = append(b, s.prefix...)
@@ -348,7 +388,7 @@ func (s *Store) decide(ctx context.Context, key string, limits []apiauth.Limit, 
 		args[3+j], start = names[start:ends[j]], ends[j]
 	}
 
-	out, err := s.eval(ctx, args, take)
+	out, err := s.eval(ctx, args, o)
 	if err == nil && len(out) != 2+n {
 		err = fmt.Errorf("script returned %d values, want %d", len(out), 2+n)
 	}
@@ -362,10 +402,13 @@ func (s *Store) decide(ctx context.Context, key string, limits []apiauth.Limit, 
 			s.lastErr.Store(e)
 			s.downUntil.Store(int64(time.Since(s.epoch)) + int64(s.retry))
 		}
-		return s.unavailable(ctx, key, limits, now, take, e)
+		return s.unavailable(ctx, key, limits, now, o, e)
 	}
 	if s.downUntil.Load() != 0 {
 		s.downUntil.Store(0)
+	}
+	if o == opRefund {
+		return d, nil
 	}
 
 	// The statuses, from how far each limit's TAT was past the server's
@@ -373,7 +416,7 @@ func (s *Store) decide(ctx context.Context, key string, limits []apiauth.Limit, 
 	serverNow := out[0]
 	d.Allowed = out[1] == 1
 	for j := 0; j < n; j++ {
-		rem, reset, retry := limitStatus(out[2+j], ts[j], spans[j], d.Allowed, take)
+		rem, reset, retry := limitStatus(out[2+j], ts[j], spans[j], d.Allowed, o == opTake)
 		st := &d.Limits[idx[j]]
 		st.Remaining = rem
 		if now.IsZero() {
@@ -415,13 +458,13 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-// eval runs the take or the peek script, with the command args, within the
-// budget, and returns its reply.
-func (s *Store) eval(ctx context.Context, args []any, take bool) ([]int64, error) {
+// eval runs the script of o, with the command args, within the budget, and
+// returns its reply.
+func (s *Store) eval(ctx context.Context, args []any, o op) ([]int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.budget)
 	defer cancel()
 	if !s.guard {
-		return s.run(ctx, args, take)
+		return s.run(ctx, args, o)
 	}
 	type result struct {
 		out []int64
@@ -429,7 +472,7 @@ func (s *Store) eval(ctx context.Context, args []any, take bool) ([]int64, error
 	}
 	done := make(chan result, 1)
 	go func() {
-		out, err := s.run(ctx, args, take)
+		out, err := s.run(ctx, args, o)
 		done <- result{out, err}
 	}()
 	select {
@@ -445,16 +488,13 @@ func (s *Store) eval(ctx context.Context, args []any, take bool) ([]int64, error
 // generic reply. If the server does not have the script (the first call, or
 // after a restart, a failover or SCRIPT FLUSH), it sends the script itself
 // with EVAL, which caches it: what go-redis's Script.Run does.
-func (s *Store) run(ctx context.Context, args []any, take bool) ([]int64, error) {
+func (s *Store) run(ctx context.Context, args []any, o op) ([]int64, error) {
 	cmd := redis.NewIntSliceCmd(ctx, args...)
 	cmd.SetFirstKeyPos(3) // for Redis Cluster and Ring to route by the key
 	_ = s.client.Process(ctx, cmd)
 	out, err := cmd.Result()
 	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-		args[0], args[1] = "eval", peekSource
-		if take {
-			args[1] = takeSource
-		}
+		args[0], args[1] = "eval", scriptSource[o]
 		cmd = redis.NewIntSliceCmd(ctx, args...)
 		cmd.SetFirstKeyPos(3)
 		_ = s.client.Process(ctx, cmd)
@@ -464,10 +504,13 @@ func (s *Store) run(ctx context.Context, args []any, take bool) ([]int64, error)
 }
 
 // unavailable answers for a failing Redis: the fallback's decision, or err.
-func (s *Store) unavailable(ctx context.Context, key string, limits []apiauth.Limit, now time.Time, take bool, err *unavailableError) (apiauth.Decision, error) {
+func (s *Store) unavailable(ctx context.Context, key string, limits []apiauth.Limit, now time.Time, o op, err *unavailableError) (apiauth.Decision, error) {
 	if s.fallback != nil {
-		if !take {
+		switch o {
+		case opPeek:
 			return s.fallback.Peek(ctx, key, limits, now)
+		case opRefund:
+			return apiauth.Decision{}, s.fallback.Refund(ctx, key, limits, now)
 		}
 		return s.fallback.Take(ctx, key, limits, now)
 	}

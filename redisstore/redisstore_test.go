@@ -318,6 +318,80 @@ func TestKeys(t *testing.T) {
 	}
 }
 
+// TestRefundState checks what Refund writes: the TAT one emission interval
+// earlier, with the expiry moved with it, and no key at all once the limit
+// has recovered; a key with no state is not created.
+func TestRefundState(t *testing.T) {
+	c := client(t, redisAddr(t), true)
+	p := prefix(t)
+	s := redisstore.New(c, redisstore.WithPrefix(p), redisstore.WithBudget(testBudget))
+	ctx := context.Background()
+	limits := []apiauth.Limit{{Name: "hour", Requests: 10, Window: time.Hour}}
+	const T = 6 * time.Minute
+	if err := s.Refund(ctx, "k:1", limits, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if keys := scanKeys(t, c, p); len(keys) != 0 {
+		t.Fatalf("a refund to a key with no state wrote %q", keys)
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := s.Take(ctx, "k:1", limits, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys := scanKeys(t, c, p)
+	if len(keys) != 1 {
+		t.Fatalf("keys %q, want one", keys)
+	}
+	tatOf := func() int64 {
+		v, err := c.Get(ctx, keys[0]).Int64()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	before := tatOf()
+	if err := s.Refund(ctx, "k:1", limits, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if got := tatOf(); got != before-T.Microseconds() {
+		t.Errorf("TAT after a refund %d, want %d, one interval earlier", got, before-T.Microseconds())
+	}
+	if ttl, err := c.PTTL(ctx, keys[0]).Result(); err != nil || ttl <= T-time.Second || ttl > T {
+		t.Errorf("PTTL after a refund %v (%v), want about one interval, %v", ttl, err, T)
+	}
+	if err := s.Refund(ctx, "k:1", limits, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if keys := scanKeys(t, c, p); len(keys) != 0 {
+		t.Errorf("after every request was refunded: keys %q, want none", keys)
+	}
+}
+
+// TestRefundFallback: while Redis is down, a refund goes to the fallback,
+// which took the request; without one it is an error.
+func TestRefundFallback(t *testing.T) {
+	redis.SetLogger(quiet{})
+	c := client(t, fmt.Sprint("127.0.0.1:", freePort(t)), true) // nothing listens
+	fb := apiauth.NewMemoryStore()
+	limits := []apiauth.Limit{{Requests: 1, Window: time.Hour}}
+	ctx := context.Background()
+	s := redisstore.New(c, redisstore.WithFallback(fb), redisstore.WithBudget(100*time.Millisecond))
+	if d, err := s.Take(ctx, "k:1", limits, time.Now()); err != nil || !d.Allowed {
+		t.Fatalf("take: allowed %v, %v; want the fallback to allow", d.Allowed, err)
+	}
+	if err := s.Refund(ctx, "k:1", limits, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := fb.Peek(ctx, "k:1", limits, time.Now()); d.Limits[0].Remaining != 1 {
+		t.Errorf("fallback after the refund: remaining %d, want 1", d.Limits[0].Remaining)
+	}
+	closed := redisstore.New(c, redisstore.WithBudget(100*time.Millisecond))
+	if err := closed.Refund(ctx, "k:1", limits, time.Now()); !errors.Is(err, redisstore.ErrUnavailable) {
+		t.Errorf("refund without a fallback: %v, want ErrUnavailable", err)
+	}
+}
+
 // scanKeys returns the names of the keys that start with prefix.
 func scanKeys(t *testing.T, c *redis.Client, prefix string) []string {
 	t.Helper()

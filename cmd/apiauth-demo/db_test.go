@@ -155,6 +155,17 @@ func TestMemoryListingHasNoLastUsed(t *testing.T) {
 	assert.NotContains(t, string(res.body), "last_used_at")
 }
 
+// TestDBPoolCapped: the database pool has a cap, so that a burst of
+// guessed credentials, each a query, cannot open a connection apiece.
+func TestDBPoolCapped(t *testing.T) {
+	spec, err := parseDBFlag("sqlite:" + filepath.Join(t.TempDir(), "pool.db"))
+	require.NoError(t, err)
+	cs, err := newCredentialStore(context.Background(), spec, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	defer cs.close()
+	assert.Equal(t, dbMaxOpen, cs.db.Stats().MaxOpenConnections)
+}
+
 // TestBadDB: a -db value that cannot be used exits 2 (a bad flag) or 1 (a
 // database that does not answer) with one line on stderr, quickly.
 func TestBadDB(t *testing.T) {

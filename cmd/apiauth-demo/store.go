@@ -80,6 +80,23 @@ func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 // hang.
 const dbTimeout = 3 * time.Second
 
+// The database pool's bounds. Every API key or client that sqlstore's cache
+// does not hold is a query, and a guessed credential is never cached, so a
+// burst of guesses would otherwise open a connection per concurrent guess
+// (database/sql has no cap by default) until the database refuses
+// connections: to this instance's real callers, to the other instances and
+// to whatever else shares the database. Capped, a burst queues for the
+// pool, each look-up within its query timeout, while the failure limits
+// keep any one address from reaching the database more often than they
+// allow. 16 connections serve far more look-ups a second than the limits
+// let guesses make; the PostgreSQL listener holds one of them. Half stay
+// idle between bursts, and idle ones are closed after a while.
+const (
+	dbMaxOpen     = 16
+	dbMaxIdle     = 8
+	dbMaxIdleTime = 5 * time.Minute
+)
+
 // dbKind is the kind of database -db names.
 type dbKind int
 
@@ -179,6 +196,8 @@ type credentialStore struct {
 	// close releases the store: with a database, it writes the pending
 	// last-used times and closes the connections.
 	close func()
+	// db is the database, its pool capped (dbMaxOpen); nil in memory.
+	db *sql.DB
 }
 
 // newCredentialStore returns the store of the API keys and OAuth clients,
@@ -230,6 +249,9 @@ func newCredentialStore(ctx context.Context, spec dbSpec, log *slog.Logger) (*cr
 	if err != nil {
 		return nil, fmt.Errorf("db: %s: %s", spec.display, oneLine(err.Error()))
 	}
+	db.SetMaxOpenConns(dbMaxOpen)
+	db.SetMaxIdleConns(dbMaxIdle)
+	db.SetConnMaxIdleTime(dbMaxIdleTime)
 	fail := func(what string, err error) (*credentialStore, error) {
 		_ = db.Close()
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -255,6 +277,7 @@ func newCredentialStore(ctx context.Context, spec dbSpec, log *slog.Logger) (*cr
 		keys:     store,
 		clients:  store,
 		lastUsed: true,
+		db:       db,
 		close: func() {
 			if err := store.Close(); err != nil {
 				log.Error("cannot write the last-used times", "store", spec.display, "error", err)
