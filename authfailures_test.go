@@ -210,7 +210,7 @@ func TestFailureLimitReservesBeforeLookup(t *testing.T) {
 	setup := func(t *testing.T, lookupErr error) (*gate, func(ctx context.Context, remote, auth string) int) {
 		g := newGate()
 		keys := &apiauth.Keys{Store: &gatedKeys{KeyStore: apiauth.NewMemoryKeyStore(), gate: g, err: lookupErr}}
-		_, err := keys.Import(context.Background(), readerKey, apiauth.KeySpec{ID: "k-reader", Subject: "user-1", Scopes: []apiauth.Scope{apiauth.Read}})
+		_, err := keys.Import(context.Background(), readerKey, apiauth.KeySpec{ID: "k-reader", Subject: "user-1", Tenant: "acme", Scopes: []apiauth.Scope{apiauth.Read}})
 		require.NoError(t, err)
 		h := apiauth.Authenticate(keys, apiauth.WithFailureLimit(frozenStore{apiauth.NewMemoryStore()}, twenty, nil))(echo)
 		return g, func(ctx context.Context, remote, auth string) int {

@@ -298,7 +298,7 @@ func WithClientIP(c *ClientIP) RateLimitOption {
 // Every response of a limited route carries X-RateLimit-Limit,
 // X-RateLimit-Remaining and X-RateLimit-Reset (Unix seconds when the
 // remaining count is back to the limit) for the tier's first limit that
-// // binds; a refusal describes the limit that refused. A refused request
+// binds; a refusal describes the limit that refused. A refused request
 // gets 429 rate_limited with Retry-After (whole seconds, at least 1) and a
 // detail saying when to retry.
 //
