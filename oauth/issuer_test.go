@@ -164,7 +164,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 		{"scope outside the client's", "POST", "/oauth/token", form, good + "&scope=admin", nil, 400, "invalid_scope", false, "", "admin"},
 		{"malformed scope", "POST", "/oauth/token", form, good + "&scope=" + url.QueryEscape(`a"b`), nil, 400, "invalid_scope", false, "", ""},
 		{"exchange: wrong type", "POST", "/oauth/token", form, "grant_type=" + url.QueryEscape(oauth.GrantTokenExchange) + "&subject_token=" + readerKey + "&subject_token_type=urn:ietf:params:oauth:token-type:jwt", nil, 400, "invalid_request", false, "", "subject_token_type"},
-		{"exchange: unknown key", "POST", "/oauth/token", form, "grant_type=" + url.QueryEscape(oauth.GrantTokenExchange) + "&subject_token=unknown-key-0123456789abcdef&subject_token_type=" + url.QueryEscape(oauth.TokenTypeAPIKey), nil, 400, "invalid_grant", false, "", "invalid"},
+		{"exchange: unknown key", "POST", "/oauth/token", form, "grant_type=" + url.QueryEscape(oauth.GrantTokenExchange) + "&subject_token=unknown-key-0123456789abcdef&subject_token_type=" + url.QueryEscape(oauth.TokenTypeAPIKey), nil, 400, "invalid_request", false, "", "invalid"},
 		{"json route: not JSON", "POST", "/v1/auth/token", form, "apiKey=" + readerKey, nil, 400, "invalid_request", false, "", "application/json"},
 		{"json route: no key", "POST", "/v1/auth/token", "application/json", `{"key":"x"}`, nil, 400, "invalid_request", false, "", "apiKey"},
 		{"json route: GET", "GET", "/v1/auth/token", "", "", nil, 405, "invalid_request", false, "POST", ""},
@@ -232,6 +232,15 @@ func TestAPIKeyExchange(t *testing.T) {
 	resp, body = post(t, ts.URL+"/v1/auth/token", "application/json", `{"apiKey":"`+jsonToken+`"}`, nil)
 	assert.Equal(t, 400, resp.StatusCode)
 	assert.Equal(t, "invalid_grant", body["error"])
+
+	// RFC 8693 §2.2.2: a subject_token that cannot be exchanged is
+	// invalid_request; the JSON route answers invalid_grant.
+	for _, subject := range []string{formToken, "unknown-key-0123456789abcdef", "bad,key-0123456789abcdef"} {
+		resp, body = post(t, ts.URL+"/oauth/token", "application/x-www-form-urlencoded",
+			"grant_type="+url.QueryEscape(oauth.GrantTokenExchange)+"&subject_token="+url.QueryEscape(subject)+"&subject_token_type="+url.QueryEscape(oauth.TokenTypeAPIKey), nil)
+		assert.Equal(t, 400, resp.StatusCode, subject)
+		assert.Equal(t, "invalid_request", body["error"], subject)
+	}
 
 	// Revoking the key revokes its tokens at once.
 	require.NoError(t, ts.keys.Revoke(context.Background(), "k-reader"))

@@ -294,7 +294,14 @@ func (is *Issuer) authenticateClient(r *http.Request, form url.Values) (*ClientR
 }
 
 // exchange turns an API key into an access token for its principal.
+//
+// A key that cannot be exchanged is invalid_request under RFC 8693 (an
+// invalid subject_token, §2.2.2) and invalid_grant on the JSON route.
 func (is *Issuer) exchange(r *http.Request, key string, exchangeGrant bool) (*tokenResponse, error) {
+	refused := "invalid_grant"
+	if exchangeGrant {
+		refused = "invalid_request"
+	}
 	if is.cfg.Keys == nil {
 		return nil, oauthErr(http.StatusBadRequest, "unsupported_grant_type", "API keys cannot be exchanged here.")
 	}
@@ -302,23 +309,23 @@ func (is *Issuer) exchange(r *http.Request, key string, exchangeGrant bool) (*to
 		return nil, oauthErr(http.StatusBadRequest, "invalid_request", "An API key is required.")
 	}
 	if strings.HasPrefix(key, "eyJ") && strings.Count(key, ".") == 2 {
-		return nil, oauthErr(http.StatusBadRequest, "invalid_grant", "Only an API key can be exchanged; an access token cannot be exchanged for another.")
+		return nil, oauthErr(http.StatusBadRequest, refused, "Only an API key can be exchanged; an access token cannot be exchanged for another.")
 	}
 	// The key must be a credential a bearer header could carry; Keys
 	// refuses every other token as malformed.
 	if len(key) > apiauth.DefaultMaxTokenLength {
-		return nil, oauthErr(http.StatusBadRequest, "invalid_grant", "The API key is invalid.")
+		return nil, oauthErr(http.StatusBadRequest, refused, "The API key is invalid.")
 	}
 	// A failure is reserved before the key is looked up and given back
 	// only if it is valid; a look-up that fails (503) stays counted.
 	ctx := r.Context()
 	held, wait := is.failures.reserve(ctx, is.failures.addr(r))
 	if wait > 0 {
-		return nil, throttled("invalid_grant", "Too many invalid API keys", wait)
+		return nil, throttled(refused, "Too many invalid API keys", wait)
 	}
 	p, err := is.cfg.Keys.Verify(ctx, key)
 	if err != nil {
-		return nil, exchangeError(err)
+		return nil, exchangeError(err, refused)
 	}
 	is.failures.release(ctx, held...)
 	now := is.cfg.Now()
@@ -331,14 +338,14 @@ func (is *Issuer) exchange(r *http.Request, key string, exchangeGrant bool) (*to
 
 // exchangeError is the answer to an API key that Keys refused, or to a
 // failure of its store.
-func exchangeError(err error) error {
+func exchangeError(err error, code string) error {
 	switch {
 	case errors.Is(err, apiauth.ErrTokenExpired):
-		return oauthErr(http.StatusBadRequest, "invalid_grant", "The API key has expired.")
+		return oauthErr(http.StatusBadRequest, code, "The API key has expired.")
 	case errors.Is(err, apiauth.ErrTokenRevoked):
-		return oauthErr(http.StatusBadRequest, "invalid_grant", "The API key has been revoked.")
+		return oauthErr(http.StatusBadRequest, code, "The API key has been revoked.")
 	case errors.Is(err, apiauth.ErrInvalidToken):
-		return oauthErr(http.StatusBadRequest, "invalid_grant", "The API key is invalid.")
+		return oauthErr(http.StatusBadRequest, code, "The API key is invalid.")
 	}
 	return errUnavailable
 }
