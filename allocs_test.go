@@ -35,7 +35,7 @@ func TestAllocations(t *testing.T) {
 	ok := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
 	auth := apiauth.Authenticate(f.keys, apiauth.WithJWT(v))
 	read := auth(apiauth.RequireScope(apiauth.Read)(ok))
-	limited := apiauth.Authenticate(f.keys, apiauth.WithFailureLimit(apiauth.NewMemoryStore(), apiauth.Tier{}, nil))(ok)
+	limited := apiauth.Authenticate(f.keys, apiauth.WithFailureLimit(apiauth.NewMemoryStore(), apiauth.Tier{}))(ok)
 	admin := auth(apiauth.RequireScope(apiauth.Admin)(ok))
 	for _, tc := range []struct {
 		name   string

@@ -22,7 +22,7 @@ type failureLimit struct {
 
 // WithFailureLimit throttles guessing. Every request that carries a
 // credential reserves one unit of tier for the client's IP address (found
-// with clientIP; RemoteAddr when nil) before the credential is looked at,
+// with WithClientIP; RemoteAddr by default) before the credential is looked at,
 // and gives it back (Store.Refund) when the credential is valid. A
 // credential Authenticate rejects (400 or 401) keeps its unit, and so does
 // one whose verifier fails (503): its look-up was made all the same. A
@@ -48,19 +48,16 @@ type failureLimit struct {
 // When the store fails, credentials are verified as if there were no
 // limit; a refund that fails leaves the unit counted. It panics if tier is
 // invalid.
-func WithFailureLimit(store Store, tier Tier, clientIP *ClientIP) Option {
+func WithFailureLimit(store Store, tier Tier) Option {
 	if len(tier.Limits) == 0 {
 		tier = defaultFailureLimit
 	}
 	if err := tier.Validate(); err != nil {
 		panic(err)
 	}
-	if clientIP == nil {
-		clientIP = &ClientIP{}
-	}
-	return func(c *authConfig) {
-		c.failures = &failureLimit{store: store, tier: tier, clientIP: clientIP, now: time.Now}
-	}
+	return Option{name: "WithFailureLimit", auth: func(c *authConfig) {
+		c.failures = &failureLimit{store: store, tier: tier}
+	}}
 }
 
 // key is the failure bucket of r's client; the "f:" prefix keeps it apart

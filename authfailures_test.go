@@ -22,7 +22,7 @@ func TestFailureLimit(t *testing.T) {
 	f := newFixture(t)
 	three := apiauth.Tier{Name: "failures", Limits: []apiauth.Limit{{Requests: 3, Window: time.Hour}}}
 	h := apiauth.Authenticate(f.keys, apiauth.WithProblemTypeBase(typeBase),
-		apiauth.WithFailureLimit(apiauth.NewMemoryStore(), three, nil))(echo)
+		apiauth.WithFailureLimit(apiauth.NewMemoryStore(), three))(echo)
 	do := func(remote, auth string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest("GET", "/v1/me", nil)
 		req.RemoteAddr = remote
@@ -68,8 +68,8 @@ func TestFailureLimitBehindProxy(t *testing.T) {
 	f := newFixture(t)
 	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
 	one := apiauth.Tier{Name: "failures", Limits: []apiauth.Limit{{Requests: 1, Window: time.Hour}}}
-	h := apiauth.Authenticate(f.keys, apiauth.WithFailureLimit(apiauth.NewMemoryStore(), one,
-		&apiauth.ClientIP{TrustedProxies: trusted}))(echo)
+	h := apiauth.Authenticate(f.keys, apiauth.WithFailureLimit(apiauth.NewMemoryStore(), one),
+		apiauth.WithClientIP(&apiauth.ClientIP{TrustedProxies: trusted}))(echo)
 	do := func(client, auth string) int {
 		req := httptest.NewRequest("GET", "/", nil)
 		req.RemoteAddr = "10.0.0.1:80"
@@ -86,7 +86,7 @@ func TestFailureLimitBehindProxy(t *testing.T) {
 
 func TestFailureLimitStoreDown(t *testing.T) {
 	f := newFixture(t)
-	h := apiauth.Authenticate(f.keys, apiauth.WithFailureLimit(failingRateStore{}, apiauth.Tier{}, nil))(echo)
+	h := apiauth.Authenticate(f.keys, apiauth.WithFailureLimit(failingRateStore{}, apiauth.Tier{}))(echo)
 	for _, tc := range []struct {
 		auth   string
 		status int
@@ -98,7 +98,7 @@ func TestFailureLimitStoreDown(t *testing.T) {
 		assert.Equal(t, tc.status, rr.Code, "verified as if there were no limit")
 	}
 	assert.Panics(t, func() {
-		apiauth.WithFailureLimit(apiauth.NewMemoryStore(), apiauth.Tier{Limits: []apiauth.Limit{{Requests: -5}}}, nil)
+		apiauth.WithFailureLimit(apiauth.NewMemoryStore(), apiauth.Tier{Limits: []apiauth.Limit{{Requests: -5}}})
 	})
 }
 
@@ -212,7 +212,7 @@ func TestFailureLimitReservesBeforeLookup(t *testing.T) {
 		keys := &apiauth.Keys{Store: &gatedKeys{KeyStore: apiauth.NewMemoryKeyStore(), gate: g, err: lookupErr}}
 		_, err := keys.Import(context.Background(), readerKey, apiauth.KeySpec{ID: "k-reader", Subject: "user-1", Tenant: "acme", Scopes: []apiauth.Scope{apiauth.Read}})
 		require.NoError(t, err)
-		h := apiauth.Authenticate(keys, apiauth.WithFailureLimit(frozenStore{apiauth.NewMemoryStore()}, twenty, nil))(echo)
+		h := apiauth.Authenticate(keys, apiauth.WithFailureLimit(frozenStore{apiauth.NewMemoryStore()}, twenty))(echo)
 		return g, func(ctx context.Context, remote, auth string) int {
 			req := httptest.NewRequestWithContext(ctx, "GET", "/v1/me", nil)
 			req.RemoteAddr = remote

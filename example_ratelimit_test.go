@@ -55,7 +55,7 @@ func mustAtoi(s string) int64 {
 func ExampleWithFailureLimit() {
 	keys := exampleKeys()
 	two := apiauth.Tier{Name: "failures", Limits: []apiauth.Limit{{Requests: 2, Window: time.Hour}}}
-	h := apiauth.Authenticate(keys, apiauth.WithFailureLimit(apiauth.NewMemoryStore(), two, nil))(
+	h := apiauth.Authenticate(keys, apiauth.WithFailureLimit(apiauth.NewMemoryStore(), two))(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	for _, key := range []string{exReaderKey, "guess-1-0123456789abcdef", "guess-2-0123456789abcdef", exReaderKey} {
 		req := httptest.NewRequest("GET", "/v1/me", nil)

@@ -7,10 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 )
-
-// Option configures Authenticate.
-type Option func(*authConfig)
 
 type authConfig struct {
 	problemSettings
@@ -19,6 +17,8 @@ type authConfig struct {
 	optional bool
 	observe  func(*http.Request, Event)
 	failures *failureLimit
+	now      func() time.Time
+	clientIP *ClientIP
 	// challenges are the WWW-Authenticate values of Authenticate's
 	// rejections by code, built once.
 	challenges map[Code]string
@@ -32,7 +32,7 @@ func WithRealm(realm string) Option {
 	if !validChallengeValue(realm) {
 		panic(fmt.Sprintf("apiauth: realm %q holds a character RFC 6750 §3 does not allow", realm))
 	}
-	return func(c *authConfig) { c.realm = realm }
+	return Option{name: "WithRealm", auth: func(c *authConfig) { c.realm = realm }}
 }
 
 // WithProblemTypeBase sets the base of problem type URIs (RFC 9457 §3.1.1):
@@ -40,17 +40,17 @@ func WithRealm(realm string) Option {
 // "https://api.example.com/problems/invalid_token". Without a base the type
 // is "about:blank" and the title is the HTTP status phrase.
 func WithProblemTypeBase(base string) Option {
-	return func(c *authConfig) { c.typeBase = base }
+	return Option{name: "WithProblemTypeBase", auth: func(c *authConfig) { c.typeBase = base }}
 }
 
 // WithRenderer replaces WriteProblem for every rejection made by this
 // layer and by the RequireScope and RequireTenant layers after it.
 func WithRenderer(render Renderer) Option {
-	return func(c *authConfig) {
+	return Option{name: "WithRenderer", auth: func(c *authConfig) {
 		if render != nil {
 			c.render = render
 		}
-	}
+	}}
 }
 
 // WithJWT routes tokens shaped like a JWS compact serialization (three
@@ -58,20 +58,20 @@ func WithRenderer(render Renderer) Option {
 // every other token to the verifier given to Authenticate. A token is never
 // tried against both.
 func WithJWT(v Verifier) Option {
-	return func(c *authConfig) { c.jwt = v }
+	return Option{name: "WithJWT", auth: func(c *authConfig) { c.jwt = v }}
 }
 
 // WithMaxTokenLength sets the token-length cap (DefaultMaxTokenLength by
 // default). A longer token is invalid_token before any other work.
 func WithMaxTokenLength(n int) Option {
-	return func(c *authConfig) { c.maxLen = n }
+	return Option{name: "WithMaxTokenLength", auth: func(c *authConfig) { c.maxLen = n }}
 }
 
 // Optional lets requests without any credentials through unauthenticated:
 // PrincipalFrom reports no principal and RequireScope refuses them. A
 // credential that is present is still verified, and refused when bad.
 func Optional() Option {
-	return func(c *authConfig) { c.optional = true }
+	return Option{name: "Optional", auth: func(c *authConfig) { c.optional = true }}
 }
 
 // Event reports one authentication outcome to an observer. It carries no
@@ -95,7 +95,7 @@ type Event struct {
 // rejection alike, before the response is written. Observers compose: with
 // several OnEvent and WithLogger options, each is called, in order.
 func OnEvent(fn func(*http.Request, Event)) Option {
-	return func(c *authConfig) {
+	return Option{name: "OnEvent", auth: func(c *authConfig) {
 		if fn == nil {
 			return
 		}
@@ -108,14 +108,14 @@ func OnEvent(fn func(*http.Request, Event)) Option {
 			prev(r, e)
 			fn(r, e)
 		}
-	}
+	}}
 }
 
 // WithLogger logs every outcome to l: rejections at Info with their code,
 // verifier failures at Error, successes at Debug. Tokens are never logged;
 // key IDs and fingerprints are.
 func WithLogger(l *slog.Logger) Option {
-	return OnEvent(func(r *http.Request, e Event) {
+	o := OnEvent(func(r *http.Request, e Event) {
 		ctx := r.Context()
 		switch {
 		case e.Code == "":
@@ -131,6 +131,8 @@ func WithLogger(l *slog.Logger) Option {
 				slog.Int("status", e.Status), slog.String("token_fp", e.Fingerprint))
 		}
 	})
+	o.name = "WithLogger"
+	return o
 }
 
 // Fingerprint returns a short identifier of a token for logs: the first 8
@@ -156,9 +158,10 @@ func Fingerprint(token string) string {
 //
 // Tokens in the URL query or form body are never accepted as credentials.
 func Authenticate(v Verifier, opts ...Option) func(http.Handler) http.Handler {
-	cfg := &authConfig{problemSettings: *defaultSettings}
-	for _, o := range opts {
-		o(cfg)
+	cfg := &authConfig{problemSettings: *defaultSettings, now: time.Now, clientIP: &ClientIP{}}
+	apply("Authenticate", opts, cfg, func(o Option) func(*authConfig) { return o.auth })
+	if cfg.failures != nil {
+		cfg.failures.now, cfg.failures.clientIP = cfg.now, cfg.clientIP
 	}
 	if v == nil && cfg.jwt == nil {
 		panic("apiauth: Authenticate needs a Verifier")

@@ -732,3 +732,40 @@ func TestObserversCompose(t *testing.T) {
 	assert.Contains(t, logged.String(), "apiauth: authenticated")
 	assert.Contains(t, logged.String(), "apiauth: rejected")
 }
+
+// The layers share one Option type; an option given to a layer it does
+// not configure panics when the layer is built, never silently does
+// nothing.
+func TestMisplacedOptionPanics(t *testing.T) {
+	keys := apiauth.NewMemoryKeys()
+	assert.PanicsWithValue(t, "apiauth: WithRealm is not an option of RateLimit", func() {
+		apiauth.RateLimit(apiauth.NewMemoryStore(), nil, apiauth.WithRealm("api"))
+	})
+	assert.PanicsWithValue(t, "apiauth: WithFailOpen is not an option of Authenticate", func() {
+		apiauth.Authenticate(keys, apiauth.WithFailOpen())
+	})
+	assert.PanicsWithValue(t, "apiauth: WithLogger is not an option of RequestID", func() {
+		apiauth.RequestID(apiauth.WithLogger(slog.Default()))
+	})
+	assert.PanicsWithValue(t, "apiauth: RequestIDFromContext is not an option of Authenticate", func() {
+		apiauth.Authenticate(keys, apiauth.RequestIDFromContext(func(context.Context) string { return "" }))
+	})
+	assert.NotPanics(t, func() {
+		apiauth.Authenticate(keys, apiauth.WithClock(time.Now), apiauth.WithClientIP(nil))
+		apiauth.RateLimit(apiauth.NewMemoryStore(), nil, apiauth.WithClock(time.Now), apiauth.WithClientIP(&apiauth.ClientIP{}))
+	})
+}
+
+// WithClock is the failure limit's clock too: a spent bucket recovers on
+// the injected clock, not the wall clock.
+func TestFailureLimitClock(t *testing.T) {
+	f := newFixture(t)
+	now := t0
+	one := apiauth.Tier{Name: "failures", Limits: []apiauth.Limit{{Requests: 1, Window: time.Hour}}}
+	h := apiauth.Authenticate(f.keys, apiauth.WithFailureLimit(apiauth.NewMemoryStore(), one),
+		apiauth.WithClock(func() time.Time { return now }))(echo)
+	assert.Equal(t, http.StatusUnauthorized, getMe(h, "guess-0123456789abcdefgh").Code)
+	assert.Equal(t, http.StatusTooManyRequests, getMe(h, readerKey).Code)
+	now = now.Add(time.Hour)
+	assert.Equal(t, http.StatusOK, getMe(h, readerKey).Code, "recovered an hour later on the injected clock")
+}

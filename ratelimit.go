@@ -251,9 +251,6 @@ func take(t, cur int64, st *LimitStatus) int64 {
 	return cur + t
 }
 
-// RateLimitOption configures RateLimit.
-type RateLimitOption func(*rateLimitConfig)
-
 type rateLimitConfig struct {
 	now      func() time.Time
 	failOpen bool
@@ -261,30 +258,17 @@ type rateLimitConfig struct {
 	clientIP *ClientIP
 }
 
-// WithClock makes RateLimit read the time from now instead of time.Now; it
-// is read once per request.
-func WithClock(now func() time.Time) RateLimitOption {
-	return func(c *rateLimitConfig) { c.now = now }
-}
-
 // WithFailOpen lets requests through, without rate-limit headers, when the
 // store fails. The default is fail-closed: 503 with Retry-After.
-func WithFailOpen() RateLimitOption {
-	return func(c *rateLimitConfig) { c.failOpen = true }
+func WithFailOpen() Option {
+	return Option{name: "WithFailOpen", rate: func(c *rateLimitConfig) { c.failOpen = true }}
 }
 
 // WithIETFHeaders adds the RateLimit-Policy and RateLimit fields of
 // draft-ietf-httpapi-ratelimit-headers-10, listing every limit of the tier,
 // to the X-RateLimit-* fields.
-func WithIETFHeaders() RateLimitOption {
-	return func(c *rateLimitConfig) { c.ietf = true }
-}
-
-// WithClientIP sets how anonymous callers' addresses are found, for
-// example behind trusted proxies (see ClientIP). The default uses
-// RemoteAddr only.
-func WithClientIP(c *ClientIP) RateLimitOption {
-	return func(cfg *rateLimitConfig) { cfg.clientIP = c }
+func WithIETFHeaders() Option {
+	return Option{name: "WithIETFHeaders", rate: func(c *rateLimitConfig) { c.ietf = true }}
 }
 
 // RateLimit returns a layer that enforces, with store, the tier of tiers
@@ -305,11 +289,9 @@ func WithClientIP(c *ClientIP) RateLimitOption {
 // The tiers are validated once, here: RateLimit panics if one fails
 // Tier.Validate, as a misconfigured server should fail at start-up rather
 // than on a request.
-func RateLimit(store Store, tiers Tiers, opts ...RateLimitOption) func(http.Handler) http.Handler {
+func RateLimit(store Store, tiers Tiers, opts ...Option) func(http.Handler) http.Handler {
 	cfg := &rateLimitConfig{now: time.Now, clientIP: &ClientIP{}}
-	for _, o := range opts {
-		o(cfg)
-	}
+	apply("RateLimit", opts, cfg, func(o Option) func(*rateLimitConfig) { return o.rate })
 	if tiers == nil {
 		tiers = presetTiers()
 	}

@@ -9,9 +9,6 @@ import (
 
 const headerRequestID = "X-Request-Id"
 
-// RequestIDOption configures RequestID.
-type RequestIDOption func(*requestIDConfig)
-
 type requestIDConfig struct {
 	from func(context.Context) string
 }
@@ -20,8 +17,8 @@ type requestIDConfig struct {
 // stored in the request context, such as chi's middleware.GetReqID. An ID it
 // returns is used when it is 1 to 200 visible ASCII characters; otherwise
 // RequestID falls back to its own rules.
-func RequestIDFromContext(from func(context.Context) string) RequestIDOption {
-	return func(c *requestIDConfig) { c.from = from }
+func RequestIDFromContext(from func(context.Context) string) Option {
+	return Option{name: "RequestIDFromContext", reqID: func(c *requestIDConfig) { c.from = from }}
 }
 
 // RequestID returns a layer that gives every request an ID, sets it as the
@@ -29,11 +26,9 @@ func RequestIDFromContext(from func(context.Context) string) RequestIDOption {
 // every problem body. An inbound X-Request-ID is kept only when it is a
 // single field line of 20 to 200 characters from [A-Za-z0-9+/=-]; otherwise
 // a random UUID-shaped ID is generated with crypto/rand.
-func RequestID(opts ...RequestIDOption) func(http.Handler) http.Handler {
+func RequestID(opts ...Option) func(http.Handler) http.Handler {
 	var cfg requestIDConfig
-	for _, o := range opts {
-		o(&cfg)
-	}
+	apply("RequestID", opts, &cfg, func(o Option) func(*requestIDConfig) { return o.reqID })
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			st, r := ensureState(r)

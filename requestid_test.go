@@ -105,7 +105,7 @@ func TestRequestIDLayer(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var opts []RequestIDOption
+			var opts []Option
 			if tc.from != nil {
 				opts = append(opts, RequestIDFromContext(tc.from))
 			}

@@ -95,7 +95,8 @@ func newHandler(cfg *Config, b backends, log *slog.Logger) http.Handler {
 	clientIP := &apiauth.ClientIP{TrustedProxies: cfg.TrustedProxies}
 	authenticate := apiauth.Authenticate(b.Keys,
 		apiauth.WithJWT(b.Verifier),
-		apiauth.WithFailureLimit(b.Limits, cfg.AuthFailures, clientIP),
+		apiauth.WithFailureLimit(b.Limits, cfg.AuthFailures),
+		apiauth.WithClientIP(clientIP),
 		apiauth.WithRealm(cfg.Realm),
 		apiauth.WithProblemTypeBase(cfg.ProblemTypeBase),
 		apiauth.WithLogger(log),
