@@ -73,6 +73,9 @@ type ClientSpec struct {
 	Tenant  string
 	Scopes  []apiauth.Scope
 	Tier    string
+	// CreatedAt is when the client is registered; the current time when
+	// zero.
+	CreatedAt time.Time
 }
 
 // RegisterClient stores a client whose secret is secret (at least
@@ -103,7 +106,10 @@ func RegisterClient(ctx context.Context, store ClientStore, spec ClientSpec, sec
 		Tenant:       spec.Tenant,
 		Scopes:       slices.Clone(spec.Scopes),
 		Tier:         spec.Tier,
-		CreatedAt:    time.Now(),
+		CreatedAt:    spec.CreatedAt,
+	}
+	if c.CreatedAt.IsZero() {
+		c.CreatedAt = time.Now()
 	}
 	if err := store.CreateClient(ctx, c); err != nil {
 		return nil, err
