@@ -324,27 +324,14 @@ func (s *Store) Refund(ctx context.Context, key string, limits []apiauth.Limit, 
 }
 
 func (s *Store) decide(ctx context.Context, key string, limits []apiauth.Limit, now time.Time, o op) (apiauth.Decision, error) {
-	var d apiauth.Decision
+	d := apiauth.Decision{Allowed: true}
 	if len(limits) > apiauth.MaxLimits {
 		limits = limits[:apiauth.MaxLimits]
 	}
-	var idx [apiauth.MaxLimits]int // positions in limits of the bound limits
-	n := 0
-	for i, l := range limits {
-		if l.Requests == apiauth.Unlimited {
-			continue
-		}
-		if l.Requests <= 0 || l.Window <= 0 {
-			return d, fmt.Errorf("redisstore: limit %q: requests and window must be positive", l.Name)
-		}
-		idx[n] = i
-		n++
+	b, err := bindLimits(limits)
+	if err != nil || b.n == 0 {
+		return d, err
 	}
-	d.Allowed = true
-	if n == 0 {
-		return d, nil
-	}
-
 	if until := s.downUntil.Load(); until != 0 {
 		t := int64(time.Since(s.epoch))
 		// Within the interval, or another call is already probing.
@@ -352,45 +339,9 @@ func (s *Store) decide(ctx context.Context, key string, limits []apiauth.Limit, 
 			return s.unavailable(ctx, key, limits, now, o, s.lastErr.Load())
 		}
 	}
-
-	// The command: EVALSHA, the script's SHA-1, the number of keys, the key
-	// names (all cut from one string), then T and span−T for each limit.
-	// Small ints go into an any without allocating.
-	sum := sha256.Sum256([]byte(key))
-	var tag [2 * 16]byte
-	hex.Encode(tag[:], sum[:16])
-	var buf [512]byte
-	b := buf[:0]
-	var ends [apiauth.MaxLimits]int
-	var ts, spans [apiauth.MaxLimits]int64
-	args := make([]any, 3+3*n)
-	args[0], args[1], args[2] = "evalsha", scriptSHA[o], n
-	for j := 0; j < n; j++ {
-		l := limits[idx[j]]
-		b = append(b, s.prefix...)
-		b = append(b, '{')
-		b = append(b, tag[:]...)
-		b = append(b, "}:"...)
-		b = strconv.AppendInt(b, l.Requests, 10)
-		b = append(b, ':')
-		b = strconv.AppendInt(b, int64(l.Window), 10)
-		ends[j] = len(b)
-		t := max(l.Window.Microseconds()/l.Requests, 1)
-		span := t * l.Requests
-		if span > maxSpan {
-			return apiauth.Decision{}, fmt.Errorf("redisstore: limit %q: window too long", l.Name)
-		}
-		ts[j], spans[j] = t, span
-		args[3+n+2*j], args[3+n+2*j+1] = t, span-t
-	}
-	names := string(b)
-	for j, start := 0, 0; j < n; j++ {
-		args[3+j], start = names[start:ends[j]], ends[j]
-	}
-
-	out, err := s.eval(ctx, args, o)
-	if err == nil && len(out) != 2+n {
-		err = fmt.Errorf("script returned %d values, want %d", len(out), 2+n)
+	out, err := s.eval(ctx, s.command(key, limits, &b, o), o)
+	if err == nil && len(out) != 2+b.n {
+		err = fmt.Errorf("script returned %d values, want %d", len(out), 2+b.n)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -410,14 +361,80 @@ func (s *Store) decide(ctx context.Context, key string, limits []apiauth.Limit, 
 	if o == opRefund {
 		return d, nil
 	}
+	b.statuses(&d, out, now, o == opTake)
+	return d, nil
+}
 
-	// The statuses, from how far each limit's TAT was past the server's
-	// time, moved from the server's clock (µs) to the caller's.
+// bound is the limits of a decision that bind (not Unlimited), with each
+// one's GCRA emission interval and capacity in µs.
+type bound struct {
+	n         int
+	idx       [apiauth.MaxLimits]int // positions in limits
+	ts, spans [apiauth.MaxLimits]int64
+}
+
+// bindLimits finds the limits that bind and their intervals.
+func bindLimits(limits []apiauth.Limit) (bound, error) {
+	var b bound
+	for i, l := range limits {
+		if l.Requests == apiauth.Unlimited {
+			continue
+		}
+		if l.Requests <= 0 || l.Window <= 0 {
+			return b, fmt.Errorf("redisstore: limit %q: requests and window must be positive", l.Name)
+		}
+		t := max(l.Window.Microseconds()/l.Requests, 1)
+		span := t * l.Requests
+		if span > maxSpan {
+			return b, fmt.Errorf("redisstore: limit %q: window too long", l.Name)
+		}
+		b.idx[b.n], b.ts[b.n], b.spans[b.n] = i, t, span
+		b.n++
+	}
+	return b, nil
+}
+
+// command is the script call: EVALSHA, the script's SHA-1, the number of
+// keys, the key names (all cut from one string), then T and span−T for
+// each limit. Small ints go into an any without allocating.
+func (s *Store) command(key string, limits []apiauth.Limit, b *bound, o op) []any {
+	sum := sha256.Sum256([]byte(key))
+	var tag [2 * 16]byte
+	hex.Encode(tag[:], sum[:16])
+	var buf [512]byte
+	names := buf[:0]
+	var ends [apiauth.MaxLimits]int
+	n := b.n
+	args := make([]any, 3+3*n)
+	args[0], args[1], args[2] = "evalsha", scriptSHA[o], n
+	for j := 0; j < n; j++ {
+		l := limits[b.idx[j]]
+		names = append(names, s.prefix...)
+		names = append(names, '{')
+		names = append(names, tag[:]...)
+		names = append(names, "}:"...)
+		names = strconv.AppendInt(names, l.Requests, 10)
+		names = append(names, ':')
+		names = strconv.AppendInt(names, int64(l.Window), 10)
+		ends[j] = len(names)
+		args[3+n+2*j], args[3+n+2*j+1] = b.ts[j], b.spans[j]-b.ts[j]
+	}
+	all := string(names)
+	for j, start := 0, 0; j < n; j++ {
+		args[3+j], start = all[start:ends[j]], ends[j]
+	}
+	return args
+}
+
+// statuses fills d from the script's answer: each limit's status, from how
+// far its TAT was past the server's time, moved from the server's clock
+// (µs) to the caller's.
+func (b *bound) statuses(d *apiauth.Decision, out []int64, now time.Time, take bool) {
 	serverNow := out[0]
 	d.Allowed = out[1] == 1
-	for j := 0; j < n; j++ {
-		rem, reset, retry := limitStatus(out[2+j], ts[j], spans[j], d.Allowed, o == opTake)
-		st := &d.Limits[idx[j]]
+	for j := 0; j < b.n; j++ {
+		rem, reset, retry := limitStatus(out[2+j], b.ts[j], b.spans[j], d.Allowed, take)
+		st := &d.Limits[b.idx[j]]
 		st.Remaining = rem
 		if now.IsZero() {
 			st.Reset = time.UnixMicro(serverNow + reset)
@@ -427,7 +444,6 @@ func (s *Store) decide(ctx context.Context, key string, limits []apiauth.Limit, 
 		st.RetryAfter = time.Duration(retry) * time.Microsecond
 		d.RetryAfter = max(d.RetryAfter, st.RetryAfter)
 	}
-	return d, nil
 }
 
 // limitStatus is GCRA's answer for one limit with emission interval t and
