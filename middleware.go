@@ -12,13 +12,17 @@ import (
 
 type authConfig struct {
 	problemSettings
+	verifier Verifier
 	jwt      Verifier
-	maxLen   int
-	optional bool
-	observe  func(*http.Request, Event)
-	failures *failureLimit
-	now      func() time.Time
-	clientIP *ClientIP
+	// checks and jwtChecks say whether verifier and jwt check token
+	// syntax themselves (SyntaxChecker).
+	checks, jwtChecks bool
+	maxLen            int
+	optional          bool
+	observe           func(*http.Request, Event)
+	failures          *failureLimit
+	now               func() time.Time
+	clientIP          *ClientIP
 	// challenges are the WWW-Authenticate values of Authenticate's
 	// rejections by code, built once.
 	challenges map[Code]string
@@ -158,7 +162,18 @@ func Fingerprint(token string) string {
 //
 // Tokens in the URL query or form body are never accepted as credentials.
 func Authenticate(v Verifier, opts ...Option) func(http.Handler) http.Handler {
-	cfg := &authConfig{problemSettings: *defaultSettings, now: time.Now, clientIP: &ClientIP{}}
+	cfg := newAuthConfig(v, opts)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			cfg.serve(w, r, next)
+		})
+	}
+}
+
+// newAuthConfig applies opts and builds what every request shares: the
+// problem templates and the challenges.
+func newAuthConfig(v Verifier, opts []Option) *authConfig {
+	cfg := &authConfig{problemSettings: *defaultSettings, verifier: v, now: time.Now, clientIP: &ClientIP{}}
 	apply("Authenticate", opts, cfg, func(o Option) func(*authConfig) { return o.auth })
 	if cfg.failures != nil {
 		cfg.failures.now, cfg.failures.clientIP = cfg.now, cfg.clientIP
@@ -181,71 +196,82 @@ func Authenticate(v Verifier, opts ...Option) func(http.Handler) http.Handler {
 	}
 	// Whether each verifier refuses every token that is not a b64token by
 	// itself, so that Authenticate need not scan the token first.
-	vChecks, jwtChecks := checksSyntax(v), checksSyntax(cfg.jwt)
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			st, r := ensureState(r)
-			if st.settings != nil {
-				// An Authenticate already ran for this request: a second
-				// chain. Never write through into its state.
-				st, r = newState(r, st)
-			}
-			st.settings = &cfg.problemSettings
-			// The b64token check waits until the verifier is chosen: a
-			// JWTVerifier does its own, after its cache (see below).
-			tok, code := parseAuthorization(r.Header["Authorization"], cfg.maxLen, false)
-			if code == "" && hasOtherCredential(r) {
-				tok, code = "", CodeInvalidRequest
-			}
-			if code == CodeMissingToken && cfg.optional {
-				next.ServeHTTP(w, r)
-				return
-			}
-			// A credential reserves a failure before it is looked at and
-			// gives it back only if valid (WithFailureLimit): guesses
-			// arriving at once cannot all pass before one is counted.
-			var reserved string
-			if cfg.failures != nil && code != CodeMissingToken {
-				key := cfg.failures.key(r)
-				held, wait := cfg.failures.reserve(r.Context(), key)
-				if wait > 0 {
-					cfg.refuseThrottled(w, r, st, wait)
-					return
-				}
-				if held {
-					reserved = key
-				}
-			}
-			if code != "" {
-				cfg.fail(w, r, st, code, tok, nil)
-				return
-			}
-			verifier, b64 := v, vChecks
-			if cfg.jwt != nil && (v == nil || looksLikeJWT(tok)) {
-				verifier, b64 = cfg.jwt, jwtChecks
-			}
-			if !b64 && !isB64Token(tok) {
-				cfg.fail(w, r, st, CodeInvalidToken, tok, nil)
-				return
-			}
-			p, err := verifier.Verify(r.Context(), tok)
-			if err == nil && p == nil {
-				err = ErrInvalidToken
-			}
-			if err != nil {
-				cfg.fail(w, r, st, codeOf(err), tok, err)
-				return
-			}
-			if reserved != "" {
-				cfg.failures.release(r.Context(), reserved)
-			}
-			st.principal = p
-			if cfg.observe != nil {
-				cfg.observe(r, Event{RequestID: st.requestIDOrNew(), Principal: p})
-			}
-			next.ServeHTTP(w, r)
-		})
+	cfg.checks, cfg.jwtChecks = checksSyntax(v), checksSyntax(cfg.jwt)
+	return cfg
+}
+
+// serve authenticates one request and passes it on, or refuses it.
+func (c *authConfig) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	st, r := ensureState(r)
+	if st.settings != nil {
+		// An Authenticate already ran for this request: a second chain.
+		// Never write through into its state.
+		st, r = newState(r, st)
 	}
+	st.settings = &c.problemSettings
+	// The b64token check waits until the verifier is chosen: a
+	// JWTVerifier does its own, after its cache (see below).
+	tok, code := parseAuthorization(r.Header["Authorization"], c.maxLen, false)
+	if code == "" && hasOtherCredential(r) {
+		tok, code = "", CodeInvalidRequest
+	}
+	if code == CodeMissingToken && c.optional {
+		next.ServeHTTP(w, r)
+		return
+	}
+	reserved, refused := c.reserve(w, r, st, code)
+	if refused {
+		return
+	}
+	if code != "" {
+		c.fail(w, r, st, code, tok, nil)
+		return
+	}
+	verifier, b64 := c.verifier, c.checks
+	if c.jwt != nil && (c.verifier == nil || looksLikeJWT(tok)) {
+		verifier, b64 = c.jwt, c.jwtChecks
+	}
+	if !b64 && !isB64Token(tok) {
+		c.fail(w, r, st, CodeInvalidToken, tok, nil)
+		return
+	}
+	p, err := verifier.Verify(r.Context(), tok)
+	if err == nil && p == nil {
+		err = ErrInvalidToken
+	}
+	if err != nil {
+		c.fail(w, r, st, codeOf(err), tok, err)
+		return
+	}
+	if reserved != "" {
+		c.failures.release(r.Context(), reserved)
+	}
+	st.principal = p
+	if c.observe != nil {
+		c.observe(r, Event{RequestID: st.requestIDOrNew(), Principal: p})
+	}
+	next.ServeHTTP(w, r)
+}
+
+// reserve takes a failure for a request that carries a credential before
+// it is looked at (WithFailureLimit), so that guesses arriving at once
+// cannot all pass before one is counted; the credential gives it back
+// only if valid. It returns the bucket it reserved in, or answers 429 and
+// reports refused when the client's bucket is spent.
+func (c *authConfig) reserve(w http.ResponseWriter, r *http.Request, st *state, code Code) (reserved string, refused bool) {
+	if c.failures == nil || code == CodeMissingToken {
+		return "", false
+	}
+	key := c.failures.key(r)
+	held, wait := c.failures.reserve(r.Context(), key)
+	if wait > 0 {
+		c.refuseThrottled(w, r, st, wait)
+		return "", true
+	}
+	if held {
+		return key, false
+	}
+	return "", false
 }
 
 // fail reports and renders a rejection by Authenticate. A failure
