@@ -222,6 +222,11 @@ type JWTIssuer struct {
 	// AllowJWTType accepts "typ": "JWT" or no typ, for identity providers
 	// that do not issue RFC 9068 "at+jwt" access tokens.
 	AllowJWTType bool
+	// Profile requires every claim RFC 9068 §2.2 makes mandatory in a JWT
+	// access token: iss, exp, aud, sub, client_id, iat and jti (without
+	// it, client_id may stand in for sub, and iat and jti are optional).
+	// oauth.Issuer's JWTIssuer sets it: its tokens carry them all.
+	Profile bool
 	// KeyIDs trusts the issuer's "key_id" claim: its tokens stand for the
 	// API key they were exchanged from (Principal.KeyID, that key's
 	// rate-limit bucket), and are refused as soon as that key is revoked
@@ -376,6 +381,7 @@ var (
 	errJWTAudience    = joinErrors("apiauth: JWT audience mismatch", ErrInvalidToken, jwt.ErrTokenInvalidAudience)
 	errJWTClaims      = joinErrors("apiauth: JWT claims invalid", ErrInvalidToken, jwt.ErrTokenInvalidClaims)
 	errJWTSubject     = joinErrors("apiauth: JWT has no sub", ErrInvalidToken, jwt.ErrTokenRequiredClaimMissing)
+	errJWTProfile     = joinErrors("apiauth: JWT lacks a claim RFC 9068 §2.2 requires (sub, client_id, iat, jti)", ErrInvalidToken, jwt.ErrTokenRequiredClaimMissing)
 	errJWTTenant      = joinErrors("apiauth: JWT names no tenant, or another than its issuer's", ErrInvalidToken, jwt.ErrTokenInvalidClaims)
 	errMissingKID     = joinErrors("apiauth: JWT names no kid and the issuer has several keys", ErrUnknownKey, jwt.ErrTokenUnverifiable)
 	errJWTKeyRevoked  = joinErrors("apiauth: the API key this JWT was exchanged from is revoked", ErrTokenRevoked, jwt.ErrTokenInvalidClaims)
@@ -467,11 +473,11 @@ type jwtHeader struct {
 
 // claims is the claims set fields the verifier reads.
 type claims struct {
-	iss, sub, tenant, tier, keyID, scope, clientID string
-	aud                                            []string
-	scp                                            []string
-	exp, nbf, iat                                  float64
-	hasExp, hasNbf, hasIat, hasAud, hasScp         bool
+	iss, sub, tenant, tier, keyID, scope, clientID, jti string
+	aud                                                 []string
+	scp                                                 []string
+	exp, nbf, iat                                       float64
+	hasExp, hasNbf, hasIat, hasAud, hasScp              bool
 }
 
 // ChecksTokenSyntax implements SyntaxChecker: a JWS compact serialization
@@ -766,6 +772,8 @@ func (v *JWTVerifier) claim(c *claims, name string, val jsonValue) error {
 		c.hasScp = true
 	case "client_id":
 		c.clientID, err = val.str()
+	case "jti":
+		c.jti, err = val.str()
 	case "tenant":
 		c.tenant, err = val.str()
 	case "tier":
@@ -802,6 +810,9 @@ func (v *JWTVerifier) checkClaims(c *claims, is *JWTIssuer, h *jwtHeader, now ti
 	}
 	if c.sub == "" && c.clientID == "" {
 		return errJWTSubject // RFC 9068 §2.2: sub is required
+	}
+	if is.Profile && (c.sub == "" || c.clientID == "" || !c.hasIat || c.jti == "") {
+		return errJWTProfile
 	}
 	nowS := float64(now.UnixNano()) / 1e9
 	lee := v.leeway.Seconds()

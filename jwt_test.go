@@ -606,3 +606,32 @@ func TestJWTVerifierKeyIDsNeedKeys(t *testing.T) {
 	_, err = apiauth.NewJWTVerifier(apiauth.JWTOptions{Keys: apiauth.NewMemoryKeys()}, apiauth.JWTIssuer{Issuer: "https://a.test", Audience: "api", Keys: set, KeyIDs: true})
 	assert.NoError(t, err)
 }
+
+// An issuer with Profile requires every claim RFC 9068 §2.2 makes
+// mandatory: sub, client_id, iat and jti (iss, exp and aud always are).
+func TestJWTVerifierRFC9068Profile(t *testing.T) {
+	set, err := apiauth.NewStaticKeys(apiauth.JWTKey{Algorithm: "HS256", Key: testKeys.hmac})
+	require.NoError(t, err)
+	v, err := apiauth.NewJWTVerifier(apiauth.JWTOptions{Now: func() time.Time { return jwtNow }, CacheSize: -1},
+		apiauth.JWTIssuer{Issuer: testIssuer, Audience: testAudience, Keys: set, Profile: true})
+	require.NoError(t, err)
+	full := map[string]any{"client_id": "app-1", "jti": "id-1"}
+	tok := func(over map[string]any) string {
+		claims := map[string]any{}
+		for k, val := range full {
+			claims[k] = val
+		}
+		for k, val := range over {
+			claims[k] = val
+		}
+		return rawToken(t, header("HS256", ""), claimsJSON(claims), jwt.SigningMethodHS256, testKeys.hmac)
+	}
+	_, err = v.Verify(context.Background(), tok(nil))
+	require.NoError(t, err, "every required claim")
+	for _, missing := range []string{"sub", "client_id", "iat", "jti"} {
+		_, err := v.Verify(context.Background(), tok(map[string]any{missing: nil}))
+		assert.ErrorIs(t, err, apiauth.ErrInvalidToken, missing)
+	}
+	_, err = v.Verify(context.Background(), tok(map[string]any{"jti": 7}))
+	assert.ErrorIs(t, err, apiauth.ErrInvalidToken, "jti is a string (RFC 7519 §4.1.7)")
+}

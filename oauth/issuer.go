@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -187,18 +188,20 @@ func (is *Issuer) JWTKey(_ context.Context, kid string) (*apiauth.JWTKey, error)
 }
 
 // JWTIssuer describes the issuer to apiauth.NewJWTVerifier: its iss and
-// aud, its keys, and, when it exchanges API keys, that its tokens carry
+// aud, its keys, the RFC 9068 §2.2 profile its tokens follow, and, when it
+// exchanges API keys, that its tokens carry
 // the ID of the key they were exchanged from (KeyIDs), which the verifier
 // checks against its JWTOptions.Keys on every request, so that a token
 // dies with its key.
 func (is *Issuer) JWTIssuer() apiauth.JWTIssuer {
-	return apiauth.JWTIssuer{Issuer: is.cfg.Issuer, Audience: is.cfg.Audience, Keys: is, KeyIDs: is.cfg.Keys != nil}
+	return apiauth.JWTIssuer{Issuer: is.cfg.Issuer, Audience: is.cfg.Audience, Keys: is, KeyIDs: is.cfg.Keys != nil, Profile: true}
 }
 
 // Issue signs an access token for p that lives the issuer's TTL (never past
 // p.ExpiresAt), as the token endpoint would: for a custom login flow, or to
 // mint tokens in tests (apiauthtest.MintToken). p.KeyID is carried only if
-// set, making the token die with that API key; that needs Config.Keys.
+// set, making the token die with that API key; that needs Config.Keys. The
+// token's client_id (RFC 9068 §2.2) is p's key ID, or else its subject.
 func (is *Issuer) Issue(p *apiauth.Principal) (token string, expires time.Time, err error) {
 	if p.Tenant == "" {
 		return "", time.Time{}, errors.New("oauth: issuer: a token needs a tenant")
@@ -211,7 +214,7 @@ func (is *Issuer) Issue(p *apiauth.Principal) (token string, expires time.Time, 
 	if !p.ExpiresAt.IsZero() && p.ExpiresAt.Before(exp) {
 		exp = p.ExpiresAt
 	}
-	resp, err := is.issue(p, "", now, exp, false)
+	resp, err := is.issue(p, cmp.Or(p.KeyID, p.Subject), now, exp, false)
 	if err != nil {
 		return "", time.Time{}, errors.New("oauth: issuer: cannot sign the token")
 	}

@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"io"
@@ -118,7 +119,7 @@ func (is *Issuer) jsonExchange(r *http.Request) (*tokenResponse, error) {
 	if err := dec.Decode(&body); err != nil || body.APIKey == nil {
 		return nil, oauthErr(http.StatusBadRequest, "invalid_request", `The body must be a JSON object with an "apiKey" string.`)
 	}
-	return is.exchange(r, *body.APIKey, false)
+	return is.exchange(r, *body.APIKey, "", false)
 }
 
 // credentialParams may never be sent in a token request's URL.
@@ -178,10 +179,13 @@ func (is *Issuer) token(r *http.Request) (*tokenResponse, error) {
 
 // tokenExchange is the RFC 8693 grant for an API key.
 func (is *Issuer) tokenExchange(r *http.Request, form url.Values) (*tokenResponse, error) {
+	clientID := ""
 	if form.Has("client_id") || r.Header.Get("Authorization") != "" {
-		if _, err := is.authenticateClient(r, form); err != nil {
+		c, err := is.authenticateClient(r, form)
+		if err != nil {
 			return nil, err
 		}
+		clientID = c.ID
 	}
 	if t := form.Get("subject_token_type"); t != TokenTypeAPIKey {
 		return nil, oauthErr(http.StatusBadRequest, "invalid_request", "subject_token_type must be "+TokenTypeAPIKey+".")
@@ -192,7 +196,7 @@ func (is *Issuer) tokenExchange(r *http.Request, form url.Values) (*tokenRespons
 	if form.Has("actor_token") {
 		return nil, oauthErr(http.StatusBadRequest, "invalid_request", "Delegation (actor_token) is not supported.")
 	}
-	resp, err := is.exchange(r, form.Get("subject_token"), true)
+	resp, err := is.exchange(r, form.Get("subject_token"), clientID, true)
 	if err != nil {
 		return nil, err
 	}
@@ -297,7 +301,7 @@ func (is *Issuer) authenticateClient(r *http.Request, form url.Values) (*ClientR
 //
 // A key that cannot be exchanged is invalid_request under RFC 8693 (an
 // invalid subject_token, §2.2.2) and invalid_grant on the JSON route.
-func (is *Issuer) exchange(r *http.Request, key string, exchangeGrant bool) (*tokenResponse, error) {
+func (is *Issuer) exchange(r *http.Request, key, clientID string, exchangeGrant bool) (*tokenResponse, error) {
 	refused := "invalid_grant"
 	if exchangeGrant {
 		refused = "invalid_request"
@@ -333,7 +337,9 @@ func (is *Issuer) exchange(r *http.Request, key string, exchangeGrant bool) (*to
 	if !p.ExpiresAt.IsZero() && p.ExpiresAt.Before(exp) {
 		exp = p.ExpiresAt
 	}
-	return is.issue(p, "", now, exp, exchangeGrant)
+	// RFC 9068 §2.2's client_id: the client that authenticated, or else
+	// the API key, which stood in for a client credential.
+	return is.issue(p, cmp.Or(clientID, p.KeyID), now, exp, exchangeGrant)
 }
 
 // exchangeError is the answer to an API key that Keys refused, or to a

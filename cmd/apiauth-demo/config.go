@@ -129,6 +129,12 @@ type trustedIssuerConfig struct {
 	// tenant and tier ("tenant" and "tier" when empty).
 	TenantClaim string `json:"tenant_claim"`
 	TierClaim   string `json:"tier_claim"`
+	// Tenant names the one tenant of an issuer that serves a single
+	// tenant; its tokens need no tenant claim.
+	Tenant string `json:"tenant"`
+	// RFC9068 requires every claim RFC 9068 §2.2 makes mandatory (sub,
+	// client_id, iat, jti).
+	RFC9068 bool `json:"rfc9068"`
 }
 
 // defaultAuthFailures is the demo's limit of failed authentications per

@@ -189,6 +189,11 @@ func parseTrustedIssuers(raws []json.RawMessage, cfg *Config) error {
 				return fmt.Errorf("%s.%s: %w", field, c.name, err)
 			}
 		}
+		if tc.Tenant != "" {
+			if err := checkName(tc.Tenant, 64, true); err != nil {
+				return fmt.Errorf("%s.tenant %q: %w", field, tc.Tenant, err)
+			}
+		}
 		if tc.JWKSURL == "" {
 			return fmt.Errorf("%s.jwks_url: missing (want the https URL of the provider's JWK Set)", field)
 		}
@@ -204,6 +209,8 @@ func parseTrustedIssuers(raws []json.RawMessage, cfg *Config) error {
 			Keys:        jwks,
 			TenantClaim: tc.TenantClaim,
 			TierClaim:   tc.TierClaim,
+			Tenant:      tc.Tenant,
+			Profile:     tc.RFC9068,
 		})
 	}
 	return nil

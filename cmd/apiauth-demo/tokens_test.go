@@ -552,3 +552,26 @@ func TestOutsideIssuerAdministersNoKeys(t *testing.T) {
 	res := d.do(http.MethodGet, "/v1/admin/keys", d.key("acme", "admin"), nil)
 	assert.Equal(t, http.StatusOK, res.status, "body: %s", res.body)
 }
+
+// TestTrustedIssuerOptions: a single-tenant identity provider names its
+// tenant in the config, and its tokens need no tenant claim; with rfc9068
+// a token lacking client_id or jti is refused.
+func TestTrustedIssuerOptions(t *testing.T) {
+	up := newIdP(t)
+	cfg := `{"trusted_issuers": [{"issuer": "https://idp.test", "audience": "demo-api", "jwks_url": "` + up.srv.URL + `/jwks.json",
+		"tenant": "initech", "rfc9068": true}]}`
+	d := startDemo(t, "-config", writeConfig(t, cfg))
+	now := time.Now()
+	claims := func(drop string) jwt.MapClaims {
+		c := jwt.MapClaims{"iss": "https://idp.test", "aud": "demo-api", "sub": "user-42", "client_id": "app-1", "jti": "t-1",
+			"iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(), "scope": "read"}
+		delete(c, drop)
+		return c
+	}
+	res := d.do(http.MethodGet, "/v1/me", up.sign(t, "at+jwt", up.key.ID, claims("")), nil)
+	require.Equal(t, http.StatusOK, res.status, "body: %s", res.body)
+	assert.Equal(t, "initech", res.json(t)["tenant"])
+	for _, drop := range []string{"client_id", "jti", "iat"} {
+		requireProblem(t, d.do(http.MethodGet, "/v1/me", up.sign(t, "at+jwt", up.key.ID, claims(drop)), nil), http.StatusUnauthorized, "invalid_token")
+	}
+}
