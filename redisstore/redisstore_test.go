@@ -29,6 +29,15 @@ const testBudget = 5 * time.Second
 // redisAddr returns the address of a Redis server for t: APIAUTH_REDIS_ADDR
 // if set, else one started for t from the redis-server binary on PATH. It
 // skips t when there is neither.
+// TestMain quiets go-redis, which logs each failed dial through a global
+// logger, and the outage tests cause many. It is set once, before any
+// client runs: setting it while an earlier test's client still dials is a
+// data race.
+func TestMain(m *testing.M) {
+	redis.SetLogger(quiet{})
+	os.Exit(m.Run())
+}
+
 func redisAddr(t testing.TB) string {
 	t.Helper()
 	if addr := os.Getenv("APIAUTH_REDIS_ADDR"); addr != "" {
@@ -371,7 +380,6 @@ func TestRefundState(t *testing.T) {
 // TestRefundFallback: while Redis is down, a refund goes to the fallback,
 // which took the request; without one it is an error.
 func TestRefundFallback(t *testing.T) {
-	redis.SetLogger(quiet{})
 	c := client(t, fmt.Sprint("127.0.0.1:", freePort(t)), true) // nothing listens
 	fb := apiauth.NewMemoryStore()
 	limits := []apiauth.Limit{{Requests: 1, Window: time.Hour}}
@@ -420,8 +428,6 @@ func TestOutage(t *testing.T) {
 	// The slack absorbs scheduling on a loaded machine under -race; the
 	// point is "the budget, never seconds".
 	const bound = budget + 250*time.Millisecond
-	// go-redis logs each failed dial; an outage is what this test is about.
-	redis.SetLogger(quiet{})
 	port, dir := freePort(t), t.TempDir()
 	srv := startRedis(t, port, dir)
 
