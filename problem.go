@@ -347,10 +347,18 @@ func (s *problemSettings) send(w http.ResponseWriter, r *http.Request, resp *pro
 // (the defaults without one), Cache-Control: no-store, and the code as the
 // problem's "code" member and type suffix. status is the HTTP status; the
 // title is the status phrase unless code is one of the library's codes.
-// detail must not carry internal error text or secrets.
+// detail must not carry internal error text or secrets. A 401 or 403
+// carries a Bearer challenge (RFC 6750 §3) unless the handler set one: a
+// 403 says error="insufficient_scope", the one code §3.1 has for it, and a
+// 401 error="invalid_token" (none for missing_token).
 func WriteError(w http.ResponseWriter, r *http.Request, status int, code Code, detail string) {
 	st, r := ensureState(r)
 	set := st.settingsOrDefault()
+	if status == http.StatusUnauthorized || status == http.StatusForbidden {
+		if h := w.Header(); h.Get("Www-Authenticate") == "" {
+			h.Set("Www-Authenticate", errorChallenge(set.realm, status, code))
+		}
+	}
 	resp := &problemResponse{}
 	p := &resp.p
 	resp.t = set.fillProblem(p, r, st, code, detail)
@@ -362,4 +370,22 @@ func WriteError(w http.ResponseWriter, r *http.Request, status int, code Code, d
 		}
 	}
 	set.send(w, r, resp)
+}
+
+// errorChallenge is WriteError's Bearer challenge for a 401 or 403 with
+// code: the RFC 6750 §3.1 error code for the status, and the description
+// of a library code.
+func errorChallenge(realm string, status int, code Code) string {
+	rfc := CodeInvalidToken
+	switch {
+	case status == http.StatusForbidden:
+		rfc = CodeInsufficientScope
+	case code == CodeMissingToken:
+		return challenge(realm, "", "", "")
+	}
+	desc := ""
+	if info, ok := problems[code]; ok && info.status == status {
+		desc = info.detail
+	}
+	return challenge(realm, rfc, desc, "")
 }

@@ -172,7 +172,12 @@ func TestWriteErrorWithoutAuthenticate(t *testing.T) {
 			assert.Equal(t, "nosniff", rr.Header().Get("X-Content-Type-Options"))
 			assert.Equal(t, "no-store", rr.Header().Get("Cache-Control"))
 			assert.Equal(t, strconv.Itoa(rr.Body.Len()), rr.Header().Get("Content-Length"))
-			assert.Empty(t, rr.Header().Get("WWW-Authenticate"))
+			if tc.status == http.StatusForbidden {
+				assert.Equal(t, `Bearer realm="api", error="insufficient_scope", error_description="The credentials do not grant access to this tenant."`,
+					rr.Header().Get("WWW-Authenticate"), "every 403 carries a Bearer challenge")
+			} else {
+				assert.Empty(t, rr.Header().Get("WWW-Authenticate"))
+			}
 			b := decodeProblem(t, rr)
 			assert.Regexp(t, pbUUID, b.RequestID)
 			assert.Equal(t, b.RequestID, rr.Header().Get("X-Request-Id"))
@@ -186,6 +191,32 @@ func TestWriteErrorWithoutAuthenticate(t *testing.T) {
 				Code:      string(tc.code),
 			}, b)
 		})
+	}
+}
+
+// WriteError's 401s and 403s carry a Bearer challenge (RFC 6750 §3),
+// unless the handler set its own.
+func TestWriteErrorChallenges(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		code   apiauth.Code
+		set    string
+		want   string
+	}{
+		{401, apiauth.CodeMissingToken, "", `Bearer realm="api"`},
+		{401, apiauth.CodeTokenRevoked, "", `Bearer realm="api", error="invalid_token", error_description="The API key has been revoked."`},
+		{401, "session_over", "", `Bearer realm="api", error="invalid_token"`},
+		{403, apiauth.CodeInsufficientScope, "", `Bearer realm="api", error="insufficient_scope", error_description="The credentials do not grant the scope this request needs."`},
+		{403, "not_yours", "", `Bearer realm="api", error="insufficient_scope"`},
+		{403, "not_yours", `Bearer realm="api", error="insufficient_scope", scope="admin"`, `Bearer realm="api", error="insufficient_scope", scope="admin"`},
+		{404, apiauth.CodeTenantForbidden, "", ""},
+	} {
+		rr := httptest.NewRecorder()
+		if tc.set != "" {
+			rr.Header().Set("WWW-Authenticate", tc.set)
+		}
+		apiauth.WriteError(rr, httptest.NewRequest("GET", "/", nil), tc.status, tc.code, "")
+		assert.Equal(t, tc.want, rr.Header().Get("WWW-Authenticate"), "%d %s", tc.status, tc.code)
 	}
 }
 
