@@ -8,12 +8,11 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/apiauth/apiauth"
+	"github.com/apiauth/apiauth/apiauthtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -118,81 +117,15 @@ func (s frozenStore) Refund(ctx context.Context, key string, limits []apiauth.Li
 	return s.MemoryStore.Refund(ctx, key, limits, t0)
 }
 
-// heldKey marks the context of a request whose store look-up a gate holds.
-type heldKey struct{}
-
-// gate holds the store look-ups of marked requests until it is released,
-// and counts them: a store as slow as a test needs, with no timing in it.
-type gate struct {
-	lookups atomic.Int64
-	entered chan struct{} // one value per look-up held
-	release chan struct{}
-	once    sync.Once
-}
-
-func newGate() *gate {
-	return &gate{entered: make(chan struct{}, 4096), release: make(chan struct{})}
-}
-
-// hold counts and holds a look-up made for a marked request; others pass.
-func (g *gate) hold(ctx context.Context) {
-	if ctx.Value(heldKey{}) == nil {
-		return
-	}
-	g.lookups.Add(1)
-	g.entered <- struct{}{}
-	<-g.release
-}
-
-func (g *gate) open() { g.once.Do(func() { close(g.release) }) }
-
-// burst sends n marked requests at once with send and waits until every
-// one of them has been answered or is held at the store; then it runs
-// during, releases the look-ups held, and returns how many answers had
-// each status.
-func (g *gate) burst(t *testing.T, n int, send func(ctx context.Context, i int) int, during func()) map[int]int {
-	t.Helper()
-	defer g.open()
-	ctx := context.WithValue(context.Background(), heldKey{}, true)
-	done := make(chan int, n)
-	start := make(chan struct{})
-	for i := range n {
-		go func() {
-			<-start
-			done <- send(ctx, i)
-		}()
-	}
-	close(start)
-	counts := map[int]int{}
-	answered := 0
-	failsafe := time.After(time.Minute)
-	for seen := 0; seen < n; seen++ {
-		select {
-		case <-g.entered:
-		case s := <-done:
-			counts[s]++
-			answered++
-		case <-failsafe:
-			t.Fatalf("after a minute, %d of %d requests neither answered nor held at the store", n-seen, n)
-		}
-	}
-	during()
-	g.open()
-	for ; answered < n; answered++ {
-		counts[<-done]++
-	}
-	return counts
-}
-
 // gatedKeys is a KeyStore whose look-ups go through a gate.
 type gatedKeys struct {
 	apiauth.KeyStore
-	gate *gate
+	gate *apiauthtest.Gate
 	err  error // returned by every look-up when set
 }
 
 func (s *gatedKeys) LookupKey(ctx context.Context, d apiauth.KeyDigest) (*apiauth.KeyRecord, error) {
-	s.gate.hold(ctx)
+	s.gate.Hold(ctx)
 	if s.err != nil {
 		return nil, s.err
 	}
@@ -207,8 +140,8 @@ func (s *gatedKeys) LookupKey(ctx context.Context, d apiauth.KeyDigest) (*apiaut
 func TestFailureLimitReservesBeforeLookup(t *testing.T) {
 	const attacker, victim, busy = "203.0.113.9:41000", "198.51.100.7:52000", "192.0.2.44:8000"
 	twenty := apiauth.Tier{Name: "failures", Limits: []apiauth.Limit{{Requests: 20, Window: time.Minute}}}
-	setup := func(t *testing.T, lookupErr error) (*gate, func(ctx context.Context, remote, auth string) int) {
-		g := newGate()
+	setup := func(t *testing.T, lookupErr error) (*apiauthtest.Gate, func(ctx context.Context, remote, auth string) int) {
+		g := apiauthtest.NewGate()
 		keys := &apiauth.Keys{Store: &gatedKeys{KeyStore: apiauth.NewMemoryKeyStore(), gate: g, err: lookupErr}}
 		_, err := keys.Import(context.Background(), readerKey, apiauth.KeySpec{ID: "k-reader", Subject: "user-1", Tenant: "acme", Scopes: []apiauth.Scope{apiauth.Read}})
 		require.NoError(t, err)
@@ -227,14 +160,14 @@ func TestFailureLimitReservesBeforeLookup(t *testing.T) {
 
 	t.Run("ConcurrentGuesses", func(t *testing.T) {
 		g, do := setup(t, nil)
-		counts := g.burst(t, 500, func(ctx context.Context, i int) int { return do(ctx, attacker, guess(i)) }, func() {
+		counts := g.Burst(t, 500, func(ctx context.Context, i int) int { return do(ctx, attacker, guess(i)) }, func() {
 			// The attacker's look-ups are held at the store: a valid key
 			// from another address is served meanwhile.
 			for range 5 {
 				require.Equal(t, 200, do(bg, victim, "Bearer "+readerKey))
 			}
 		})
-		assert.EqualValues(t, 20, g.lookups.Load(), "key-store look-ups for 500 concurrent guesses against 20 a minute")
+		assert.EqualValues(t, 20, g.Lookups(), "key-store look-ups for 500 concurrent guesses against 20 a minute")
 		assert.Equal(t, map[int]int{401: 20, 429: 480}, counts)
 		assert.Equal(t, 429, do(bg, attacker, "Bearer "+readerKey), "the address stays throttled")
 		assert.Equal(t, 200, do(bg, victim, "Bearer "+readerKey))

@@ -9,12 +9,11 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/apiauth/apiauth"
+	"github.com/apiauth/apiauth/apiauthtest"
 	"github.com/apiauth/apiauth/oauth"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -126,81 +125,15 @@ func TestClientNotLockedOutByGuesses(t *testing.T) {
 	}
 }
 
-// heldKey marks the context of a request whose store look-up a gate holds.
-type heldKey struct{}
-
-// gate holds the store look-ups of marked requests until it is released,
-// and counts them: a store as slow as a test needs, with no timing in it.
-type gate struct {
-	lookups atomic.Int64
-	entered chan struct{} // one value per look-up held
-	release chan struct{}
-	once    sync.Once
-}
-
-func newGate() *gate {
-	return &gate{entered: make(chan struct{}, 4096), release: make(chan struct{})}
-}
-
-// hold counts and holds a look-up made for a marked request; others pass.
-func (g *gate) hold(ctx context.Context) {
-	if ctx.Value(heldKey{}) == nil {
-		return
-	}
-	g.lookups.Add(1)
-	g.entered <- struct{}{}
-	<-g.release
-}
-
-func (g *gate) open() { g.once.Do(func() { close(g.release) }) }
-
-// burst sends n marked requests at once with send and waits until every
-// one of them has been answered or is held at the store; then it runs
-// during, releases the look-ups held, and returns how many answers had
-// each status.
-func (g *gate) burst(t *testing.T, n int, send func(ctx context.Context, i int) int, during func()) map[int]int {
-	t.Helper()
-	defer g.open()
-	ctx := context.WithValue(context.Background(), heldKey{}, true)
-	done := make(chan int, n)
-	start := make(chan struct{})
-	for i := range n {
-		go func() {
-			<-start
-			done <- send(ctx, i)
-		}()
-	}
-	close(start)
-	counts := map[int]int{}
-	answered := 0
-	failsafe := time.After(time.Minute)
-	for seen := 0; seen < n; seen++ {
-		select {
-		case <-g.entered:
-		case s := <-done:
-			counts[s]++
-			answered++
-		case <-failsafe:
-			t.Fatalf("after a minute, %d of %d requests neither answered nor held at the store", n-seen, n)
-		}
-	}
-	during()
-	g.open()
-	for ; answered < n; answered++ {
-		counts[<-done]++
-	}
-	return counts
-}
-
 // gatedClients is a ClientStore whose look-ups go through a gate.
 type gatedClients struct {
 	oauth.ClientStore
-	gate *gate
+	gate *apiauthtest.Gate
 	err  error // returned by every look-up when set
 }
 
 func (s *gatedClients) GetClient(ctx context.Context, id string) (*oauth.ClientRecord, error) {
-	s.gate.hold(ctx)
+	s.gate.Hold(ctx)
 	if s.err != nil {
 		return nil, s.err
 	}
@@ -210,12 +143,12 @@ func (s *gatedClients) GetClient(ctx context.Context, id string) (*oauth.ClientR
 // gatedKeys is a KeyStore whose look-ups go through a gate.
 type gatedKeys struct {
 	apiauth.KeyStore
-	gate *gate
+	gate *apiauthtest.Gate
 	err  error // returned by every look-up when set
 }
 
 func (s *gatedKeys) LookupKey(ctx context.Context, d apiauth.KeyDigest) (*apiauth.KeyRecord, error) {
-	s.gate.hold(ctx)
+	s.gate.Hold(ctx)
 	if s.err != nil {
 		return nil, s.err
 	}
@@ -265,8 +198,8 @@ func TestTokenEndpointReservesBeforeLookup(t *testing.T) {
 	} {
 		// setup returns the fixture and the gate its stores' look-ups
 		// go through, the client store's or the key store's.
-		setup := func(t *testing.T, lookupErr error) (*limitFixture, *gate) {
-			g := newGate()
+		setup := func(t *testing.T, lookupErr error) (*limitFixture, *apiauthtest.Gate) {
+			g := apiauthtest.NewGate()
 			if tc.name == "ClientSecret" {
 				return newLimitFixture(t, &gatedClients{ClientStore: oauth.NewMemoryClientStore(), gate: g, err: lookupErr}, nil), g
 			}
@@ -274,7 +207,7 @@ func TestTokenEndpointReservesBeforeLookup(t *testing.T) {
 		}
 		t.Run(tc.name+"/ConcurrentGuesses", func(t *testing.T) {
 			f, g := setup(t, nil)
-			counts := g.burst(t, 500, func(ctx context.Context, i int) int {
+			counts := g.Burst(t, 500, func(ctx context.Context, i int) int {
 				return tc.send(f, ctx, attackerAddr, false, i).status
 			}, func() {
 				// The attacker's look-ups are held at the store: a valid
@@ -285,7 +218,7 @@ func TestTokenEndpointReservesBeforeLookup(t *testing.T) {
 					assert.NotEmpty(t, r.body["access_token"])
 				}
 			})
-			assert.EqualValues(t, 20, g.lookups.Load(), "store look-ups for 500 concurrent guesses against 20 a minute")
+			assert.EqualValues(t, 20, g.Lookups(), "store look-ups for 500 concurrent guesses against 20 a minute")
 			assert.Equal(t, map[int]int{tc.bad: 20, 429: 480}, counts)
 			r := tc.send(f, bg, attackerAddr, true, 0)
 			assert.Equal(t, 429, r.status, "the address stays throttled")
