@@ -17,15 +17,53 @@ import (
 )
 
 // TestStore checks that a rate-limit store implements apiauth.Store's
-// contract: GCRA counts and times, all-or-nothing decisions, separate
-// buckets per key and per limit, unlimited limits, Peek that never
-// consumes, Refund that gives back exactly one request and never more than
-// a limit's full count, and exact counts under concurrency. newStore
-// returns a fresh, empty store for each subtest.
+// contract, in the manner of testing/slogtest: run it from a test of your
+// own with a function that returns the store to check.
 //
-// A store that keeps time by its own clock (such as Redis's) may ignore
-// the time passed to Take; set serverClock so that the suite only checks
-// what does not depend on the exact time.
+// newStore is called once per subtest that runs, and returns a fresh,
+// empty store. A store that keeps time by its own clock (such as Redis's)
+// may ignore the time passed to Take; set serverClock so that the suite
+// only checks what does not depend on the exact time.
+//
+// Each part of the contract is one subtest, named in brackets below, so
+// that a failure says which part a store breaks. Every call to Take, Peek
+// and Refund must succeed: an error fails the subtest. The suite checks
+// that:
+//
+//   - Take counts by GCRA: a limit of n requests a window allows n
+//     requests at once, each counting Remaining down by one and moving
+//     Reset on by one emission interval (the window over n), then refuses
+//     the next with Remaining 0 and a RetryAfter of at most one interval
+//     (exactly one, and Reset exact, unless serverClock). [CountsDown]
+//   - A spent limit allows a request again once one emission interval has
+//     passed, not before, and is back to its full count after a whole
+//     window. Skipped with serverClock. [RecoversAfterWaiting]
+//   - Take is all-or-nothing: a request that one limit refuses consumes
+//     nothing from the others, however often it is retried, and only a
+//     limit that refused has a RetryAfter of its own. [AllOrNothing]
+//   - Each key, and each limit of a key, has a bucket of its own: a spent
+//     limit refuses neither another key nor another limit (one of another
+//     count) of the same key. [SeparateBuckets]
+//   - An unlimited limit (apiauth.Unlimited) never refuses, and the bound
+//     limits beside it still bind. [Unlimited]
+//   - Peek returns Take's decision without consuming: the full count on a
+//     fresh key however often it is asked; on a spent limit a refusal with
+//     Remaining 0 and a RetryAfter, and the other limits as Take left them.
+//     [PeekDoesNotConsume]
+//   - Refund gives back exactly one request to each bound limit of that
+//     key, and nothing to another key: a spent key then allows one request
+//     again, and one only. [RefundGivesBack]
+//   - Refund never gives a limit more than its full count: refunds to a
+//     key with no state leave it full, and more refunds than requests
+//     taken give back only what was taken. [RefundNeverPastFull]
+//   - Refund skips unlimited limits: beside one, it gives back to the
+//     bound limits; with unlimited limits only, it succeeds.
+//     [RefundUnlimited]
+//   - Counts are exact under concurrency: of 50 concurrent requests against
+//     a limit of 20, exactly 20 are allowed; 50 goroutines that take 10
+//     times each and refund every request allowed leave the limit as they
+//     found it (run the suite with -race). [ExactUnderConcurrency,
+//     RefundUnderConcurrency]
 func TestStore(t *testing.T, newStore func(t *testing.T) apiauth.Store, serverClock bool) {
 	f := &storeFixture{base: time.Now().Truncate(time.Second), serverClock: serverClock}
 	for _, c := range storeCases {
