@@ -161,7 +161,6 @@ func TestHelp(t *testing.T) {
 // TestDatabaseFailures: a database that cannot be used exits 1 with one
 // line naming it, without its password, quickly.
 func TestDatabaseFailures(t *testing.T) {
-	t.Setenv(dbEnv, "")
 	// A server that accepts connections and never answers, as a
 	// PostgreSQL behind a black hole.
 	silent, err := net.Listen("tcp", "127.0.0.1:0")
@@ -209,6 +208,7 @@ func TestDatabaseFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			start := time.Now()
 			r := runCLI(t, tt.args...)
 			assert.Less(t, time.Since(start), dbTimeout+2*time.Second)
@@ -219,8 +219,10 @@ func TestDatabaseFailures(t *testing.T) {
 			assert.NotContains(t, r.stderr, "hunter2", "the password reached stderr")
 		})
 	}
-	_, err = os.Stat(missing)
-	assert.ErrorIs(t, err, os.ErrNotExist, "a command that only reads created the database")
+	t.Cleanup(func() {
+		_, err := os.Stat(missing)
+		assert.ErrorIs(t, err, os.ErrNotExist, "a command that only reads created the database")
+	})
 }
 
 // TestEnvDB: APIAUTH_DB names the database when -db does not; -db wins
