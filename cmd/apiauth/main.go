@@ -268,10 +268,16 @@ func printGroupUsage(w io.Writer, group string) {
 
 // printCommandUsage prints a command's -h.
 func printCommandUsage(w io.Writer, c *command, fs *flag.FlagSet) {
-	fmt.Fprintf(w, "usage: apiauth [-db URL] %s %s\n\n%s\nflags:\n", c.name, c.synopsis, c.help)
-	fs.SetOutput(w)
-	fs.PrintDefaults()
-	fmt.Fprint(w, "\nbefore the command:\n"+dbUsage)
+	fmt.Fprintf(w, "usage: %s\n\n%s\n", strings.TrimSpace("apiauth [-db URL] "+c.name+" "+c.synopsis), c.help)
+	hasFlags := false
+	fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+	if hasFlags {
+		fmt.Fprintln(w, "flags:")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+		fmt.Fprintln(w)
+	}
+	fmt.Fprint(w, "before the command:\n"+dbUsage)
 }
 
 // migrateCmd is "apiauth migrate".

@@ -142,7 +142,7 @@ func TestHelp(t *testing.T) {
 		{[]string{"clients", "register", "-h"},
 			"usage: apiauth [-db URL] clients register -id ID -tenant T [-subject S] [-scopes read,write,admin] [-tier TIER]",
 			[]string{"  -id ID\n", "  -tenant tenant\n", "  -subject subject\n", "  -scopes scopes\n", "  -tier tier\n"}},
-		{[]string{"migrate", "-h"}, "usage: apiauth [-db URL] migrate ", []string{"  -db URL\n"}},
+		{[]string{"migrate", "-h"}, "usage: apiauth [-db URL] migrate", []string{"\n\nbefore the command:\n  -db URL\n"}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
