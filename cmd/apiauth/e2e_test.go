@@ -193,6 +193,9 @@ func TestFirstAdminKeyPostgres(t *testing.T) {
 	testFirstAdminKey(t, postgresURL(t), false)
 }
 
+// testFirstAdminKey runs the end-to-end proof on db; empty says that the
+// database held no key before, so that the demo's listing must hold only
+// the CLI's.
 func testFirstAdminKey(t *testing.T, db string, empty bool) {
 	start := time.Now()
 	bin := demoBinary(t)

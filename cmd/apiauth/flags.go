@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -49,20 +50,11 @@ func parseScopes(v string) ([]apiauth.Scope, error) {
 		if !s.Valid() {
 			return nil, usagef("-scopes %q: %q is not a scope (printable ASCII without spaces, quotes or backslashes)", v, s)
 		}
-		if !containsScope(out, s) {
+		if !slices.Contains(out, s) {
 			out = append(out, s)
 		}
 	}
 	return out, nil
-}
-
-func containsScope(scopes []apiauth.Scope, s apiauth.Scope) bool {
-	for _, x := range scopes {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // parseDuration parses a Go duration (90m, 720h) or a whole number of

@@ -11,7 +11,7 @@
 //	apiauth -db … keys create -tenant T [-subject S] [-scopes read,write,admin] [-tier TIER]
 //	                          [-name N] [-expires RFC3339|DURATION] [-prefix sk_live]
 //	apiauth -db … keys list -tenant T [-json]
-//	apiauth -db … keys rotate -id ID [-grace 24h]
+//	apiauth -db … keys rotate -id ID [-grace 24h] [-prefix sk_live]
 //	apiauth -db … keys revoke -id ID
 //	apiauth -db … clients register -id ID -tenant T [-subject S] [-scopes …] [-tier TIER]
 //	apiauth -db … migrate
