@@ -1,0 +1,9 @@
+package sqlstore
+
+import (
+	"context"
+	"time"
+)
+
+// SweepGrants runs the sweep that CreateCode runs now and then, for tests.
+func SweepGrants(ctx context.Context, s *Store, now time.Time) error { return s.sweepGrants(ctx, now) }

@@ -1,0 +1,63 @@
+-- apiauth sqlstore, PostgreSQL, version 3: the OAuth authorization-code
+-- flow: codes, grants with their refresh-token families, and consents.
+-- Only SHA-256 digests of codes and refresh tokens are stored, never the
+-- codes or tokens. Rows are read and written by key, in transactions,
+-- without a cache: no trigger or notification is needed for a change to
+-- be seen at once by every instance.
+
+-- Authorization codes (RFC 6749 §4.1.2, RFC 7636). A code is spent by one
+-- conditional UPDATE ... WHERE used_at IS NULL, and kept until it expires
+-- so that a replay is recognized and its grant revoked.
+CREATE TABLE IF NOT EXISTS apiauth_oauth_codes (
+    digest           BYTEA PRIMARY KEY CHECK (octet_length(digest) = 32),
+    grant_id         TEXT NOT NULL UNIQUE,      -- the grant its redemption starts
+    client_id        TEXT NOT NULL,
+    redirect_uri     TEXT NOT NULL DEFAULT '',
+    challenge        TEXT NOT NULL DEFAULT '',  -- PKCE S256 code_challenge
+    subject          TEXT NOT NULL DEFAULT '',
+    tenant           TEXT NOT NULL DEFAULT '',
+    scopes           TEXT NOT NULL DEFAULT '',  -- space-separated, in order
+    created_at       TIMESTAMPTZ NOT NULL,
+    expires_at       TIMESTAMPTZ NOT NULL,
+    grant_expires_at TIMESTAMPTZ NOT NULL,      -- absolute expiry of the grant
+    used_at          TIMESTAMPTZ                -- NULL: not redeemed
+);
+CREATE INDEX IF NOT EXISTS apiauth_oauth_codes_expires ON apiauth_oauth_codes (expires_at);
+
+-- Grants: one per redeemed code, the family of its refresh tokens (RFC
+-- 9700 §4.14.2). refresh_digest is the current token, the only one a
+-- rotation accepts; idle_expires_at is never after expires_at, so it
+-- alone says when a grant is dead by time.
+CREATE TABLE IF NOT EXISTS apiauth_oauth_grants (
+    grant_id        TEXT PRIMARY KEY,
+    client_id       TEXT NOT NULL,
+    subject         TEXT NOT NULL DEFAULT '',
+    tenant          TEXT NOT NULL DEFAULT '',
+    scopes          TEXT NOT NULL DEFAULT '',
+    created_at      TIMESTAMPTZ NOT NULL,
+    expires_at      TIMESTAMPTZ NOT NULL,
+    idle_expires_at TIMESTAMPTZ NOT NULL,
+    revoked_at      TIMESTAMPTZ,                -- NULL: not revoked
+    refresh_digest  BYTEA CHECK (octet_length(refresh_digest) = 32)  -- NULL: none
+);
+CREATE INDEX IF NOT EXISTS apiauth_oauth_grants_idle ON apiauth_oauth_grants (idle_expires_at);
+
+-- Every refresh token of every grant, current or replaced, numbered in
+-- the order issued: a replaced one presented again revokes its grant.
+CREATE TABLE IF NOT EXISTS apiauth_oauth_refresh_tokens (
+    digest    BYTEA PRIMARY KEY CHECK (octet_length(digest) = 32),
+    grant_id  TEXT NOT NULL,
+    seq       BIGINT NOT NULL,                  -- 1 for the first, one more per rotation
+    issued_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX IF NOT EXISTS apiauth_oauth_refresh_tokens_grant ON apiauth_oauth_refresh_tokens (grant_id, seq);
+
+-- Consents remembered, one per tenant, subject and client.
+CREATE TABLE IF NOT EXISTS apiauth_oauth_consents (
+    tenant    TEXT NOT NULL,
+    subject   TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    scopes    TEXT NOT NULL DEFAULT '',
+    saved_at  TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (tenant, subject, client_id)
+);
