@@ -303,6 +303,18 @@ func (j *JWKS) JWTKey(ctx context.Context, kid string) (*JWTKey, error) {
 	return c.lookupSlow(ctx, kid, now)
 }
 
+// Ping reports whether the JWKS can verify tokens now: it holds a key set
+// that is not past its use (MaxStale), or else a fetch made now succeeds.
+// It is a readiness check (see Ready); it never waits for a refresh of a
+// set that is still usable.
+func (j *JWKS) Ping(ctx context.Context) error {
+	c := j.c
+	if st := c.state.Load(); st != nil && c.usable(st, c.now()) {
+		return nil
+	}
+	return j.Refresh(ctx)
+}
+
 // Refresh fetches the set now, whatever its freshness and the fetch
 // interval, and returns the fetch's failure. If a fetch is already under
 // way it waits for that one. Tests and programs that want their keys

@@ -535,3 +535,11 @@ func (s *Store) unavailable(ctx context.Context, key string, limits []apiauth.Li
 	}
 	return apiauth.Decision{}, err
 }
+
+// Ping reports whether Redis answers, within the store's budget: a
+// readiness check (see apiauth.Ready). The fallback store does not count.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.budget)
+	defer cancel()
+	return s.client.Ping(ctx).Err()
+}

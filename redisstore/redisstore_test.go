@@ -20,6 +20,8 @@ import (
 	"github.com/apiauth/apiauth/apiauthtest"
 	"github.com/apiauth/apiauth/redisstore"
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // testBudget is the budget of tests that are not about the budget: generous,
@@ -675,4 +677,15 @@ func BenchmarkRedisTake(b *testing.B) {
 			}
 		})
 	})
+}
+
+// Ping is the store's readiness check: Redis answers, and a server that
+// does not is an error within the budget.
+func TestPing(t *testing.T) {
+	if addr := os.Getenv("APIAUTH_REDIS_ADDR"); addr != "" {
+		s := redisstore.New(client(t, addr, true), redisstore.WithBudget(testBudget))
+		require.NoError(t, s.Ping(context.Background()))
+	}
+	dead := redisstore.New(client(t, fmt.Sprint("127.0.0.1:", freePort(t)), true), redisstore.WithBudget(testBudget))
+	assert.Error(t, dead.Ping(context.Background()))
 }

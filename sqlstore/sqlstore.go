@@ -739,3 +739,7 @@ func scanRecord(row scanner) (*apiauth.KeyRecord, int64, error) {
 	rec.CreatedAt, rec.ExpiresAt, rec.RevokedAt, rec.LastUsedAt = created.t, expires.t, revoked.t, used.t
 	return &rec, updated.t.UnixMicro(), nil
 }
+
+// Ping reports whether the database answers: a readiness check (see
+// apiauth.Ready).
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }

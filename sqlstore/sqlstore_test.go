@@ -17,6 +17,8 @@ import (
 	"github.com/apiauth/apiauth"
 	"github.com/apiauth/apiauth/apiauthtest"
 	"github.com/apiauth/apiauth/sqlstore"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestSQLiteConformance(t *testing.T) {
@@ -564,4 +566,14 @@ func TestGetKeyIsNotAUse(t *testing.T) {
 			t.Fatalf("LastUsedAt %v after GetKey only", got.LastUsedAt)
 		}
 	}
+}
+
+// Ping is the store's readiness check: the database answers, until it is
+// closed.
+func TestPing(t *testing.T) {
+	db, _ := openSQLite(t)
+	s := newStore(t, db)
+	require.NoError(t, s.Ping(context.Background()))
+	require.NoError(t, db.Close())
+	assert.Error(t, s.Ping(context.Background()))
 }

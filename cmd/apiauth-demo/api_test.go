@@ -1,7 +1,13 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -239,4 +245,30 @@ func TestOversizedToken(t *testing.T) {
 		assert.NotEmpty(t, p["request_id"], "n=%d", n)
 		assert.Equal(t, p["request_id"], res.header.Get("X-Request-Id"))
 	}
+}
+
+// TestReadyz: GET /readyz is 200 when the database (and Redis, when used)
+// answer, and a 503 problem naming what does not otherwise.
+func TestReadyz(t *testing.T) {
+	d := startDemo(t, "-db", "sqlite:"+filepath.Join(t.TempDir(), "demo.db"))
+	res := d.do(http.MethodGet, "/readyz", "", nil)
+	require.Equal(t, http.StatusOK, res.status, "body: %s", res.body)
+	assert.Equal(t, "{\"status\":\"ready\"}\n", string(res.body))
+
+	if addr := os.Getenv("APIAUTH_REDIS_ADDR"); addr != "" {
+		r := startDemo(t, "-redis", addr)
+		assert.Equal(t, http.StatusOK, r.do(http.MethodGet, "/readyz", "", nil).status)
+	}
+
+	// The handler itself, with a dependency down.
+	cfg, err := loadConfig("")
+	require.NoError(t, err)
+	down := func(context.Context) error { return errors.New("connection refused") }
+	h := newHandler(cfg, backends{Keys: apiauth.NewMemoryKeys(), Limits: apiauth.NewMemoryStore(),
+		Ready: map[string]func(context.Context) error{"database": down}}, slog.New(slog.DiscardHandler))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	assert.Contains(t, rec.Body.String(), `"detail":"Not ready: database."`)
+	assert.NotContains(t, rec.Body.String(), "refused")
 }

@@ -222,8 +222,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Issuer:   issuer,
 		Verifier: verifier,
 		Limits:   limits,
+		Ready:    readiness(creds, limits),
 	}, log)
 	return serve(ctx, newServer(h, log), ln, log)
+}
+
+// readiness is what GET /readyz checks: the database with -db, and Redis
+// with -redis (a store that can say whether it answers).
+func readiness(creds *credentialStore, limits apiauth.Store) map[string]func(context.Context) error {
+	checks := map[string]func(context.Context) error{}
+	if creds.db != nil {
+		checks["database"] = creds.db.PingContext
+	}
+	if p, ok := limits.(interface{ Ping(context.Context) error }); ok {
+		checks["redis"] = p.Ping
+	}
+	return checks
 }
 
 // newServer is the demo's HTTP server: timeouts on every phase, and a

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -44,6 +45,9 @@ type backends struct {
 	Verifier *apiauth.JWTVerifier
 	// Limits keeps the rate-limit and failed-authentication counts.
 	Limits apiauth.Store
+	// Ready are the readiness checks of GET /readyz, by name: the
+	// database and Redis, when used.
+	Ready map[string]func(context.Context) error
 }
 
 // newHandler wires the demo's routes. Everything under /v1/ passes, in
@@ -111,6 +115,7 @@ func newHandler(cfg *Config, b backends, log *slog.Logger) http.Handler {
 
 	root := http.NewServeMux()
 	root.HandleFunc("GET /healthz", healthz)
+	root.Handle("GET /readyz", apiauth.Ready(b.Ready))
 	// The token routes answer other methods themselves (405, Allow: POST),
 	// in the OAuth error format.
 	root.Handle("/oauth/token", rateLimit(b.Issuer.TokenHandler()))
