@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"time"
 
 	"github.com/apiauth/apiauth"
@@ -77,4 +78,34 @@ func exProblemCode(rec *httptest.ResponseRecorder) apiauth.Code {
 		return "ok"
 	}
 	return exProblem(rec).Code
+}
+
+// ExampleClientIP finds the client behind trusted proxies: X-Forwarded-For
+// is walked from the right through the trusted networks only, so a value a
+// client wrote itself is never believed. RateLimit (for anonymous callers)
+// and WithFailureLimit count by this address when given WithClientIP.
+func ExampleClientIP() {
+	clientIP := &apiauth.ClientIP{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}
+
+	req := httptest.NewRequest("GET", "/v1/orders", nil)
+	req.RemoteAddr = "10.0.0.2:41000" // the load balancer
+	req.Header.Set("X-Forwarded-For", "192.0.2.1, 198.51.100.7, 10.0.0.9")
+	fmt.Println(clientIP.Addr(req)) // the first address from the right outside 10.0.0.0/8
+
+	req.RemoteAddr = "203.0.113.5:41000" // not a trusted proxy: its header is ignored
+	fmt.Println(clientIP.Addr(req))
+
+	req.RemoteAddr = "[2001:db8:1:2:3:4:5:6]:41000"
+	fmt.Println(clientIP.Key(req)) // an IPv6 client is limited by its /64
+
+	// Give the same ClientIP to every layer that counts by address:
+	store := apiauth.NewMemoryStore()
+	_ = apiauth.Authenticate(exampleKeys(),
+		apiauth.WithFailureLimit(store, apiauth.Tier{}), apiauth.WithClientIP(clientIP))
+	_ = apiauth.RateLimit(store, apiauth.Presets(), apiauth.WithClientIP(clientIP))
+
+	// Output:
+	// 198.51.100.7
+	// 203.0.113.5
+	// 2001:db8:1:2::/64
 }

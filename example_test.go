@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -56,6 +57,63 @@ func exProblem(rec *httptest.ResponseRecorder) apiauth.Problem {
 		panic(err)
 	}
 	return p
+}
+
+// The quick start of README.md: API keys, a scope per route, the tenant
+// from the path, and public routes (health; later the token endpoint and
+// its JWK Set) outside the authenticated group. A program ends with
+//
+//	log.Fatal(http.ListenAndServe("127.0.0.1:8080", handler))
+//
+// where this example sends requests instead.
+func Example_quickStart() {
+	keys := apiauth.NewMemoryKeys() // or apiauth.NewKeys(store) on your database
+	key, _, err := keys.Create(context.Background(), apiauth.KeySpec{
+		Subject: "user-1", Tenant: "acme", Scopes: []apiauth.Scope{apiauth.Write},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("API key of user-1 (shown once): %s", key)
+
+	listOrders := func(w http.ResponseWriter, r *http.Request) {
+		p, _ := apiauth.PrincipalFrom(r.Context()) // subject, tenant, scopes, tier, key ID
+		fmt.Fprintf(w, "orders of %s\n", p.Tenant)
+	}
+	createOrder := func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusCreated) }
+
+	// The authenticated group: a scope per route, the tenant from the path.
+	api := http.NewServeMux()
+	api.Handle("GET /v1/orders", apiauth.RequireScope(apiauth.Read)(http.HandlerFunc(listOrders)))
+	api.Handle("POST /v1/orders", apiauth.RequireScope(apiauth.Write)(http.HandlerFunc(createOrder)))
+	api.Handle("GET /v1/tenants/{tenant}/orders", apiauth.RequireScope(apiauth.Read)(
+		apiauth.RequireTenant(apiauth.PathTenant("tenant"))(http.HandlerFunc(listOrders))))
+
+	// Public routes stay outside it: health now, the token endpoint and
+	// its JWK Set when you add them (docs/token-endpoint.md).
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.Handle("/v1/", apiauth.Authenticate(keys)(api))
+	handler := apiauth.RequestID()(mux)
+
+	for _, c := range []struct{ method, path, key string }{
+		{"GET", "/healthz", ""},
+		{"GET", "/v1/orders", ""},
+		{"GET", "/v1/orders", key},
+		{"POST", "/v1/orders", key},
+		{"GET", "/v1/tenants/acme/orders", key},
+		{"GET", "/v1/tenants/globex/orders", key},
+	} {
+		fmt.Println(c.method, c.path, exServe(handler, c.method, c.path, c.key))
+	}
+
+	// Output:
+	// GET /healthz 200 ok
+	// GET /v1/orders 401 missing_token request_id=0123456789abcdefghij
+	// GET /v1/orders 200 orders of acme
+	// POST /v1/orders 201
+	// GET /v1/tenants/acme/orders 200 orders of acme
+	// GET /v1/tenants/globex/orders 403 tenant_forbidden request_id=0123456789abcdefghij
 }
 
 func ExampleAuthenticate() {

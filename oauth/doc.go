@@ -4,20 +4,45 @@
 // in exchange for API keys (RFC 8693), and the JWK Set that lets any JWT
 // library verify them.
 //
-// An Issuer is set up once and mounted outside the authenticated routes:
+// A server registers its clients, makes an Issuer, mounts its routes outside
+// the authenticated ones, and lets the API accept its tokens:
 //
-//	issuer, err := oauth.NewIssuer(oauth.Config{
-//		Issuer: "https://api.example.com", Audience: "orders-api",
-//		Clients: clients, Keys: keys,
-//	})
-//	mux.Handle("POST /oauth/token", issuer.TokenHandler())
-//	mux.Handle("GET /.well-known/jwks.json", issuer.JWKSHandler())
-//
-// and the API verifies its tokens with apiauth's JWT verifier:
-//
+//	_, err := oauth.RegisterClient(ctx, clients, oauth.ClientSpec{ID: "svc-billing", Tenant: "acme", Scopes: []apiauth.Scope{apiauth.Read}}, secret)
+//	issuer, err := oauth.NewIssuer(oauth.Config{Issuer: "https://api.example.com", Audience: "orders-api", Clients: clients, Keys: keys})
+//	mux.Handle("/oauth/token", issuer.TokenHandler())
 //	verifier, err := apiauth.NewJWTVerifier(apiauth.JWTOptions{Keys: keys}, issuer.JWTIssuer())
-//	api := apiauth.Authenticate(keys, apiauth.WithJWT(verifier))
+//	mux.Handle("/v1/", apiauth.Authenticate(keys, apiauth.WithJWT(verifier))(api))
+//
+// A client then posts grant_type=client_credentials with its ID and secret
+// (HTTP Basic) to /oauth/token and sends the access_token it gets as
+// "Authorization: Bearer <token>". Example_publicRoutes is the whole
+// program: the quick start of package apiauth with these routes added.
+//
+// # Routes
+//
+// TokenHandler is the token endpoint: client_credentials for the clients
+// of Config.Clients, and the RFC 8693 exchange of an API key of
+// Config.Keys. APIKeyExchangeHandler exchanges an API key posted as JSON,
+// {"apiKey": "…"}. JWKSHandler publishes the public keys, usually at
+// /.well-known/jwks.json. All three take no bearer token: mount them
+// outside apiauth.Authenticate.
+//
+// # Tokens
+//
+// Tokens live an hour by default (Config.TTL), are signed with
+// Config.SigningKey (a fresh RS256 key when nil; Rotate replaces it and
+// keeps the old one published until its tokens expire), and carry the
+// client's or the key's subject, tenant, scopes and tier. A token exchanged
+// from an API key carries the key's ID: the verifier that JWTIssuer
+// describes refuses it as soon as the key is revoked. Issue signs a token
+// for a flow of your own.
+//
+// # Clients
 //
 // Clients live in a ClientStore: MemoryClientStore, sqlstore's database
-// store, or your own. Only SHA-256 digests of client secrets are stored.
+// store, or your own (apiauthtest.TestClientStore checks it). Only SHA-256
+// digests of client secrets are stored; GenerateClientSecret makes a
+// secret, never a person's password. Failed client authentications and bad
+// API keys are throttled per address (Config.FailureLimit), never per
+// client ID alone, so that guesses from elsewhere cannot lock a client out.
 package oauth

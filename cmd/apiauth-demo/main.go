@@ -10,7 +10,7 @@
 //	             [-db sqlite:demo.db | -db postgres://user:pass@host/db]
 //
 // Without -config, or with a config that lists no keys, it generates API
-// keys for two tenants; with none that lists no clients, an OAuth client
+// keys for two tenants; without clients in the config, an OAuth client
 // (svc-acme of tenant acme). It prints them, with ready-to-paste curl
 // lines, before the line "listening on http://HOST:PORT". Logs go to
 // stderr and never show a key, secret or token.
@@ -41,9 +41,11 @@
 // except that one the database already holds, by ID or by key, is kept as
 // it is: a key revoked through the admin routes stays revoked, and an
 // entry changed in the config does not change the stored record (a
-// warning says so). Without config keys, each start generates new demo
-// keys, and a new demo client (svc-acme-… once svc-acme is taken), since
-// the ones printed before are stored only as digests.
+// warning says so). Without config keys, demo keys are generated only
+// into a database that holds no key of the demo's tenants, and the demo
+// client only when the database does not hold svc-acme: a restart on the
+// same database generates none, says so in a log line, and the keys and
+// secret printed at the first start keep working.
 //
 // # Access tokens
 //
