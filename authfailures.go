@@ -91,5 +91,5 @@ func (c *authConfig) refuseThrottled(w http.ResponseWriter, r *http.Request, st 
 	if c.observe != nil {
 		c.observe(r, Event{RequestID: st.requestIDOrNew(), Code: CodeRateLimited, Status: http.StatusTooManyRequests})
 	}
-	c.reject(w, r, st, CodeRateLimited, "Too many failed authentication attempts. Try again in "+secs+" seconds.", "Retry-After", secs)
+	c.reject(w, r, st, CodeRateLimited, "Too many failed authentication attempts. Try again in "+inSeconds(secs)+".", "Retry-After", secs)
 }

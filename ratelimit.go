@@ -341,9 +341,17 @@ func RateLimit(store Store, tiers Tiers, opts ...Option) func(http.Handler) http
 				st, r = ensureState(r)
 			}
 			st.settingsOrDefault().reject(w, r, st, CodeRateLimited,
-				"Rate limit exceeded. Try again in "+secs+" seconds.", "Retry-After", secs)
+				"Rate limit exceeded. Try again in "+inSeconds(secs)+".", "Retry-After", secs)
 		})
 	}
+}
+
+// inSeconds is secs, a count of seconds, in words: "1 second", "7 seconds".
+func inSeconds(secs string) string {
+	if secs == "1" {
+		return "1 second"
+	}
+	return secs + " seconds"
 }
 
 // ceilSeconds rounds d up to whole seconds, at least 1.

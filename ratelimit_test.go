@@ -445,3 +445,18 @@ func TestRateLimitBucketPerIssuer(t *testing.T) {
 	assert.Equal(t, 200, status(""), "and so has an API key's")
 	assert.Equal(t, 429, status("https://idp-a.test"))
 }
+
+// A refusal's detail says "1 second", not "1 seconds".
+func TestRateLimitDetailOneSecond(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	one := apiauth.Tiers{"free": {Name: "one", Limits: []apiauth.Limit{{Requests: 1, Window: time.Second}}}}
+	h := principalLayer(&apiauth.Principal{KeyID: "k"})(apiauth.RateLimit(apiauth.NewMemoryStore(), one,
+		apiauth.WithClock(func() time.Time { return now }))(echo))
+	var rr *httptest.ResponseRecorder
+	for range 2 {
+		rr = httptest.NewRecorder()
+		h.ServeHTTP(rr, httptest.NewRequest("GET", "/", nil))
+	}
+	require.Equal(t, 429, rr.Code)
+	assert.Contains(t, rr.Body.String(), `"detail":"Rate limit exceeded. Try again in 1 second."`)
+}

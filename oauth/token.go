@@ -51,11 +51,19 @@ func oauthErr(status int, code, desc string) *oauthError {
 	return &oauthError{status: status, code: code, desc: desc}
 }
 
+// inSeconds is secs in words: "1 second", "7 seconds".
+func inSeconds(secs int64) string {
+	if secs == 1 {
+		return "1 second"
+	}
+	return strconv.FormatInt(secs, 10) + " seconds"
+}
+
 // throttled is the 429 of a client or address over its failure limit.
 func throttled(code, why string, wait time.Duration) *oauthError {
 	secs := ceilSeconds(wait)
 	return &oauthError{status: http.StatusTooManyRequests, code: code, retry: secs,
-		desc: why + "; try again in " + strconv.FormatInt(secs, 10) + " seconds."}
+		desc: why + "; try again in " + inSeconds(secs) + "."}
 }
 
 var (
