@@ -89,7 +89,7 @@ func (f *failureLimit) release(ctx context.Context, key string) {
 func (c *authConfig) refuseThrottled(w http.ResponseWriter, r *http.Request, st *state, wait time.Duration) {
 	secs := strconv.FormatInt(ceilSeconds(wait), 10)
 	if c.observe != nil {
-		c.observe(r, Event{RequestID: st.requestIDOrNew(), Code: CodeRateLimited, Status: http.StatusTooManyRequests})
+		c.observe(r, Event{Layer: "authenticate", RequestID: st.requestIDOrNew(), Code: CodeRateLimited, Status: http.StatusTooManyRequests})
 	}
 	c.reject(w, r, st, CodeRateLimited, "Too many failed authentication attempts. Try again in "+inSeconds(secs)+".", "Retry-After", secs)
 }

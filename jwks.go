@@ -65,6 +65,11 @@ type JWKSOptions struct {
 	MaxStale time.Duration
 	// Now returns the current time (time.Now when nil).
 	Now func() time.Time
+	// OnEvent, when set, is called after every fetch of the set with an
+	// Event of layer "jwks": Code "" when it succeeded, else
+	// temporarily_unavailable with the failure as Err; the request is
+	// nil. LogEvent logs them.
+	OnEvent func(*http.Request, Event)
 }
 
 // JWKS is a KeySet fetched from an identity provider's JWK Set URL (RFC
@@ -101,6 +106,7 @@ type JWKS struct {
 // jwksCore is the state of a JWKS, apart from it so that a JWKS nobody
 // closes can still be collected, stopping its goroutine.
 type jwksCore struct {
+	observe                                 func(*http.Request, Event) // JWKSOptions.OnEvent
 	url                                     string
 	client                                  *http.Client
 	minRefresh, maxRefresh, minFetch, stale time.Duration
@@ -157,6 +163,7 @@ func newJWKS(rawURL string, opts JWKSOptions, after func(time.Duration) <-chan t
 		minFetch:   opts.MinFetchInterval,
 		stale:      opts.MaxStale,
 		now:        opts.Now,
+		observe:    opts.OnEvent,
 		after:      after,
 		kick:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
@@ -453,6 +460,13 @@ func (c *jwksCore) run(call *jwksCall, start time.Time) {
 	cancel()
 	if err != nil {
 		err = &jwksError{err: err}
+	}
+	if c.observe != nil {
+		e := Event{Layer: "jwks", Duration: c.now().Sub(start), Err: err}
+		if err != nil {
+			e.Code = CodeUnavailable
+		}
+		c.observe(nil, e)
 	}
 	c.mu.Lock()
 	if err == nil {

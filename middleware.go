@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -19,7 +18,6 @@ type authConfig struct {
 	checks, jwtChecks bool
 	maxLen            int
 	optional          bool
-	observe           func(*http.Request, Event)
 	failures          *failureLimit
 	now               func() time.Time
 	clientIP          *ClientIP
@@ -76,67 +74,6 @@ func WithMaxTokenLength(n int) Option {
 // credential that is present is still verified, and refused when bad.
 func Optional() Option {
 	return Option{name: "Optional", auth: func(c *authConfig) { c.optional = true }}
-}
-
-// Event reports one authentication outcome to an observer. It carries no
-// credential: at most the key ID and a short fingerprint of the token.
-type Event struct {
-	RequestID string
-	// Code is "" when the request was authenticated, else the problem code.
-	Code Code
-	// Status is the response status of a rejection, 0 on success.
-	Status int
-	// Principal is the authenticated caller, nil on rejection.
-	Principal *Principal
-	// Fingerprint identifies the presented token without revealing it
-	// (Fingerprint); "" when no token was presented.
-	Fingerprint string
-	// Err is the verifier's error on rejection, nil otherwise.
-	Err error
-}
-
-// OnEvent calls fn after every authentication outcome, success and
-// rejection alike, before the response is written. Observers compose: with
-// several OnEvent and WithLogger options, each is called, in order.
-func OnEvent(fn func(*http.Request, Event)) Option {
-	return Option{name: "OnEvent", auth: func(c *authConfig) {
-		if fn == nil {
-			return
-		}
-		prev := c.observe
-		if prev == nil {
-			c.observe = fn
-			return
-		}
-		c.observe = func(r *http.Request, e Event) {
-			prev(r, e)
-			fn(r, e)
-		}
-	}}
-}
-
-// WithLogger logs every outcome to l: rejections at Info with their code,
-// verifier failures at Error, successes at Debug. Tokens are never logged;
-// key IDs and fingerprints are.
-func WithLogger(l *slog.Logger) Option {
-	o := OnEvent(func(r *http.Request, e Event) {
-		ctx := r.Context()
-		switch {
-		case e.Code == "":
-			l.LogAttrs(ctx, slog.LevelDebug, "apiauth: authenticated",
-				slog.String("request_id", e.RequestID), slog.Any("principal", e.Principal))
-		case e.Code == CodeUnavailable:
-			l.LogAttrs(ctx, slog.LevelError, "apiauth: verifier failed",
-				slog.String("request_id", e.RequestID), slog.String("code", string(e.Code)),
-				slog.String("token_fp", e.Fingerprint), slog.String("error", e.Err.Error()))
-		default:
-			l.LogAttrs(ctx, slog.LevelInfo, "apiauth: rejected",
-				slog.String("request_id", e.RequestID), slog.String("code", string(e.Code)),
-				slog.Int("status", e.Status), slog.String("token_fp", e.Fingerprint))
-		}
-	})
-	o.name = "WithLogger"
-	return o
 }
 
 // Fingerprint returns a short identifier of a token for logs: the first 8
@@ -235,12 +172,16 @@ func (c *authConfig) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		c.fail(w, r, st, CodeInvalidToken, tok, nil)
 		return
 	}
+	var start time.Time
+	if c.observe != nil {
+		start = time.Now()
+	}
 	p, err := verifier.Verify(r.Context(), tok)
 	if err == nil && p == nil {
 		err = ErrInvalidToken
 	}
 	if err != nil {
-		c.fail(w, r, st, codeOf(err), tok, err)
+		c.failAfter(w, r, st, codeOf(err), tok, err, start)
 		return
 	}
 	if reserved != "" {
@@ -248,7 +189,7 @@ func (c *authConfig) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	}
 	st.principal = p
 	if c.observe != nil {
-		c.observe(r, Event{RequestID: st.requestIDOrNew(), Principal: p})
+		c.observe(r, Event{Layer: "authenticate", RequestID: st.requestIDOrNew(), Principal: p, Duration: time.Since(start)})
 	}
 	next.ServeHTTP(w, r)
 }
@@ -277,11 +218,20 @@ func (c *authConfig) reserve(w http.ResponseWriter, r *http.Request, st *state, 
 // fail reports and renders a rejection by Authenticate. A failure
 // reserved for the request (WithFailureLimit) stays counted.
 func (c *authConfig) fail(w http.ResponseWriter, r *http.Request, st *state, code Code, tok string, err error) {
+	c.failAfter(w, r, st, code, tok, err, time.Time{})
+}
+
+// failAfter is fail for a rejection after the verifier was asked, from
+// start (zero when it was not).
+func (c *authConfig) failAfter(w http.ResponseWriter, r *http.Request, st *state, code Code, tok string, err error, start time.Time) {
 	info := problems[code]
 	if c.observe != nil {
-		e := Event{RequestID: st.requestIDOrNew(), Code: code, Status: info.status, Err: err}
+		e := Event{Layer: "authenticate", RequestID: st.requestIDOrNew(), Code: code, Status: info.status, Err: err}
 		if tok != "" {
 			e.Fingerprint = Fingerprint(tok)
+		}
+		if !start.IsZero() {
+			e.Duration = time.Since(start)
 		}
 		c.observe(r, e)
 	}

@@ -729,8 +729,8 @@ func TestObserversCompose(t *testing.T) {
 	getMe(h, readerKey)
 	getMe(h, "unknown-key-0123456789abcdef")
 	assert.Equal(t, []string{"first ", "last ", "first invalid_token", "last invalid_token"}, order)
-	assert.Contains(t, logged.String(), "apiauth: authenticated")
-	assert.Contains(t, logged.String(), "apiauth: rejected")
+	assert.Contains(t, logged.String(), "apiauth: authenticate ok")
+	assert.Contains(t, logged.String(), "apiauth: authenticate refused")
 }
 
 // The layers share one Option type; an option given to a layer it does

@@ -195,6 +195,9 @@ type problemSettings struct {
 	realm    string
 	typeBase string
 	render   Renderer
+	// observe is the Authenticate layer's observers, which the guards
+	// after it report their refusals to.
+	observe observer
 	// templates holds each library code's problem under these settings
 	// (see compile).
 	templates map[Code]*problemTemplate

@@ -256,6 +256,9 @@ type rateLimitConfig struct {
 	failOpen bool
 	ietf     bool
 	clientIP *ClientIP
+	observe  observer
+	store    Store
+	tiers    tierSet
 }
 
 // WithFailOpen lets requests through, without rate-limit headers, when the
@@ -299,51 +302,74 @@ func RateLimit(store Store, tiers Tiers, opts ...Option) func(http.Handler) http
 	if err != nil {
 		panic(err)
 	}
+	cfg.store, cfg.tiers = store, set
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			st := stateFrom(r.Context())
-			p := st.principalOrNil()
-			tier := set.of(p)
-			var key string
-			switch {
-			case p != nil && p.KeyID != "":
-				key = "k:" + p.KeyID
-			case p != nil:
-				// Without a key ID, the subject within its tenant and
-				// issuer: the same sub of two tenants, or of two issuers,
-				// is two callers.
-				key = "s:" + p.Issuer + "\x00" + p.Tenant + "\x00" + p.Subject
-			default:
-				key = "ip:" + cfg.clientIP.Key(r)
-			}
-			now := cfg.now()
-			d, err := store.Take(r.Context(), key, tier.Limits, now)
-			if err != nil {
-				if cfg.failOpen {
-					next.ServeHTTP(w, r)
-					return
-				}
-				if st == nil {
-					st, r = ensureState(r)
-				}
-				st.settingsOrDefault().reject(w, r, st, CodeUnavailable, "Rate limits cannot be checked right now; try again later.",
-					"Retry-After", "1")
-				return
-			}
-			h := w.Header()
-			setRateLimitHeaders(h, tier.Limits, &d, now, cfg.ietf)
-			if d.Allowed {
-				next.ServeHTTP(w, r)
-				return
-			}
-			secs := strconv.FormatInt(ceilSeconds(d.RetryAfter), 10)
-			if st == nil {
-				st, r = ensureState(r)
-			}
-			st.settingsOrDefault().reject(w, r, st, CodeRateLimited,
-				"Rate limit exceeded. Try again in "+inSeconds(secs)+".", "Retry-After", secs)
+			cfg.serve(w, r, next)
 		})
 	}
+}
+
+// serve decides one request and passes it on, or refuses it.
+func (c *rateLimitConfig) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	st := stateFrom(r.Context())
+	p := st.principalOrNil()
+	tier := c.tiers.of(p)
+	var key string
+	switch {
+	case p != nil && p.KeyID != "":
+		key = "k:" + p.KeyID
+	case p != nil:
+		// Without a key ID, the subject within its tenant and issuer: the
+		// same sub of two tenants, or of two issuers, is two callers.
+		key = "s:" + p.Issuer + "\x00" + p.Tenant + "\x00" + p.Subject
+	default:
+		key = "ip:" + c.clientIP.Key(r)
+	}
+	now := c.now()
+	d, err := c.store.Take(r.Context(), key, tier.Limits, now)
+	if c.observe != nil {
+		c.report(r, st, p, tier, &d, err, now)
+	}
+	if err != nil {
+		if c.failOpen {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if st == nil {
+			st, r = ensureState(r)
+		}
+		st.settingsOrDefault().reject(w, r, st, CodeUnavailable, "Rate limits cannot be checked right now; try again later.",
+			"Retry-After", "1")
+		return
+	}
+	setRateLimitHeaders(w.Header(), tier.Limits, &d, now, c.ietf)
+	if d.Allowed {
+		next.ServeHTTP(w, r)
+		return
+	}
+	secs := strconv.FormatInt(ceilSeconds(d.RetryAfter), 10)
+	if st == nil {
+		st, r = ensureState(r)
+	}
+	st.settingsOrDefault().reject(w, r, st, CodeRateLimited,
+		"Rate limit exceeded. Try again in "+inSeconds(secs)+".", "Retry-After", secs)
+}
+
+// report tells the observers of one decision: allowed, refused, or the
+// store failing (let through with WithFailOpen, else refused).
+func (c *rateLimitConfig) report(r *http.Request, st *state, p *Principal, tier *Tier, d *Decision, err error, start time.Time) {
+	e := Event{Layer: "rate_limit", Principal: p, Tier: tier.Name, Duration: c.now().Sub(start), Err: err}
+	if st != nil {
+		e.RequestID = st.requestID[0]
+	}
+	switch {
+	case err != nil && !c.failOpen:
+		e.Code, e.Status = CodeUnavailable, http.StatusServiceUnavailable
+	case err == nil && !d.Allowed:
+		e.Code, e.Status = CodeRateLimited, http.StatusTooManyRequests
+	}
+	c.observe(r, e)
 }
 
 // inSeconds is secs, a count of seconds, in words: "1 second", "7 seconds".

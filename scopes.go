@@ -124,13 +124,13 @@ func RequireScope(want ...Scope) func(http.Handler) http.Handler {
 	joined := strings.Join(names, " ")
 	// A refusal's detail is the same for every request; its challenge
 	// depends on the realm too, and is kept for the last realm seen.
-	deny := &refusal{code: CodeInsufficientScope, scope: joined, detail: "This request needs the scope: " + joined + "."}
+	deny := &refusal{layer: "scope", code: CodeInsufficientScope, scope: joined, detail: "This request needs the scope: " + joined + "."}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			st := stateFrom(r.Context())
 			p := st.principalOrNil()
 			if p == nil {
-				rejectUnauthenticated(w, r)
+				rejectUnauthenticated(w, r, "scope")
 				return
 			}
 			for _, s := range want {
@@ -172,6 +172,7 @@ func (s *state) principalOrNil() *Principal {
 // only code §3.1 has for a 403), naming the scopes needed, if any; the
 // problem's code says which refusal it is.
 type refusal struct {
+	layer         string // "scope" or "tenant", for events
 	code          Code
 	scope, detail string
 	last          atomic.Pointer[realmChallenge]
@@ -182,6 +183,10 @@ type realmChallenge struct{ realm, value string }
 
 func (s *refusal) reject(w http.ResponseWriter, r *http.Request, st *state) {
 	set := st.settingsOrDefault()
+	if set.observe != nil {
+		set.observe(r, Event{Layer: s.layer, RequestID: st.requestIDOrNew(), Code: s.code,
+			Status: http.StatusForbidden, Principal: st.principal})
+	}
 	c := s.last.Load()
 	if c == nil || c.realm != set.realm {
 		c = &realmChallenge{set.realm, challenge(set.realm, CodeInsufficientScope, problems[s.code].detail, s.scope)}
@@ -190,10 +195,13 @@ func (s *refusal) reject(w http.ResponseWriter, r *http.Request, st *state) {
 	set.reject(w, r, st, s.code, s.detail, "Www-Authenticate", c.value)
 }
 
-// rejectUnauthenticated answers a request that reached a guard without a
-// principal.
-func rejectUnauthenticated(w http.ResponseWriter, r *http.Request) {
+// rejectUnauthenticated answers a request that reached a guard (layer)
+// without a principal.
+func rejectUnauthenticated(w http.ResponseWriter, r *http.Request, layer string) {
 	st, r := ensureState(r)
 	set := st.settingsOrDefault()
+	if set.observe != nil {
+		set.observe(r, Event{Layer: layer, RequestID: st.requestIDOrNew(), Code: CodeMissingToken, Status: http.StatusUnauthorized})
+	}
 	set.reject(w, r, st, CodeMissingToken, "", "Www-Authenticate", challenge(set.realm, "", "", ""))
 }

@@ -17,13 +17,13 @@ import "net/http"
 // PathTenant("tenant") for http.ServeMux and chi patterns, or for example func(r *http.Request) string { return
 // mux.Vars(r)["tenant"] } for gorilla/mux.
 func RequireTenant(tenantOf func(*http.Request) string) func(http.Handler) http.Handler {
-	deny := &refusal{code: CodeTenantForbidden}
+	deny := &refusal{layer: "tenant", code: CodeTenantForbidden}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			st := stateFrom(r.Context())
 			p := st.principalOrNil()
 			if p == nil {
-				rejectUnauthenticated(w, r)
+				rejectUnauthenticated(w, r, "tenant")
 				return
 			}
 			if t := tenantOf(r); t == "" || t != p.Tenant {

@@ -2,6 +2,7 @@ package oauth_test
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -90,4 +91,30 @@ func TestTokenRequestScopeSyntax(t *testing.T) {
 		assert.Equal(t, 400, rec.Code, "%q", scope)
 		assert.Contains(t, rec.Body.String(), `"error":"invalid_scope"`, "%q", scope)
 	}
+}
+
+// Config.OnEvent sees every token request: issued, or refused with its
+// RFC 6749 code; never the secret.
+func TestTokenEvents(t *testing.T) {
+	secret := oauth.GenerateClientSecret()
+	clients := oauth.NewMemoryClientStore()
+	_, err := oauth.RegisterClient(context.Background(), clients, oauth.ClientSpec{ID: "svc-1", Tenant: "acme", Scopes: []apiauth.Scope{apiauth.Read}}, secret)
+	require.NoError(t, err)
+	var events []apiauth.Event
+	is, err := oauth.NewIssuer(oauth.Config{Issuer: "https://a.test", Audience: "api", Clients: clients,
+		OnEvent: func(_ *http.Request, e apiauth.Event) { events = append(events, e) }})
+	require.NoError(t, err)
+	for _, s := range []string{secret, "wrong-" + secret} {
+		req := httptest.NewRequest("POST", "/oauth/token", strings.NewReader("grant_type=client_credentials"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("svc-1", s)
+		is.TokenHandler().ServeHTTP(httptest.NewRecorder(), req)
+	}
+	require.Len(t, events, 2)
+	assert.Equal(t, "token", events[0].Layer)
+	assert.Empty(t, events[0].Code)
+	assert.Equal(t, apiauth.Code("invalid_client"), events[1].Code)
+	assert.Equal(t, http.StatusUnauthorized, events[1].Status)
+	assert.NotEmpty(t, events[1].RequestID)
+	assert.NotContains(t, events[1].Err.Error(), secret)
 }

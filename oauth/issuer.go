@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +45,11 @@ type Config struct {
 	ClientIP *apiauth.ClientIP
 	// Now returns the current time (time.Now when nil).
 	Now func() time.Time
+	// OnEvent, when set, is called for every token request with an
+	// apiauth.Event of layer "token": Code "" when a token was issued,
+	// else the RFC 6749 §5.2 error code and the status. apiauth.LogEvent
+	// logs them. Secrets and tokens never reach it.
+	OnEvent func(*http.Request, apiauth.Event)
 }
 
 // Issuer is an OAuth 2.0 authorization server's token endpoint (RFC 6749

@@ -106,7 +106,9 @@ func (is *Issuer) endpoint(issue func(*http.Request) (*tokenResponse, error)) ht
 			is.writeError(w, r, errMethodNotAllowed)
 			return
 		}
+		start := time.Now()
 		resp, err := issue(r)
+		is.report(r, err, start)
 		if err != nil {
 			is.writeError(w, r, err)
 			return
@@ -362,6 +364,20 @@ func exchangeError(err error, code string) error {
 		return oauthErr(http.StatusBadRequest, code, "The API key is invalid.")
 	}
 	return errUnavailable
+}
+
+// report tells Config.OnEvent the outcome of a token request.
+func (is *Issuer) report(r *http.Request, err error, start time.Time) {
+	if is.cfg.OnEvent == nil {
+		return
+	}
+	e := apiauth.Event{Layer: "token", RequestID: apiauth.RequestIDFrom(r.Context()), Duration: time.Since(start), Err: err}
+	if err != nil {
+		oe := errUnavailable
+		errors.As(err, &oe)
+		e.Code, e.Status = apiauth.Code(oe.code), oe.status
+	}
+	is.cfg.OnEvent(r, e)
 }
 
 // writeError writes an RFC 6749 §5.2 error response.
