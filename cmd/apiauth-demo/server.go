@@ -111,6 +111,7 @@ func newHandler(cfg *Config, b backends, log *slog.Logger) http.Handler {
 	rateLimit := apiauth.RateLimit(b.Limits, cfg.Tiers,
 		apiauth.WithClientIP(clientIP),
 		apiauth.WithIETFHeaders(),
+		apiauth.WithLogger(log),
 	)
 
 	root := http.NewServeMux()

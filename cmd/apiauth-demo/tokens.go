@@ -98,6 +98,7 @@ func newIssuer(cfg *Config, keys *apiauth.Keys, clients oauth.ClientStore, log *
 		Realm:        cfg.Realm,
 		FailureLimit: cfg.AuthFailures,
 		ClientIP:     &apiauth.ClientIP{TrustedProxies: cfg.TrustedProxies},
+		OnEvent:      apiauth.LogEvent(log),
 	})
 	if err != nil {
 		return nil, err
