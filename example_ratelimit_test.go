@@ -109,3 +109,24 @@ func ExampleClientIP() {
 	// 203.0.113.5
 	// 2001:db8:1:2::/64
 }
+
+// ExamplePerWindow is the one-line limit: 2 requests a minute per client
+// IP on a public route (without Authenticate; behind it, per principal).
+func ExamplePerWindow() {
+	now := time.Unix(1_800_000_000, 0)
+	limit := apiauth.RateLimit(apiauth.NewMemoryStore(), apiauth.PerWindow(2, time.Minute),
+		apiauth.WithClock(func() time.Time { return now }))
+	h := limit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	for _, addr := range []string{"192.0.2.1:1000", "192.0.2.1:1001", "192.0.2.1:1002", "198.51.100.9:1000"} {
+		req := httptest.NewRequest("GET", "/v1/status", nil)
+		req.RemoteAddr = addr
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		fmt.Println(addr, rec.Code, rec.Header().Get("X-RateLimit-Remaining"))
+	}
+	// Output:
+	// 192.0.2.1:1000 200 1
+	// 192.0.2.1:1001 200 0
+	// 192.0.2.1:1002 429 0
+	// 198.51.100.9:1000 200 1
+}

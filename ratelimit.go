@@ -133,6 +133,18 @@ type Tiers map[string]Tier
 // The map is the caller's: add to it or override entries before use.
 func Presets() Tiers { return presetTiers() }
 
+// PerWindow returns Tiers of one tier, the default, that allows n requests
+// per window to every caller: the one-line limit, without declaring tiers.
+// Behind Authenticate it limits each principal; on routes without it,
+// each client IP:
+//
+//	r.Use(apiauth.RateLimit(apiauth.NewMemoryStore(), apiauth.PerWindow(100, time.Minute)))
+//
+// RateLimit validates it: n must be positive and window at most 100 years.
+func PerWindow(n int64, window time.Duration) Tiers {
+	return Tiers{defaultTier: {Name: "default", Limits: []Limit{{Name: "default", Requests: n, Window: window}}}}
+}
+
 // defaultTier is the name of the tier of anonymous callers and of
 // principals whose tier is unknown.
 const defaultTier = "free"

@@ -460,3 +460,15 @@ func TestRateLimitDetailOneSecond(t *testing.T) {
 	require.Equal(t, 429, rr.Code)
 	assert.Contains(t, rr.Body.String(), `"detail":"Rate limit exceeded. Try again in 1 second."`)
 }
+
+// PerWindow limits each principal behind Authenticate, and is validated
+// when the layer is built.
+func TestPerWindow(t *testing.T) {
+	f := newFixture(t)
+	h := apiauth.Authenticate(f.keys)(apiauth.RateLimit(apiauth.NewMemoryStore(), apiauth.PerWindow(1, time.Hour))(echo))
+	assert.Equal(t, 200, getMe(h, readerKey).Code)
+	assert.Equal(t, 429, getMe(h, readerKey).Code)
+	assert.Equal(t, 200, getMe(h, writerKey).Code, "another principal, another bucket")
+	assert.Panics(t, func() { apiauth.RateLimit(apiauth.NewMemoryStore(), apiauth.PerWindow(0, time.Hour)) })
+	assert.Panics(t, func() { apiauth.RateLimit(apiauth.NewMemoryStore(), apiauth.PerWindow(1, 0)) })
+}

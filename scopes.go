@@ -94,10 +94,10 @@ func ParseScopes(s string) ([]Scope, error) {
 	return out, nil
 }
 
-// ScopeForMethod returns the scope an HTTP method needs by default: Read for
+// scopeForMethod returns the scope an HTTP method needs by default: Read for
 // the safe methods GET, HEAD and OPTIONS (RFC 9110 §9.2.1), Write for the
 // rest.
-func ScopeForMethod(method string) Scope {
+func scopeForMethod(method string) Scope {
 	switch method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		return Read
@@ -144,14 +144,16 @@ func RequireScope(want ...Scope) func(http.Handler) http.Handler {
 	}
 }
 
-// RequireMethodScope returns a layer that requires ScopeForMethod of the
-// request's method: Read for GET, HEAD and OPTIONS, Write otherwise.
+// RequireMethodScope returns a layer that requires the scope of the
+// request's method: Read for the safe methods GET, HEAD and OPTIONS (RFC
+// 9110 §9.2.1), Write for every other (methods are case-sensitive, §9.1:
+// "get" needs Write).
 func RequireMethodScope() func(http.Handler) http.Handler {
 	read, write := RequireScope(Read), RequireScope(Write)
 	return func(next http.Handler) http.Handler {
 		r, w := read(next), write(next)
 		return http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
-			if ScopeForMethod(req.Method) == Read {
+			if scopeForMethod(req.Method) == Read {
 				r.ServeHTTP(rw, req)
 				return
 			}

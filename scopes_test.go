@@ -2,6 +2,7 @@ package apiauth_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/apiauth/apiauth"
@@ -123,7 +124,9 @@ func TestScopeValid(t *testing.T) {
 	}
 }
 
-func TestScopeForMethod(t *testing.T) {
+// RequireMethodScope needs Read for the safe methods and Write for every
+// other: a read-only principal passes exactly the Read ones.
+func TestRequireMethodScope(t *testing.T) {
 	tests := map[string]apiauth.Scope{
 		http.MethodGet:     apiauth.Read,
 		http.MethodHead:    apiauth.Read,
@@ -139,9 +142,15 @@ func TestScopeForMethod(t *testing.T) {
 		// Methods are case-sensitive (RFC 9110 §9.1): "get" is not GET.
 		"get":  apiauth.Write,
 		"Head": apiauth.Write,
-		"":     apiauth.Write,
 	}
+	h := principalLayer(&apiauth.Principal{Subject: "u", Tenant: "acme", Scopes: []apiauth.Scope{apiauth.Read}})(apiauth.RequireMethodScope()(echo))
 	for method, want := range tests {
-		assert.Equal(t, want, apiauth.ScopeForMethod(method), "%q", method)
+		rr := httptest.NewRecorder()
+		h.ServeHTTP(rr, httptest.NewRequest(method, "/", nil))
+		if want == apiauth.Read {
+			assert.Equal(t, http.StatusOK, rr.Code, "%q", method)
+		} else {
+			assert.Equal(t, http.StatusForbidden, rr.Code, "%q", method)
+		}
 	}
 }
