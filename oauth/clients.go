@@ -6,7 +6,10 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"net/netip"
+	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/apiauth/apiauth"
@@ -28,12 +31,25 @@ var (
 // password a person chose.
 const MinClientSecretLength = 32
 
-// ClientRecord is an OAuth 2.0 client registered for the
-// client_credentials grant (RFC 6749 §4.4): who its tokens stand for and
-// the digest of its secret.
+// ClientRecord is a registered OAuth 2.0 client (RFC 6749 §2): a
+// confidential client with a secret, for the client_credentials grant
+// (§4.4) and the authorization-code grant, or a public one, for the
+// authorization-code grant with PKCE only; who its tokens stand for, the
+// digest of its secret and its redirection endpoints.
 type ClientRecord struct {
 	// ID is the client_id.
 	ID string `json:"client_id"`
+	// Name is what the consent page shows users; the ID when empty.
+	Name string `json:"name,omitempty"`
+	// Public marks a client that cannot keep a secret (RFC 6749 §2.1), a
+	// native or browser application: it has no secret and identifies
+	// itself by its client_id alone.
+	Public bool `json:"public,omitempty"`
+	// RedirectURIs are the client's redirection endpoints (RFC 6749
+	// §3.1.2): an authorization request's redirect_uri must equal one of
+	// them exactly, string for string (RFC 9700 §2.1), but for the port of
+	// a loopback one (RFC 8252 §7.3).
+	RedirectURIs []string `json:"redirect_uris,omitempty"`
 	// SecretDigest is the SHA-256 digest of the client secret; the secret
 	// itself is never stored.
 	SecretDigest apiauth.KeyDigest `json:"-"`
@@ -68,19 +84,26 @@ type ClientStore interface {
 
 // ClientSpec describes a client to register.
 type ClientSpec struct {
-	ID      string
-	Subject string
-	Tenant  string
-	Scopes  []apiauth.Scope
-	Tier    string
+	ID           string
+	Name         string
+	Public       bool
+	RedirectURIs []string
+	Subject      string
+	Tenant       string
+	Scopes       []apiauth.Scope
+	Tier         string
 	// CreatedAt is when the client is registered; the current time when
 	// zero.
 	CreatedAt time.Time
 }
 
 // RegisterClient stores a client whose secret is secret (at least
-// MinClientSecretLength characters; GenerateClientSecret makes one). Only
-// the secret's digest is kept.
+// MinClientSecretLength characters; GenerateClientSecret makes one), or,
+// for a public client, which has none, an empty secret. Only the secret's
+// digest is kept. Redirect URIs must be absolute, without a fragment or
+// user information (RFC 6749 §3.1.2): https, http to a loopback address
+// (RFC 8252 §7.3), or a native app's private-use scheme in reverse domain
+// form (§7.1).
 func RegisterClient(ctx context.Context, store ClientStore, spec ClientSpec, secret string) (*ClientRecord, error) {
 	if spec.ID == "" || !ValidClientCredential(spec.ID) {
 		return nil, fmt.Errorf("oauth: register client %q: a client ID is 1 or more printable ASCII characters (RFC 6749 §A.1)", spec.ID)
@@ -88,11 +111,13 @@ func RegisterClient(ctx context.Context, store ClientStore, spec ClientSpec, sec
 	if spec.Tenant == "" {
 		return nil, fmt.Errorf("oauth: register client %s: no tenant: every client acts for one", spec.ID)
 	}
-	if !ValidClientCredential(secret) {
-		return nil, fmt.Errorf("oauth: register client %s: a secret is printable ASCII (RFC 6749 §A.2)", spec.ID)
+	if err := checkSecret(spec, secret); err != nil {
+		return nil, err
 	}
-	if len(secret) < MinClientSecretLength {
-		return nil, fmt.Errorf("oauth: register client %s: secret shorter than %d characters", spec.ID, MinClientSecretLength)
+	for _, u := range spec.RedirectURIs {
+		if err := checkRedirectURI(u); err != nil {
+			return nil, fmt.Errorf("oauth: register client %s: redirect URI %q: %w", spec.ID, u, err)
+		}
 	}
 	for _, s := range spec.Scopes {
 		if !s.Valid() {
@@ -101,6 +126,9 @@ func RegisterClient(ctx context.Context, store ClientStore, spec ClientSpec, sec
 	}
 	c := &ClientRecord{
 		ID:           spec.ID,
+		Name:         spec.Name,
+		Public:       spec.Public,
+		RedirectURIs: slices.Clone(spec.RedirectURIs),
 		SecretDigest: apiauth.DigestKey(secret),
 		Subject:      spec.Subject,
 		Tenant:       spec.Tenant,
@@ -139,3 +167,49 @@ func GenerateClientSecret() string {
 // dummyClient is compared against when a client is unknown, so that an
 // unknown client and a wrong secret take the same time.
 var dummyClient = &ClientRecord{SecretDigest: sha256.Sum256([]byte("apiauth: no such client"))}
+
+// checkSecret applies the rules of a client's secret: none for a public
+// client, else printable ASCII (RFC 6749 §A.2) of MinClientSecretLength
+// characters or more.
+func checkSecret(spec ClientSpec, secret string) error {
+	switch {
+	case spec.Public && secret != "":
+		return fmt.Errorf("oauth: register client %s: a public client has no secret", spec.ID)
+	case spec.Public:
+		return nil
+	case !ValidClientCredential(secret):
+		return fmt.Errorf("oauth: register client %s: a secret is printable ASCII (RFC 6749 §A.2)", spec.ID)
+	case len(secret) < MinClientSecretLength:
+		return fmt.Errorf("oauth: register client %s: secret shorter than %d characters", spec.ID, MinClientSecretLength)
+	}
+	return nil
+}
+
+// checkRedirectURI applies the rules of a registered redirection endpoint:
+// absolute, no fragment (RFC 6749 §3.1.2), no user information, and https,
+// http to a loopback IP address (RFC 8252 §7.3), or a private-use scheme
+// with a dot, as in com.example.app:/callback (RFC 8252 §7.1).
+func checkRedirectURI(s string) error {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || !u.IsAbs():
+		return errors.New("not an absolute URI")
+	case u.Fragment != "" || strings.Contains(s, "#"):
+		return errors.New("a redirection URI has no fragment (RFC 6749 §3.1.2)")
+	case u.User != nil:
+		return errors.New("a redirection URI has no user information")
+	case u.Scheme == "https":
+		if u.Host == "" {
+			return errors.New("no host")
+		}
+		return nil
+	case u.Scheme == "http":
+		if ip, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); err != nil || !ip.IsLoopback() {
+			return errors.New("plain http only to a loopback IP address (RFC 8252 §7.3)")
+		}
+		return nil
+	case strings.Contains(u.Scheme, "."):
+		return nil
+	}
+	return errors.New("want https, http to a loopback address, or a private-use scheme such as com.example.app")
+}

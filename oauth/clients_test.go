@@ -118,3 +118,35 @@ func TestTokenEvents(t *testing.T) {
 	assert.NotEmpty(t, events[1].RequestID)
 	assert.NotContains(t, events[1].Err.Error(), secret)
 }
+
+// RegisterClient checks redirect URIs as RFC 6749 §3.1.2 and RFC 8252 §7
+// say, and that a public client has no secret and a confidential one has.
+func TestRegisterClientRedirectsAndPublic(t *testing.T) {
+	good := oauth.GenerateClientSecret()
+	register := func(spec oauth.ClientSpec, secret string) error {
+		spec.ID, spec.Tenant = "app-1", "acme"
+		_, err := oauth.RegisterClient(context.Background(), oauth.NewMemoryClientStore(), spec, secret)
+		return err
+	}
+	for _, u := range []string{"https://app.example/cb", "https://app.example:8443/cb?x=1", "http://127.0.0.1/cb", "http://[::1]:8080/cb", "com.example.app:/oauth2redirect"} {
+		assert.NoError(t, register(oauth.ClientSpec{RedirectURIs: []string{u}}, good), u)
+	}
+	for _, u := range []string{"/cb", "https://app.example/cb#frag", "https://app.example/cb#", "https://user@app.example/cb",
+		"http://app.example/cb", "http://localhost/cb", "javascript:alert(1)", "data:text/html,x", "https:///cb", "app:/cb"} {
+		assert.Error(t, register(oauth.ClientSpec{RedirectURIs: []string{u}}, good), u)
+	}
+	assert.NoError(t, register(oauth.ClientSpec{Public: true}, ""))
+	assert.Error(t, register(oauth.ClientSpec{Public: true}, good), "a public client has no secret")
+	assert.Error(t, register(oauth.ClientSpec{}, ""), "a confidential client has one")
+
+	store := oauth.NewMemoryClientStore()
+	uris := []string{"https://app.example/cb"}
+	_, err := oauth.RegisterClient(context.Background(), store, oauth.ClientSpec{ID: "app", Tenant: "acme", Name: "App", Public: true, RedirectURIs: uris}, "")
+	require.NoError(t, err)
+	uris[0] = "https://evil.example/cb"
+	c, err := store.GetClient(context.Background(), "app")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"https://app.example/cb"}, c.RedirectURIs, "the store keeps its own copy")
+	assert.True(t, c.Public)
+	assert.Equal(t, "App", c.Name)
+}

@@ -34,6 +34,7 @@ func (m *MemoryClientStore) GetClient(_ context.Context, id string) (*ClientReco
 func (m *MemoryClientStore) CreateClient(_ context.Context, c *ClientRecord) error {
 	cp := *c
 	cp.Scopes = slices.Clone(c.Scopes)
+	cp.RedirectURIs = slices.Clone(c.RedirectURIs)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.clients == nil {
