@@ -235,6 +235,15 @@ type JWTIssuer struct {
 	// provider cannot name one of your keys. oauth.Issuer's JWTIssuer sets
 	// it when the issuer exchanges API keys.
 	KeyIDs bool
+	// Grants, when set, checks the grant named by a token's "grant_id"
+	// claim (Principal.GrantID), on every request, cached token or not: a
+	// token issued under an authorization grant that has since been
+	// revoked, such as a refresh-token family ended by reuse (RFC 9700
+	// §4.14.2), is refused with the error it returns, which should match
+	// ErrTokenRevoked or ErrTokenExpired; any other error is a 503.
+	// Without it the claim is ignored. oauth.Issuer's JWTIssuer sets it
+	// when the issuer runs the authorization-code flow.
+	Grants func(ctx context.Context, grantID string) error
 }
 
 // JWTOptions tunes a JWTVerifier. The zero value is the recommended
@@ -407,7 +416,7 @@ func (e *joinedError) Unwrap() []error   { return e.errs }
 func (e *joinedError) problemCode() Code { return e.code }
 
 // registered lists claim names whose case variants are refused.
-var registered = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "scope", "scp", "client_id", "key_id", "typ", "alg", "kid", "crit"}
+var registered = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "scope", "scp", "client_id", "key_id", "grant_id", "typ", "alg", "kid", "crit"}
 
 // b64Index maps base64url characters (RFC 4648 §5) to their values; 0xff
 // marks the others.
@@ -473,7 +482,7 @@ type jwtHeader struct {
 
 // claims is the claims set fields the verifier reads.
 type claims struct {
-	iss, sub, tenant, tier, keyID, scope, clientID, jti string
+	iss, sub, tenant, tier, keyID, grantID, scope, clientID, jti string
 	aud                                                 []string
 	scp                                                 []string
 	exp, nbf, iat                                       float64
@@ -637,6 +646,9 @@ func (v *JWTVerifier) readClaims(c *claims, t *jws, now time.Time) (*JWTIssuer, 
 	if !is.KeyIDs {
 		c.keyID = ""
 	}
+	if is.Grants == nil {
+		c.grantID = ""
+	}
 	if err := c.renamed(is, t.payload); err != nil {
 		return nil, err
 	}
@@ -695,6 +707,7 @@ func (c *claims) principal(payload []byte) (*Principal, error) {
 		Issuer:    c.iss,
 		Tier:      c.tier,
 		KeyID:     c.keyID,
+		GrantID:   c.grantID,
 		ExpiresAt: time.Unix(int64(c.exp), 0),
 		Claims:    json.RawMessage(payload),
 	}
@@ -780,6 +793,8 @@ func (v *JWTVerifier) claim(c *claims, name string, val jsonValue) error {
 		c.tier, err = val.str()
 	case "key_id":
 		c.keyID, err = val.str()
+	case "grant_id":
+		c.grantID, err = val.str()
 	default:
 		if isCaseVariant(name) {
 			return errJWTClaims
@@ -852,6 +867,13 @@ func (v *JWTVerifier) checkClaims(c *claims, is *JWTIssuer, h *jwtHeader, now ti
 // checkKey refuses a token exchanged from an API key that is no longer
 // valid, so that revoking a key revokes its tokens at once.
 func (v *JWTVerifier) checkKey(ctx context.Context, p *Principal, now time.Time) error {
+	if p.GrantID != "" {
+		if is := v.issuers[p.Issuer]; is != nil && is.Grants != nil {
+			if err := is.Grants(ctx, p.GrantID); err != nil {
+				return grantError(err)
+			}
+		}
+	}
 	if v.keys == nil || p.KeyID == "" {
 		return nil
 	}
@@ -869,6 +891,15 @@ func (v *JWTVerifier) checkKey(ctx context.Context, p *Principal, now time.Time)
 		return errJWTKeyExpired
 	}
 	return nil
+}
+
+// grantError passes a Grants check's refusal on (revoked or expired), and
+// marks anything else as the grant store failing (503).
+func grantError(err error) error {
+	if errors.Is(err, ErrTokenRevoked) || errors.Is(err, ErrTokenExpired) || errors.Is(err, ErrInvalidToken) {
+		return err
+	}
+	return fmt.Errorf("apiauth: grant store: %w", err)
 }
 
 // asTokenError keeps the verifier's own errors and turns JSON errors into

@@ -28,6 +28,9 @@ type Principal struct {
 	Scopes []Scope `json:"scopes"`
 	// Tier names the rate-limit tier; empty means the default tier.
 	Tier string `json:"tier"`
+	// GrantID identifies the authorization grant (package oauth) a JWT
+	// was issued under, when its issuer checks grants (JWTIssuer.Grants).
+	GrantID string `json:"grant_id,omitempty"`
 	// KeyID identifies the API key the credential is or was exchanged
 	// from. It is safe to log; the key itself never is.
 	KeyID string `json:"key_id"`

@@ -3,8 +3,10 @@ package oauth
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"strings"
 	"sync"
@@ -45,6 +47,27 @@ type Config struct {
 	ClientIP *apiauth.ClientIP
 	// Now returns the current time (time.Now when nil).
 	Now func() time.Time
+	// Grants enables the authorization-code flow: the authorization
+	// endpoint (AuthorizeHandler) and the authorization_code and
+	// refresh_token grants, whose codes, refresh tokens and consents it
+	// keeps; nil disables them. It needs Users and Clients too.
+	Grants GrantStore
+	// Users is the host application's sign-in, which the authorization
+	// endpoint asks who the user is.
+	Users Users
+	// ConsentPage replaces the library's consent page; it is executed
+	// with a ConsentData.
+	ConsentPage *template.Template
+	// RememberConsent skips the consent page when the user has already
+	// approved the client for every scope it asks.
+	RememberConsent bool
+	// CodeTTL is how long an authorization code can be redeemed (default
+	// 60 s; RFC 6749 §4.1.2 allows at most 10 minutes).
+	CodeTTL time.Duration
+	// RefreshIdle ends a grant whose refresh token has not been used for
+	// that long (default 30 days), and RefreshTTL ends it that long after
+	// the user approved it, used or not (default 90 days).
+	RefreshIdle, RefreshTTL time.Duration
 	// OnEvent, when set, is called for every token request with an
 	// apiauth.Event of layer "token": Code "" when a token was issued,
 	// else the RFC 6749 §5.2 error code and the status. apiauth.LogEvent
@@ -65,6 +88,8 @@ type Config struct {
 type Issuer struct {
 	cfg      Config
 	failures *failures
+	// csrfKey keys the consent form's CSRF tokens.
+	csrfKey [32]byte
 
 	mu       sync.RWMutex
 	current  signer
@@ -110,7 +135,11 @@ func NewIssuer(cfg Config) (*Issuer, error) {
 	if cfg.ClientIP == nil {
 		cfg.ClientIP = &apiauth.ClientIP{}
 	}
+	if err := grantDefaults(&cfg); err != nil {
+		return nil, err
+	}
 	is := &Issuer{cfg: cfg}
+	_, _ = rand.Read(is.csrfKey[:]) // crypto/rand.Read never fails (Go 1.24).
 	is.failures = &failures{store: apiauth.NewMemoryStore(), tier: cfg.FailureLimit, clientIP: cfg.ClientIP, now: cfg.Now}
 	key := cfg.SigningKey
 	if key == nil {
@@ -200,7 +229,11 @@ func (is *Issuer) JWTKey(_ context.Context, kid string) (*apiauth.JWTKey, error)
 // checks against its JWTOptions.Keys on every request, so that a token
 // dies with its key.
 func (is *Issuer) JWTIssuer() apiauth.JWTIssuer {
-	return apiauth.JWTIssuer{Issuer: is.cfg.Issuer, Audience: is.cfg.Audience, Keys: is, KeyIDs: is.cfg.Keys != nil, Profile: true}
+	ji := apiauth.JWTIssuer{Issuer: is.cfg.Issuer, Audience: is.cfg.Audience, Keys: is, KeyIDs: is.cfg.Keys != nil, Profile: true}
+	if is.cfg.Grants != nil {
+		ji.Grants = is.checkGrant
+	}
+	return ji
 }
 
 // Issue signs an access token for p that lives the issuer's TTL (never past
@@ -243,7 +276,7 @@ func (is *Issuer) issue(p *apiauth.Principal, clientID string, now, exp time.Tim
 		"jti": randomBase62(22),
 	}
 	optional := [...]struct{ name, value string }{
-		{"client_id", clientID}, {"scope", scope}, {"tenant", p.Tenant}, {"tier", p.Tier}, {"key_id", p.KeyID},
+		{"client_id", clientID}, {"scope", scope}, {"tenant", p.Tenant}, {"tier", p.Tier}, {"key_id", p.KeyID}, {"grant_id", p.GrantID},
 	}
 	for _, c := range optional {
 		if c.value != "" {

@@ -35,6 +35,7 @@ type tokenResponse struct {
 	TokenType       string `json:"token_type"`
 	ExpiresIn       int64  `json:"expires_in"`
 	Scope           string `json:"scope,omitempty"`
+	RefreshToken    string `json:"refresh_token,omitempty"`
 }
 
 // oauthError is an error response of RFC 6749 §5.2.
@@ -133,7 +134,7 @@ func (is *Issuer) jsonExchange(r *http.Request) (*tokenResponse, error) {
 }
 
 // credentialParams may never be sent in a token request's URL.
-var credentialParams = [...]string{"client_secret", "subject_token", "access_token", "password", "client_assertion"}
+var credentialParams = [...]string{"client_secret", "subject_token", "access_token", "password", "client_assertion", "code", "code_verifier", "refresh_token"}
 
 // readForm reads a token request's form body (RFC 6749 §3.2): POST
 // x-www-form-urlencoded, no parameter twice, no credential in the URL.
@@ -180,10 +181,14 @@ func (is *Issuer) token(r *http.Request) (*tokenResponse, error) {
 		return is.clientCredentials(r, form)
 	case GrantTokenExchange:
 		return is.tokenExchange(r, form)
+	case "authorization_code":
+		return is.authorizationCode(r, form)
+	case "refresh_token":
+		return is.refreshToken(r, form)
 	case "":
 		return nil, oauthErr(http.StatusBadRequest, "invalid_request", "grant_type is required.")
 	default:
-		return nil, oauthErr(http.StatusBadRequest, "unsupported_grant_type", "Supported grant types: client_credentials, "+GrantTokenExchange+".")
+		return nil, oauthErr(http.StatusBadRequest, "unsupported_grant_type", "Supported grant types: client_credentials, authorization_code, refresh_token, "+GrantTokenExchange+".")
 	}
 }
 
