@@ -483,10 +483,10 @@ type jwtHeader struct {
 // claims is the claims set fields the verifier reads.
 type claims struct {
 	iss, sub, tenant, tier, keyID, grantID, scope, clientID, jti string
-	aud                                                 []string
-	scp                                                 []string
-	exp, nbf, iat                                       float64
-	hasExp, hasNbf, hasIat, hasAud, hasScp              bool
+	aud                                                          []string
+	scp                                                          []string
+	exp, nbf, iat                                                float64
+	hasExp, hasNbf, hasIat, hasAud, hasScp                       bool
 }
 
 // ChecksTokenSyntax implements SyntaxChecker: a JWS compact serialization
