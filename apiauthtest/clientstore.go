@@ -33,13 +33,16 @@ import (
 // that a failure says which part a store breaks. The suite checks that:
 //
 //   - CreateClient, then GetClient, gives back every field of the record
-//     exactly, every time: ID, secret digest, subject, tenant, scopes (in
+//     exactly, every time: ID, name, public flag, redirect URIs (in order,
+//     each string as given), secret digest, subject, tenant, scopes (in
 //     order), tier, and the creation and disabling times. Strings may hold
-//     any UTF-8. Times are compared with time.Equal, and the suite's have a
-//     whole number of microseconds, so a store must keep at least
-//     microsecond precision and may return them in any location. A zero
-//     time comes back zero, empty strings and scopes come back empty.
-//     [CreateGet, ZeroValuesRoundTrip]
+//     any UTF-8, a redirect URI a space. Times are compared with
+//     time.Equal, and the suite's have a whole number of microseconds, so a
+//     store must keep at least microsecond precision and may return them
+//     in any location. A zero time comes back zero, empty strings, scopes
+//     and redirect URIs come back empty, and a public client's secret
+//     digest, all zero bytes, comes back so.
+//     [CreateGet, PublicClientCreateGet, ZeroValuesRoundTrip]
 //   - CreateClient refuses a second client with a taken ID with an error
 //     matching oauth.ErrClientExists (errors.Is), and leaves the first
 //     unchanged. [DuplicateID]
@@ -49,8 +52,11 @@ import (
 //     case-sensitive: one that differs from a stored ID only in case is
 //     unknown. [NotFound]
 //   - The store keeps its own copy of the record given to CreateClient:
-//     changing it afterwards changes nothing. Records GetClient returns may
-//     be shared, so the suite does not modify them. [NoAliasing]
+//     changing it afterwards, the elements of its Scopes and RedirectURIs
+//     included, changes nothing; nor does changing the record
+//     oauth.RegisterClient returns, which is the one it gave CreateClient.
+//     Records GetClient returns may be shared, so the suite does not
+//     modify them. [NoAliasing]
 //   - A client with an invalid scope (apiauth.Scope.Valid) may be refused,
 //     but not with ErrClientExists, and is then not found; if it is
 //     accepted, it round-trips like any other. [InvalidScopeMayBeRefused]
@@ -83,6 +89,7 @@ type clientStoreCase struct {
 // clientStoreCases are TestClientStore's subtests, in the order they run.
 var clientStoreCases = []clientStoreCase{
 	{"CreateGet", clientCreateGet},
+	{"PublicClientCreateGet", clientPublicCreateGet},
 	{"ZeroValuesRoundTrip", clientZeroValuesRoundTrip},
 	{"DuplicateID", clientDuplicateID},
 	{"NotFound", clientNotFound},
@@ -106,10 +113,20 @@ func newClientFixture() *clientFixture {
 	return &clientFixture{base: time.Now().Add(-time.Hour).Truncate(time.Second).In(time.FixedZone("UTC-3", -3*3600))}
 }
 
-// full returns a new record with every field set.
+// full returns a new record of a confidential client with every field
+// set.
 func (f *clientFixture) full(t *testing.T) *oauth.ClientRecord {
 	return &oauth.ClientRecord{
-		ID:           f.uniq(t, "client"),
+		ID:   f.uniq(t, "client"),
+		Name: f.uniq(t, "Orders") + " Ünïcode \"app\"",
+		// In order; a space and non-ASCII are allowed by
+		// oauth.RegisterClient, so a store must keep them.
+		RedirectURIs: []string{
+			"https://app.example/cb?x=1&y=2",
+			"http://127.0.0.1:8080/cb",
+			"com.example.app:/oauth2redirect",
+			"https://app.example/café au lait",
+		},
 		SecretDigest: randomDigest(t),
 		Subject:      f.uniq(t, "svc") + " Ünïcode",
 		Tenant:       f.uniq(t, "tenant"),
@@ -118,6 +135,16 @@ func (f *clientFixture) full(t *testing.T) *oauth.ClientRecord {
 		CreatedAt:    f.base.Add(987654 * time.Microsecond),
 		DisabledAt:   f.base.Add(30*time.Hour + 1*time.Microsecond),
 	}
+}
+
+// fullPublic returns a new record of a public client with every field set
+// but the secret digest, which is zero: a public client has no secret.
+func (f *clientFixture) fullPublic(t *testing.T) *oauth.ClientRecord {
+	c := f.full(t)
+	c.Public = true
+	c.SecretDigest = apiauth.KeyDigest{}
+	c.RedirectURIs = []string{"com.example.app:/cb", "http://[::1]/cb"}
+	return c
 }
 
 // minimal returns a new record with only an ID, a secret digest and the
@@ -143,8 +170,20 @@ func clientCreateGet(t *testing.T, s oauth.ClientStore, f *clientFixture) {
 	checkClient(t, "second GetClient", got, want)
 }
 
-// clientZeroValuesRoundTrip: a zero time, empty strings and no scopes come
-// back so.
+// clientPublicCreateGet: a public client, with a zero secret digest,
+// comes back public, its digest zero.
+func clientPublicCreateGet(t *testing.T, s oauth.ClientStore, f *clientFixture) {
+	want := f.fullPublic(t)
+	mustCreateClient(t, s, want)
+	got, err := s.GetClient(context.Background(), want.ID)
+	if err != nil {
+		t.Fatalf("GetClient: %v", err)
+	}
+	checkClient(t, "GetClient of a public client", got, want)
+}
+
+// clientZeroValuesRoundTrip: a zero time, empty strings, no scopes and no
+// redirect URIs come back so.
 func clientZeroValuesRoundTrip(t *testing.T, s oauth.ClientStore, f *clientFixture) {
 	want := f.minimal(t)
 	mustCreateClient(t, s, want)
@@ -199,11 +238,14 @@ func clientNoAliasing(t *testing.T, s oauth.ClientStore, f *clientFixture) {
 	mustCreateClient(t, s, rec)
 	// Change everything the caller still holds.
 	rec.Scopes[0] = "changed"
+	rec.RedirectURIs[0] = "https://evil.example/cb"
 	rec.SecretDigest[0]++
-	rec.Subject, rec.Tenant, rec.Tier = "changed", "changed", "changed"
+	rec.Name, rec.Subject, rec.Tenant, rec.Tier = "changed", "changed", "changed", "changed"
+	rec.Public = true
 	rec.CreatedAt = f.base.Add(1000 * time.Hour)
 	rec.DisabledAt = time.Time{}
-	got, err := s.GetClient(context.Background(), want.ID)
+	ctx := context.Background()
+	got, err := s.GetClient(ctx, want.ID)
 	if err != nil {
 		t.Fatalf("GetClient: %v", err)
 	}
@@ -211,6 +253,29 @@ func clientNoAliasing(t *testing.T, s oauth.ClientStore, f *clientFixture) {
 		t.Fatal("GetClient returned the caller's own record")
 	}
 	checkClient(t, "GetClient after the caller changed its record", got, want)
+
+	// oauth.RegisterClient returns the record it gave CreateClient:
+	// changing that one changes nothing stored either.
+	spec := oauth.ClientSpec{
+		ID: f.uniq(t, "client"), Name: "app", Public: true, Tenant: f.uniq(t, "tenant"),
+		RedirectURIs: []string{"https://app.example/cb", "com.example.app:/cb"},
+		CreatedAt:    f.base, // the suite's times have whole microseconds
+	}
+	reg, err := oauth.RegisterClient(ctx, s, spec, "")
+	if err != nil {
+		t.Fatalf("RegisterClient of a public client: %v", err)
+	}
+	want = cloneClient(reg)
+	reg.RedirectURIs[0] = "https://evil.example/cb"
+	reg.RedirectURIs = append(reg.RedirectURIs, "https://evil.example/more")
+	reg.Name, reg.Public = "changed", false
+	if got, err = s.GetClient(ctx, spec.ID); err != nil {
+		t.Fatalf("GetClient: %v", err)
+	}
+	if got == reg {
+		t.Fatal("GetClient returned the record RegisterClient returned")
+	}
+	checkClient(t, "GetClient after the caller changed the record RegisterClient returned", got, want)
 }
 
 // clientInvalidScopeMayBeRefused: a client with an invalid scope is either
@@ -327,7 +392,7 @@ func getWhileCreated(t *testing.T, s oauth.ClientStore, recs, fresh []*oauth.Cli
 			t.Errorf("GetClient: %v", err)
 			return
 		}
-		if got.ID != rec.ID || got.SecretDigest != rec.SecretDigest || len(got.Scopes) != len(rec.Scopes) {
+		if got.ID != rec.ID || got.SecretDigest != rec.SecretDigest || len(got.Scopes) != len(rec.Scopes) || len(got.RedirectURIs) != len(rec.RedirectURIs) {
 			t.Errorf("GetClient(%s) under concurrency: another client's record", rec.ID)
 			return
 		}
@@ -500,6 +565,7 @@ func mustCreateClient(t *testing.T, s oauth.ClientStore, c *oauth.ClientRecord) 
 func cloneClient(c *oauth.ClientRecord) *oauth.ClientRecord {
 	cp := *c
 	cp.Scopes = slices.Clone(c.Scopes)
+	cp.RedirectURIs = slices.Clone(c.RedirectURIs)
 	return &cp
 }
 
@@ -515,14 +581,21 @@ func checkClient(t *testing.T, what string, got, want *oauth.ClientRecord) {
 		}
 	}
 	str("ID", got.ID, want.ID)
+	str("Name", got.Name, want.Name)
 	str("Subject", got.Subject, want.Subject)
 	str("Tenant", got.Tenant, want.Tenant)
 	str("Tier", got.Tier, want.Tier)
 	if got.SecretDigest != want.SecretDigest {
 		t.Errorf("%s: SecretDigest = %x, want %x", what, got.SecretDigest, want.SecretDigest)
 	}
+	if got.Public != want.Public {
+		t.Errorf("%s: Public = %v, want %v", what, got.Public, want.Public)
+	}
 	if len(got.Scopes) != len(want.Scopes) || (len(want.Scopes) > 0 && !slices.Equal(got.Scopes, want.Scopes)) {
 		t.Errorf("%s: Scopes = %q, want %q (order kept)", what, got.Scopes, want.Scopes)
+	}
+	if len(got.RedirectURIs) != len(want.RedirectURIs) || (len(want.RedirectURIs) > 0 && !slices.Equal(got.RedirectURIs, want.RedirectURIs)) {
+		t.Errorf("%s: RedirectURIs = %q, want %q (order kept, each as given)", what, got.RedirectURIs, want.RedirectURIs)
 	}
 	tm := func(field string, g, w time.Time) {
 		if !g.Equal(w) || g.IsZero() != w.IsZero() {

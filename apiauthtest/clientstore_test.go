@@ -38,6 +38,16 @@ var brokenClientStores = map[string]brokenCase[oauth.ClientStore]{
 		mustFail: []string{"NoAliasing"},
 		mustPass: []string{"CreateGet"},
 	},
+	"SharesRedirectURIs": {
+		wrap:     func(s oauth.ClientStore) oauth.ClientStore { return &sharesRedirectURIs{ClientStore: s} },
+		mustFail: []string{"NoAliasing"},
+		mustPass: []string{"CreateGet", "PublicClientCreateGet"},
+	},
+	"DropsClientFields": {
+		wrap:     func(s oauth.ClientStore) oauth.ClientStore { return dropsClientFields{s} },
+		mustFail: []string{"CreateGet", "PublicClientCreateGet"},
+		mustPass: []string{"ZeroValuesRoundTrip", "NotFound"},
+	},
 }
 
 func TestClientStoreFailsBrokenStores(t *testing.T) {
@@ -119,4 +129,54 @@ func (s *returnsCallersClient) GetClient(ctx context.Context, id string) (*oauth
 		return own, nil
 	}
 	return c, nil // created, but CreateClient has not returned yet
+}
+
+// sharesRedirectURIs copies the record given to CreateClient but not its
+// RedirectURIs, whose array it shares with the caller.
+type sharesRedirectURIs struct {
+	oauth.ClientStore
+	mu   sync.Mutex
+	uris map[string][]string
+}
+
+func (s *sharesRedirectURIs) CreateClient(ctx context.Context, c *oauth.ClientRecord) error {
+	err := s.ClientStore.CreateClient(ctx, c)
+	if err == nil {
+		s.mu.Lock()
+		if s.uris == nil {
+			s.uris = map[string][]string{}
+		}
+		s.uris[c.ID] = c.RedirectURIs
+		s.mu.Unlock()
+	}
+	return err
+}
+
+func (s *sharesRedirectURIs) GetClient(ctx context.Context, id string) (*oauth.ClientRecord, error) {
+	c, err := s.ClientStore.GetClient(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if uris, ok := s.uris[id]; ok {
+		cp := *c
+		cp.RedirectURIs = uris
+		return &cp, nil
+	}
+	return c, nil // created, but CreateClient has not returned yet
+}
+
+// dropsClientFields forgets a client's name, public flag and redirect
+// URIs, as a SQL store on a schema before version 4 would.
+type dropsClientFields struct{ oauth.ClientStore }
+
+func (s dropsClientFields) GetClient(ctx context.Context, id string) (*oauth.ClientRecord, error) {
+	c, err := s.ClientStore.GetClient(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	cp := *c
+	cp.Name, cp.Public, cp.RedirectURIs = "", false, nil
+	return &cp, nil
 }

@@ -3,9 +3,11 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/apiauth/apiauth/oauth"
 )
@@ -17,13 +19,13 @@ type clientQueries struct {
 	byID, insert, disable string
 }
 
-const clientCols = `client_id, secret_digest, subject, tenant, scopes, tier, created_at, disabled_at`
+const clientCols = `client_id, secret_digest, subject, tenant, scopes, tier, created_at, disabled_at, name, public, redirect_uris`
 
 func newClientQueries(q queries) clientQueries {
 	return clientQueries{
 		byID: q.rebind(`SELECT ` + clientCols + ` FROM apiauth_oauth_clients WHERE client_id = ?`),
 		insert: q.rebind(`INSERT INTO apiauth_oauth_clients (` + clientCols + `)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
 		// One statement, so that concurrent calls cannot interleave: the
 		// time only moves earlier, and nothing re-enables a client.
 		disable: q.rebind(`UPDATE apiauth_oauth_clients
@@ -53,8 +55,9 @@ func (s *Store) GetClient(ctx context.Context, id string) (*oauth.ClientRecord, 
 // CreateClient implements oauth.ClientStore, within the write budget. It
 // stores every field of c (the store keeps no reference to it), times to
 // the microsecond; oauth.ErrClientExists when the ID is taken. Scopes
-// must be valid (Scope.Valid). Only c.SecretDigest is stored: a secret
-// never reaches the database.
+// must be valid (Scope.Valid). Redirect URIs are kept as they are, in
+// order (oauth.RegisterClient validates them). Only c.SecretDigest is
+// stored: a secret never reaches the database.
 func (s *Store) CreateClient(ctx context.Context, c *oauth.ClientRecord) error {
 	if c == nil || c.ID == "" {
 		return errors.New("sqlstore: create client: empty ID")
@@ -63,11 +66,15 @@ func (s *Store) CreateClient(ctx context.Context, c *oauth.ClientRecord) error {
 	if err != nil {
 		return fmt.Errorf("sqlstore: create client %s: %w", c.ID, err)
 	}
+	uris, err := joinRedirectURIs(c.RedirectURIs)
+	if err != nil {
+		return fmt.Errorf("sqlstore: create client %s: %w", c.ID, err)
+	}
 	ctx, cancel := s.writeBudget(ctx)
 	defer cancel()
 	res, err := s.db.ExecContext(ctx, s.q.clients.insert,
 		c.ID, c.SecretDigest[:], c.Subject, c.Tenant, scopes, c.Tier,
-		s.timeArg(c.CreatedAt), s.timeArg(c.DisabledAt))
+		s.timeArg(c.CreatedAt), s.timeArg(c.DisabledAt), c.Name, c.Public, uris)
 	if err != nil {
 		return fmt.Errorf("sqlstore: create client %s: %w", c.ID, err)
 	}
@@ -113,10 +120,11 @@ func scanClient(row scanner) (*oauth.ClientRecord, error) {
 	var (
 		c                 oauth.ClientRecord
 		digest            []byte
-		scopes            string
+		scopes, uris      string
 		created, disabled dbTime
 	)
-	if err := row.Scan(&c.ID, &digest, &c.Subject, &c.Tenant, &scopes, &c.Tier, &created, &disabled); err != nil {
+	if err := row.Scan(&c.ID, &digest, &c.Subject, &c.Tenant, &scopes, &c.Tier, &created, &disabled,
+		&c.Name, &c.Public, &uris); err != nil {
 		return nil, err
 	}
 	if len(digest) != len(c.SecretDigest) {
@@ -124,6 +132,42 @@ func scanClient(row scanner) (*oauth.ClientRecord, error) {
 	}
 	copy(c.SecretDigest[:], digest)
 	c.Scopes = splitScopes(scopes)
+	var err error
+	if c.RedirectURIs, err = splitRedirectURIs(uris); err != nil {
+		return nil, err
+	}
 	c.CreatedAt, c.DisabledAt = created.t, disabled.t
 	return &c, nil
+}
+
+// joinRedirectURIs encodes a client's redirect URIs for the column
+// redirect_uris: a JSON array of strings, in order ("[]" for none), not
+// space-separated like scopes, since a URI may hold a space.
+func joinRedirectURIs(uris []string) (string, error) {
+	if len(uris) == 0 {
+		return "[]", nil
+	}
+	for _, u := range uris {
+		if !utf8.ValidString(u) {
+			return "", fmt.Errorf("redirect URI %q is not UTF-8", u)
+		}
+	}
+	b, err := json.Marshal(uris)
+	return string(b), err
+}
+
+// splitRedirectURIs decodes the column redirect_uris: nil for none, as
+// for the rows of version 3 and before, which hold the default "[]".
+func splitRedirectURIs(s string) ([]string, error) {
+	if s == "" || s == "[]" {
+		return nil, nil
+	}
+	var uris []string
+	if err := json.Unmarshal([]byte(s), &uris); err != nil {
+		return nil, fmt.Errorf("redirect_uris in the database: %w", err)
+	}
+	if len(uris) == 0 {
+		return nil, nil
+	}
+	return uris, nil
 }

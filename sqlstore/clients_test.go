@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -401,6 +402,15 @@ func TestSQLiteUpgradeKeepsKeys(t *testing.T) {
 func TestPostgresUpgradeKeepsKeys(t *testing.T) {
 	// A schema of its own, so that version 1 can be built beside the
 	// shared tables of the other tests.
+	testUpgrade(t, openPostgresNewSchema(t))
+}
+
+// openPostgresNewSchema returns a connection to the test database whose
+// search_path is a schema of its own, dropped at the end of the test, so
+// that an earlier version can be built beside the shared tables of the
+// other tests.
+func openPostgresNewSchema(t *testing.T) *sql.DB {
+	t.Helper()
 	u := postgresURL(t)
 	admin := openPostgresURL(t, u)
 	schema := fmt.Sprintf("apiauth_upgrade_%d", time.Now().UnixNano())
@@ -424,7 +434,95 @@ func TestPostgresUpgradeKeepsKeys(t *testing.T) {
 	if err := db.QueryRow("SELECT current_schema()").Scan(&got); err != nil || got != schema {
 		t.Fatalf("current_schema() = %q, %v; want %q", got, err, schema)
 	}
-	testUpgrade(t, db)
+	return db
+}
+
+// testUpgradeClientFields builds a database at schema version 3 (before a
+// client had a name, a public flag and redirect URIs) with a client in it,
+// written as that release's store wrote it, migrates it to the latest
+// version, and checks that the client reads back whole, unnamed,
+// confidential and without redirect URIs, still gets tokens, and that new
+// clients keep the new fields. sqliteTimes says how version 3 stored
+// times: Unix microseconds (SQLite) or timestamps (PostgreSQL).
+func testUpgradeClientFields(t *testing.T, db *sql.DB, sqliteTimes bool) {
+	ctx := context.Background()
+	old := newUnmigratedStore(t, db)
+	if err := sqlstore.MigrateTo(ctx, old, 3); err != nil {
+		t.Fatalf("migrate to version 3: %v", err)
+	}
+	secret := oauth.GenerateClientSecret()
+	created := time.Now().Add(-time.Hour).Truncate(time.Microsecond)
+	var createdArg any = created
+	insert := `INSERT INTO apiauth_oauth_clients (client_id, secret_digest, subject, tenant, scopes, tier, created_at, disabled_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)`
+	if sqliteTimes {
+		createdArg = created.UnixMicro()
+		insert = strings.NewReplacer("$1", "?", "$2", "?", "$3", "?", "$4", "?", "$5", "?", "$6", "?", "$7", "?").Replace(insert)
+	}
+	digest := apiauth.DigestKey(secret)
+	if _, err := db.ExecContext(ctx, insert, "svc-v3", digest[:], "svc", "acme", "read orders:write", "pro", createdArg); err != nil {
+		t.Fatalf("a client as version 3 stored it: %v", err)
+	}
+	// The new store on the old schema, before Migrate: a store failure,
+	// not a client read without its new fields, nor "not found".
+	if _, err := old.GetClient(ctx, "svc-v3"); err == nil || errors.Is(err, oauth.ErrClientNotFound) {
+		t.Fatalf("GetClient at version 3: %v, want a store failure (no such columns)", err)
+	}
+
+	s := newStore(t, db) // Migrate, as on the start of the new release
+	var v int
+	if err := db.QueryRowContext(ctx, "SELECT MAX(version) FROM apiauth_schema_migrations").Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	if v != sqlstore.SchemaVersion() || v < 4 {
+		t.Fatalf("version %d after the upgrade, want %d (4 or later)", v, sqlstore.SchemaVersion())
+	}
+	got, err := s.GetClient(ctx, "svc-v3")
+	if err != nil {
+		t.Fatalf("GetClient of a client of version 3: %v", err)
+	}
+	want := oauth.ClientRecord{
+		ID: "svc-v3", SecretDigest: digest, Subject: "svc", Tenant: "acme",
+		Scopes: []apiauth.Scope{apiauth.Read, "orders:write"}, Tier: "pro", CreatedAt: created,
+	}
+	if got.Name != "" || got.Public || got.RedirectURIs != nil {
+		t.Errorf("a client of version 3: Name %q, Public %v, RedirectURIs %#v; want \"\", false, nil", got.Name, got.Public, got.RedirectURIs)
+	}
+	if got.ID != want.ID || got.SecretDigest != want.SecretDigest || got.Subject != want.Subject || got.Tenant != want.Tenant ||
+		!slices.Equal(got.Scopes, want.Scopes) || got.Tier != want.Tier || !got.CreatedAt.Equal(want.CreatedAt) || !got.DisabledAt.IsZero() {
+		t.Errorf("a client of version 3 after the upgrade: %+v, want %+v", got, want)
+	}
+	if code, e := askToken(newIssuer(t, s), "svc-v3", secret); code != 200 {
+		t.Fatalf("a client of version 3, after the upgrade: %d %s", code, e)
+	}
+
+	// A new client keeps the new fields.
+	c, err := oauth.RegisterClient(ctx, s, oauth.ClientSpec{
+		ID: "app-v4", Name: "Orders app", Public: true, Tenant: "acme",
+		RedirectURIs: []string{"com.example.orders:/cb", "http://127.0.0.1/cb", "https://app.example/a b"},
+	}, "")
+	if err != nil {
+		t.Fatalf("RegisterClient after the upgrade: %v", err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate again: %v", err)
+	}
+	got, err = s.GetClient(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != c.Name || !got.Public || !slices.Equal(got.RedirectURIs, c.RedirectURIs) {
+		t.Errorf("a client of version 4: Name %q, Public %v, RedirectURIs %q; want %q, true, %q", got.Name, got.Public, got.RedirectURIs, c.Name, c.RedirectURIs)
+	}
+}
+
+func TestSQLiteUpgradeClientFields(t *testing.T) {
+	db, _ := openSQLite(t)
+	testUpgradeClientFields(t, db, true)
+}
+
+func TestPostgresUpgradeClientFields(t *testing.T) {
+	testUpgradeClientFields(t, openPostgresNewSchema(t), false)
 }
 
 func TestSchemaHasClients(t *testing.T) {
@@ -437,8 +535,24 @@ func TestSchemaHasClients(t *testing.T) {
 			t.Errorf("Schema(%v): versions missing or out of order", d)
 		}
 	}
-	if v := sqlstore.SchemaVersion(); v < 2 {
-		t.Errorf("SchemaVersion() = %d, want 2 or later", v)
+	if v := sqlstore.SchemaVersion(); v < 4 {
+		t.Errorf("SchemaVersion() = %d, want 4 or later", v)
+	}
+}
+
+func TestSchemaHasClientFields(t *testing.T) {
+	for _, d := range []sqlstore.Dialect{sqlstore.Postgres, sqlstore.SQLite} {
+		s := sqlstore.Schema(d)
+		i, j := strings.Index(s, "0003_oauth_grants.sql"), strings.Index(s, "0004_oauth_client_fields.sql")
+		if i < 0 || j < i {
+			t.Errorf("Schema(%v): version 4 missing or out of order", d)
+			continue
+		}
+		for _, col := range []string{"name", "public", "redirect_uris"} {
+			if !strings.Contains(s[j:], "ADD COLUMN "+col) && !strings.Contains(s[j:], "ADD COLUMN IF NOT EXISTS "+col) {
+				t.Errorf("Schema(%v): version 4 does not add the column %s", d, col)
+			}
+		}
 	}
 }
 

@@ -51,7 +51,8 @@
 // The same Store is the oauth.ClientStore of an Issuer's
 // client_credentials grant: GetClient, CreateClient (through
 // oauth.RegisterClient) and DisableClient, on the table
-// apiauth_oauth_clients (schema version 2). As for keys, only the SHA-256
+// apiauth_oauth_clients (schema version 2; a client's name, public flag
+// and redirect URIs since version 4). As for keys, only the SHA-256
 // digest of a client secret is stored.
 //
 //	issuer, err := oauth.NewIssuer(oauth.Config{

@@ -98,11 +98,15 @@ type issuerSection struct {
 	TokenTTL string `json:"token_ttl"`
 }
 
-// ClientConfig is one entry of the "clients" section: an OAuth client of
-// the client_credentials grant, registered by its secret's digest.
+// ClientConfig is one entry of the "clients" section: an OAuth client,
+// confidential (of the client_credentials grant, registered by its
+// secret's digest) or public (no secret), with its redirect URIs.
 type ClientConfig struct {
 	ClientID     string   `json:"client_id"`
 	ClientSecret string   `json:"client_secret"`
+	Name         string   `json:"name"`
+	Public       bool     `json:"public"`
+	RedirectURIs []string `json:"redirect_uris"`
 	Subject      string   `json:"subject"`
 	Tenant       string   `json:"tenant"`
 	Scopes       []string `json:"scopes"`
@@ -111,7 +115,10 @@ type ClientConfig struct {
 
 // Spec returns the oauth.ClientSpec of a validated entry.
 func (c *ClientConfig) Spec() oauth.ClientSpec {
-	spec := oauth.ClientSpec{ID: c.ClientID, Subject: c.Subject, Tenant: c.Tenant, Tier: c.Tier}
+	spec := oauth.ClientSpec{
+		ID: c.ClientID, Name: c.Name, Public: c.Public, RedirectURIs: slices.Clone(c.RedirectURIs),
+		Subject: c.Subject, Tenant: c.Tenant, Tier: c.Tier,
+	}
 	for _, s := range c.Scopes {
 		spec.Scopes = append(spec.Scopes, apiauth.Scope(s))
 	}
@@ -602,6 +609,8 @@ func jsonKind(goType string) string {
 	switch {
 	case goType == "string" || goType == "*string":
 		return "a string"
+	case goType == "bool":
+		return "true or false"
 	case strings.HasPrefix(goType, "[]"):
 		return "an array"
 	case strings.HasPrefix(goType, "main."), strings.HasPrefix(goType, "map["):

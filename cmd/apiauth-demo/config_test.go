@@ -4,11 +4,13 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/apiauth/apiauth"
+	"github.com/apiauth/apiauth/oauth"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -76,6 +78,35 @@ func TestConfigWithoutKeysGeneratesThem(t *testing.T) {
 	assert.Equal(t, `Bearer realm="orders-api"`, res.header.Get("WWW-Authenticate"))
 }
 
+func TestConfigPublicClient(t *testing.T) {
+	cfg := `{"clients": [
+		{"client_id": "app-1", "name": "Orders app", "public": true, "tenant": "acme", "scopes": ["read"],
+		 "redirect_uris": ["com.example.orders:/cb", "http://127.0.0.1/cb", "https://app.example/cb"]},
+		{"client_id": "svc-1", "name": "Billing", "client_secret": "` + cfgClientSecret + `", "tenant": "acme", "scopes": ["read"],
+		 "redirect_uris": ["https://billing.example/cb"]},
+		{"client_id": "svc-2", "public": false, "client_secret": "` + cfgClientSecret + `", "tenant": "acme", "scopes": ["read"]}
+	]}`
+	parsed, err := parseConfig([]byte(cfg))
+	require.NoError(t, err)
+	defer parsed.Close()
+	require.Len(t, parsed.Clients, 3)
+	assert.Equal(t, oauth.ClientSpec{ID: "app-1", Name: "Orders app", Public: true, Tenant: "acme", Scopes: []apiauth.Scope{"read"},
+		RedirectURIs: []string{"com.example.orders:/cb", "http://127.0.0.1/cb", "https://app.example/cb"}}, parsed.Clients[0].Spec())
+	assert.Equal(t, oauth.ClientSpec{ID: "svc-1", Name: "Billing", Tenant: "acme", Scopes: []apiauth.Scope{"read"},
+		RedirectURIs: []string{"https://billing.example/cb"}}, parsed.Clients[1].Spec())
+	assert.Equal(t, oauth.ClientSpec{ID: "svc-2", Tenant: "acme", Scopes: []apiauth.Scope{"read"}}, parsed.Clients[2].Spec())
+
+	// The demo registers them all; the public client has no secret, so
+	// the client_credentials grant, which needs one, refuses it.
+	d := startDemo(t, "-config", writeConfig(t, cfg))
+	assert.Empty(t, d.clientID, "configured clients: no demo client is generated")
+	res := d.postForm("/oauth/token", "app-1", "", url.Values{"grant_type": {"client_credentials"}})
+	assert.Equal(t, http.StatusUnauthorized, res.status, "body: %s", res.body)
+	assert.Equal(t, "invalid_client", res.json(t)["error"])
+	res = d.postForm("/oauth/token", "svc-1", cfgClientSecret, url.Values{"grant_type": {"client_credentials"}})
+	assert.Equal(t, http.StatusOK, res.status, "body: %s", res.body)
+}
+
 func TestBadConfig(t *testing.T) {
 	const (
 		good       = `"key": "` + cfgReaderKey + `", "tenant": "acme"`
@@ -132,6 +163,23 @@ func TestBadConfig(t *testing.T) {
 		{"bad client tenant", `{"clients": [{"client_id": "svc-1", ` + goodClient + `, "tenant": "a/b"}]}`, `config: clients[0].tenant "a/b": want only letters`},
 		{"unknown client field", `{"clients": [{"client_id": "svc-1", ` + goodClient + `, "secret": "x"}]}`, `config: clients[0]: unknown field "secret"`},
 		{"clients not an array", `{"clients": {"client_id": "svc-1"}}`, `config: clients: want an array, got JSON object`},
+		{"public client with a secret", `{"clients": [{"client_id": "app-1", "public": true, ` + goodClient + `}]}`,
+			`config: clients[0].client_secret (client_id "app-1"): a public client ("public": true) has no secret: remove one or the other`},
+		{"public not a boolean", `{"clients": [{"client_id": "app-1", "public": "yes", "tenant": "acme", "scopes": ["read"]}]}`,
+			`config: clients[0].public: want true or false, got JSON string`},
+		{"bad client name", `{"clients": [{"client_id": "svc-1", ` + goodClient + `, "name": "Orders\tapp"}]}`, `config: clients[0].name: holds a control character`},
+		{"plain http redirect URI", `{"clients": [{"client_id": "svc-1", ` + goodClient + `, "redirect_uris": ["https://app.example/cb", "http://x"]}]}`,
+			`config: clients[0].redirect_uris[1] "http://x": plain http only to a loopback IP address (RFC 8252 §7.3)`},
+		{"relative redirect URI", `{"clients": [{"client_id": "app-1", "public": true, "tenant": "acme", "scopes": ["read"], "redirect_uris": ["/cb"]}]}`,
+			`config: clients[0].redirect_uris[0] "/cb": not an absolute URI`},
+		{"redirect URI with a fragment", `{"clients": [{"client_id": "svc-1", ` + goodClient + `, "redirect_uris": ["https://app.example/cb#top"]}]}`,
+			`config: clients[0].redirect_uris[0] "https://app.example/cb#top": a redirection URI has no fragment (RFC 6749 §3.1.2)`},
+		{"redirect URI with user information", `{"clients": [{"client_id": "svc-1", ` + goodClient + `, "redirect_uris": ["https://me@app.example/cb"]}]}`,
+			`config: clients[0].redirect_uris[0] "https://me@app.example/cb": a redirection URI has no user information`},
+		{"redirect URI of an unknown scheme", `{"clients": [{"client_id": "svc-1", ` + goodClient + `, "redirect_uris": ["myapp:/cb"]}]}`,
+			`config: clients[0].redirect_uris[0] "myapp:/cb": want https, http to a loopback address, or a private-use scheme such as com.example.app`},
+		{"redirect_uris not an array", `{"clients": [{"client_id": "svc-1", ` + goodClient + `, "redirect_uris": "https://app.example/cb"}]}`,
+			`config: clients[0].redirect_uris: want an array, got JSON string`},
 
 		// The "issuer" section.
 		{"bad token_ttl", `{"issuer": {"token_ttl": "1 hour"}}`, `config: issuer.token_ttl "1 hour": want a Go duration above 0s and at most 24h`},

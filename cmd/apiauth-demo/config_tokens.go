@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -117,17 +118,16 @@ func checkClientConfig(c *ClientConfig, tiers apiauth.Tiers) error {
 		return fmt.Errorf("client_id %q: want 1 to 64 printable ASCII characters (RFC 6749 VSCHAR)", c.ClientID)
 	}
 	note := fmt.Sprintf(" (client_id %q)", c.ClientID)
-	switch {
-	case c.ClientSecret == "":
-		return fmt.Errorf("client_secret%s: missing", note)
-	case len(c.ClientSecret) < oauth.MinClientSecretLength:
-		return fmt.Errorf("client_secret%s: shorter than %d characters (a generated secret, not a password: the server keeps only its SHA-256 digest)",
-			note, oauth.MinClientSecretLength)
-	case len(c.ClientSecret) > 512:
-		return fmt.Errorf("client_secret%s: longer than 512 characters", note)
+	if err := checkClientSecret(c, note); err != nil {
+		return err
 	}
-	if !oauth.ValidClientCredential(c.ClientSecret) {
-		return fmt.Errorf("client_secret%s: want printable ASCII (RFC 6749 VSCHAR)", note)
+	if err := checkName(c.Name, 200, false); err != nil {
+		return fmt.Errorf("name: %w", err)
+	}
+	for j, u := range c.RedirectURIs {
+		if err := checkRedirectURI(u); err != nil {
+			return fmt.Errorf("redirect_uris[%d] %q: %w", j, u, err)
+		}
 	}
 	if err := checkName(c.Subject, 200, false); err != nil {
 		return fmt.Errorf("subject: %w", err)
@@ -152,6 +152,44 @@ func checkClientConfig(c *ClientConfig, tiers apiauth.Tiers) error {
 		return fmt.Errorf("tenant%s: missing (every client acts for a tenant)", note)
 	}
 	return nil
+}
+
+// checkClientSecret applies the rules of a client's secret: none for a
+// public client, else one the library accepts. note names the client;
+// the secret is never quoted.
+func checkClientSecret(c *ClientConfig, note string) error {
+	switch {
+	case c.Public && c.ClientSecret != "":
+		return fmt.Errorf(`client_secret%s: a public client ("public": true) has no secret: remove one or the other`, note)
+	case c.Public:
+		return nil
+	case c.ClientSecret == "":
+		return fmt.Errorf("client_secret%s: missing", note)
+	case len(c.ClientSecret) < oauth.MinClientSecretLength:
+		return fmt.Errorf("client_secret%s: shorter than %d characters (a generated secret, not a password: the server keeps only its SHA-256 digest)",
+			note, oauth.MinClientSecretLength)
+	case len(c.ClientSecret) > 512:
+		return fmt.Errorf("client_secret%s: longer than 512 characters", note)
+	}
+	if !oauth.ValidClientCredential(c.ClientSecret) {
+		return fmt.Errorf("client_secret%s: want printable ASCII (RFC 6749 VSCHAR)", note)
+	}
+	return nil
+}
+
+// checkRedirectURI applies oauth.RegisterClient's rules for a redirect
+// URI, by registering a client with that one URI in a throwaway store, so
+// that the config accepts exactly what the library does; the error is
+// the library's reason alone.
+func checkRedirectURI(u string) error {
+	spec := oauth.ClientSpec{ID: "config-check", Tenant: "config-check", Public: true, RedirectURIs: []string{u}}
+	_, err := oauth.RegisterClient(context.Background(), oauth.NewMemoryClientStore(), spec, "")
+	if err != nil {
+		if reason := errors.Unwrap(err); reason != nil {
+			return reason
+		}
+	}
+	return err
 }
 
 // parseTrustedIssuers decodes the "trusted_issuers" section into

@@ -206,6 +206,50 @@ func TestClientsRegister(t *testing.T) {
 	})
 }
 
+// TestClientsRegisterPublic: a public client, with a name and redirect
+// URIs (one with a comma, which is no list), prints nothing on stdout,
+// since it has no secret; a confidential one with a name and redirect
+// URIs prints its secret as any other. Both are stored with the new
+// fields, the URIs in the order the flags gave.
+func TestClientsRegisterPublic(t *testing.T) {
+	backends(t, func(t *testing.T, db, tenant string) {
+		s := newSession(t, db, tenant)
+		id := "orders-app-" + suffix()
+		r := s.run("clients", "register", "-id", id, "-public", "-name", "Orders app", "-tenant", tenant,
+			"-redirect-uri", "com.example.orders:/cb", "-redirect-uri", "http://127.0.0.1/cb", "-redirect-uri", "https://orders.example/cb,v2")
+		require.Equal(t, exitOK, r.code, "stderr: %s", r.stderr)
+		assert.Empty(t, r.stdout, "a public client has no secret to print")
+		assert.Equal(t, "registered public client "+id+` "Orders app" in tenant `+tenant+
+			` (scopes read, tier default, redirect URIs "com.example.orders:/cb" "http://127.0.0.1/cb" "https://orders.example/cb,v2"); it has no secret`+"\n", r.stderr)
+		c, err := openStore(t, db).GetClient(t.Context(), id)
+		require.NoError(t, err)
+		assert.True(t, c.Public)
+		assert.Equal(t, "Orders app", c.Name)
+		assert.Equal(t, []string{"com.example.orders:/cb", "http://127.0.0.1/cb", "https://orders.example/cb,v2"}, c.RedirectURIs, "a comma in a URI that is no list is kept")
+		assert.Equal(t, tenant, c.Tenant)
+
+		// What RegisterClient stores for a public client: the digest of
+		// the empty secret (the token endpoint refuses an empty secret).
+		assert.Equal(t, apiauth.DigestKey(""), c.SecretDigest)
+
+		id = "billing-" + suffix()
+		r = s.run("clients", "register", "-id", id, "-name", "Billing", "-tenant", tenant, "-redirect-uri", "https://billing.example/cb")
+		require.Equal(t, exitOK, r.code, "stderr: %s", r.stderr)
+		m := secretLine.FindStringSubmatch(r.stdout)
+		require.NotNil(t, m, "stdout is not one secret alone on its line: %q", r.stdout)
+		s.remember(m[1])
+		s.checkStderr(r.stderr)
+		assert.Equal(t, "registered client "+id+` "Billing" in tenant `+tenant+
+			` (scopes read, tier default, redirect URIs "https://billing.example/cb"); its secret is printed once, on stdout`+"\n", r.stderr)
+		c, err = openStore(t, db).GetClient(t.Context(), id)
+		require.NoError(t, err)
+		assert.False(t, c.Public)
+		assert.Equal(t, "Billing", c.Name)
+		assert.Equal(t, []string{"https://billing.example/cb"}, c.RedirectURIs)
+		assert.Equal(t, apiauth.DigestKey(m[1]), c.SecretDigest)
+	})
+}
+
 // failingWriter is a stdout that cannot be written, as a closed pipe.
 type failingWriter struct{}
 
