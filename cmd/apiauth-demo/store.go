@@ -8,17 +8,15 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/apiauth/apiauth"
+	"github.com/apiauth/apiauth/internal/dbflag"
 	"github.com/apiauth/apiauth/oauth"
 	"github.com/apiauth/apiauth/redisstore"
 	"github.com/apiauth/apiauth/sqlstore"
 	"github.com/apiauth/apiauth/sqlstore/pgnotify"
-	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 	"github.com/redis/go-redis/v9"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, pure Go
@@ -121,69 +119,18 @@ type dbSpec struct {
 // postgres:// or postgresql:// URL. Its errors are one line, and never
 // show a password.
 func parseDBFlag(s string) (dbSpec, error) {
-	const want = "want sqlite:PATH (such as sqlite:demo.db) or a postgres:// URL"
-	switch {
-	case s == "":
+	if s == "" {
 		return dbSpec{kind: dbMemory, display: "memory"}, nil
-	case strings.HasPrefix(s, "sqlite:"):
-		path := strings.TrimPrefix(s, "sqlite:")
-		// sqlite:///abs/path is the URL spelling of sqlite:/abs/path;
-		// sqlite://host/... names no file.
-		if strings.HasPrefix(path, "//") {
-			if !strings.HasPrefix(path, "///") {
-				return dbSpec{}, fmt.Errorf("flags: -db %q: %s", s, want)
-			}
-			path = path[2:]
-		}
-		if path == "" {
-			return dbSpec{}, fmt.Errorf("flags: -db %q: empty path; %s", s, want)
-		}
-		if strings.ContainsRune(path, 0) {
-			return dbSpec{}, fmt.Errorf("flags: -db: the path holds a NUL byte; %s", want)
-		}
-		abs, err := filepath.Abs(path)
-		if err != nil {
-			return dbSpec{}, fmt.Errorf("flags: -db %q: %v", s, err)
-		}
-		return dbSpec{kind: dbSQLite, path: abs, display: "sqlite:" + abs}, nil
-	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
-		display := redactURL(s)
-		u, err := url.Parse(s)
-		if err != nil || u.Host == "" {
-			return dbSpec{}, fmt.Errorf("flags: -db %q: not a valid URL; %s", display, want)
-		}
-		// pgx has the last word on what it can connect with. Its errors
-		// mask the password too.
-		if _, err := pgx.ParseConfig(s); err != nil {
-			return dbSpec{}, fmt.Errorf("flags: -db %q: %s", display, oneLine(err.Error()))
-		}
-		return dbSpec{kind: dbPostgres, url: s, display: display}, nil
 	}
-	return dbSpec{}, fmt.Errorf("flags: -db %q: %s", redactURL(s), want)
-}
-
-// redactURL returns s with the password of a URL masked, for messages
-// and logs. A value that does not parse as a URL but may hold credentials
-// is not shown at all.
-func redactURL(s string) string {
-	if u, err := url.Parse(s); err == nil {
-		return u.Redacted()
+	d, err := dbflag.Parse(s, "sqlite:demo.db")
+	if err != nil {
+		return dbSpec{}, fmt.Errorf("flags: %w", err)
 	}
-	if strings.Contains(s, "@") {
-		return "(value not shown: it may hold a password)"
+	kind := dbSQLite
+	if d.Kind == dbflag.Postgres {
+		kind = dbPostgres
 	}
-	return s
-}
-
-// isDir reports whether path is a directory.
-func isDir(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.IsDir()
-}
-
-// oneLine joins the lines of a multi-line error message.
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
+	return dbSpec{kind: kind, path: d.Path, url: d.URL, display: d.Display}, nil
 }
 
 // credentialStore holds the API keys and the OAuth clients.
@@ -231,7 +178,7 @@ func newCredentialStore(ctx context.Context, spec dbSpec, log *slog.Logger) (*cr
 	case dbSQLite:
 		// SQLite creates the file, not its directory, and says only
 		// "unable to open database file" when that is missing.
-		if dir := filepath.Dir(spec.path); !isDir(dir) {
+		if dir := filepath.Dir(spec.path); !dbflag.IsDir(dir) {
 			return nil, fmt.Errorf("db: %s: cannot create the file: no directory %s", spec.display, dir)
 		}
 		// WAL, so that lookups do not wait for writers; a busy timeout, so
@@ -247,7 +194,7 @@ func newCredentialStore(ctx context.Context, spec dbSpec, log *slog.Logger) (*cr
 		opts = append(opts, sqlstore.WithDialect(sqlstore.Postgres), sqlstore.WithListener(pgnotify.New(db)))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("db: %s: %s", spec.display, oneLine(err.Error()))
+		return nil, fmt.Errorf("db: %s: %s", spec.display, dbflag.OneLine(err.Error()))
 	}
 	db.SetMaxOpenConns(dbMaxOpen)
 	db.SetMaxIdleConns(dbMaxIdle)
@@ -257,7 +204,7 @@ func newCredentialStore(ctx context.Context, spec dbSpec, log *slog.Logger) (*cr
 		if errors.Is(err, context.DeadlineExceeded) {
 			what += fmt.Sprintf(" (no answer within %v)", dbTimeout)
 		}
-		return nil, fmt.Errorf("db: %s: %s: %s", spec.display, what, oneLine(err.Error()))
+		return nil, fmt.Errorf("db: %s: %s: %s", spec.display, what, dbflag.OneLine(err.Error()))
 	}
 	sctx, cancel := context.WithTimeout(ctx, dbTimeout)
 	defer cancel()

@@ -8,11 +8,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
+	"github.com/apiauth/apiauth/internal/dbflag"
 	"github.com/apiauth/apiauth/sqlstore"
-	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 	_ "modernc.org/sqlite"             // the "sqlite" database/sql driver, pure Go
 )
@@ -52,62 +51,18 @@ type dbSpec struct {
 // in-memory default: sqlite:PATH, or a postgres:// or postgresql:// URL.
 // Its errors are one line, name the flag, and never show a password.
 func parseDB(s string) (dbSpec, error) {
-	const want = "want sqlite:PATH (such as sqlite:keys.db) or a postgres:// URL"
-	switch {
-	case s == "":
-		return dbSpec{}, fmt.Errorf("no database: set -db or %s; %s", dbEnv, want)
-	case strings.HasPrefix(s, "sqlite:"):
-		path := strings.TrimPrefix(s, "sqlite:")
-		// sqlite:///abs/path is the URL spelling of sqlite:/abs/path;
-		// sqlite://host/... names no file.
-		if strings.HasPrefix(path, "//") {
-			if !strings.HasPrefix(path, "///") {
-				return dbSpec{}, fmt.Errorf("-db %q: %s", s, want)
-			}
-			path = path[2:]
-		}
-		if path == "" {
-			return dbSpec{}, fmt.Errorf("-db %q: empty path; %s", s, want)
-		}
-		if strings.ContainsRune(path, 0) {
-			return dbSpec{}, fmt.Errorf("-db: the path holds a NUL byte; %s", want)
-		}
-		abs, err := filepath.Abs(path)
-		if err != nil {
-			return dbSpec{}, fmt.Errorf("-db %q: %v", s, err)
-		}
-		return dbSpec{kind: dbSQLite, path: abs, display: "sqlite:" + abs}, nil
-	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
-		display := redactURL(s)
-		u, err := url.Parse(s)
-		if err != nil || u.Host == "" {
-			return dbSpec{}, fmt.Errorf("-db %q: not a valid URL; %s", display, want)
-		}
-		// pgx has the last word on what it can connect with. Its errors
-		// mask the password too.
-		if _, err := pgx.ParseConfig(s); err != nil {
-			return dbSpec{}, fmt.Errorf("-db %q: %s", display, oneLine(err.Error()))
-		}
-		return dbSpec{kind: dbPostgres, url: s, display: display}, nil
+	if s == "" {
+		return dbSpec{}, fmt.Errorf("no database: set -db or %s; want sqlite:PATH (such as sqlite:keys.db) or a postgres:// URL", dbEnv)
 	}
-	return dbSpec{}, fmt.Errorf("-db %q: %s", redactURL(s), want)
-}
-
-// redactURL returns s with the password of a URL masked. A value that does
-// not parse as a URL but may hold credentials is not shown at all.
-func redactURL(s string) string {
-	if u, err := url.Parse(s); err == nil {
-		return u.Redacted()
+	d, err := dbflag.Parse(s, "sqlite:keys.db")
+	if err != nil {
+		return dbSpec{}, err
 	}
-	if strings.Contains(s, "@") {
-		return "(value not shown: it may hold a password)"
+	kind := dbSQLite
+	if d.Kind == dbflag.Postgres {
+		kind = dbPostgres
 	}
-	return s
-}
-
-// oneLine joins the lines of a multi-line error message.
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
+	return dbSpec{kind: kind, path: d.Path, url: d.URL, display: d.Display}, nil
 }
 
 // database is an open, migrated store and the pool under it.
@@ -136,7 +91,7 @@ func openDB(ctx context.Context, spec dbSpec, create bool) (*database, error) {
 	case dbSQLite:
 		// SQLite creates the file, not its directory, and says only
 		// "unable to open database file" when that is missing.
-		if dir := filepath.Dir(spec.path); !isDir(dir) {
+		if dir := filepath.Dir(spec.path); !dbflag.IsDir(dir) {
 			return nil, fmt.Errorf("db %s: no directory %s", spec.display, dir)
 		}
 		if _, err := os.Stat(spec.path); !create && errors.Is(err, os.ErrNotExist) {
@@ -155,7 +110,7 @@ func openDB(ctx context.Context, spec dbSpec, create bool) (*database, error) {
 		return nil, errors.New("db: no database")
 	}
 	if err != nil {
-		return nil, fmt.Errorf("db %s: %s", spec.display, oneLine(err.Error()))
+		return nil, fmt.Errorf("db %s: %s", spec.display, dbflag.OneLine(err.Error()))
 	}
 	// A command runs one statement at a time; Migrate holds one
 	// connection while it runs.
@@ -165,7 +120,7 @@ func openDB(ctx context.Context, spec dbSpec, create bool) (*database, error) {
 		if errors.Is(err, context.DeadlineExceeded) {
 			what += fmt.Sprintf(" (no answer within %v)", timeout)
 		}
-		return nil, fmt.Errorf("db %s: %s: %s", spec.display, what, oneLine(err.Error()))
+		return nil, fmt.Errorf("db %s: %s: %s", spec.display, what, dbflag.OneLine(err.Error()))
 	}
 	pctx, cancel := context.WithTimeout(ctx, dbTimeout)
 	defer cancel()
@@ -193,10 +148,4 @@ func openDB(ctx context.Context, spec dbSpec, create bool) (*database, error) {
 // Close releases the store and closes the pool.
 func (d *database) Close() error {
 	return errors.Join(d.store.Close(), d.db.Close())
-}
-
-// isDir reports whether path is a directory.
-func isDir(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.IsDir()
 }

@@ -44,6 +44,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/apiauth/apiauth/internal/dbflag"
 	"github.com/apiauth/apiauth/sqlstore"
 )
 
@@ -120,7 +121,7 @@ var commands = []*command{
 // on its line; a listing); stderr gets messages for people.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fail := func(code int, prefix string, err error) int {
-		fmt.Fprintf(stderr, "%s: %s\n", prefix, oneLine(err.Error()))
+		fmt.Fprintf(stderr, "%s: %s\n", prefix, dbflag.OneLine(err.Error()))
 		return code
 	}
 	global := flag.NewFlagSet("apiauth", flag.ContinueOnError)
