@@ -14,7 +14,8 @@ import (
 // short fingerprint of the token.
 type Event struct {
 	// Layer names the layer that reports: "authenticate", "rate_limit",
-	// "scope", "tenant", "jwks" or "token".
+	// "scope", "tenant", "jwks", or package oauth's "token", "revocation"
+	// and "introspection".
 	Layer     string
 	RequestID string
 	// Code is "" for a success (authenticated, allowed, fetched, issued),

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/apiauth/apiauth"
 )
@@ -140,8 +141,8 @@ func (is *Issuer) authorize(w http.ResponseWriter, r *http.Request, params url.V
 		return
 	}
 	if !decided {
-		if is.cfg.RememberConsent && is.consented(r, user, req) {
-			is.approve(w, r, user, req)
+		if is.cfg.RememberConsent && !req.client.Public && is.consented(r, user, req) {
+			is.approve(w, r, user, req, false)
 			return
 		}
 		is.showConsent(w, r, user, req)
@@ -153,7 +154,7 @@ func (is *Issuer) authorize(w http.ResponseWriter, r *http.Request, params url.V
 	}
 	switch params.Get("decision") {
 	case "approve":
-		is.approve(w, r, user, req)
+		is.approve(w, r, user, req, true)
 	case "deny":
 		is.redirectError(w, r, req, &authzError{code: "access_denied", desc: "The user denied the request."})
 	default:
@@ -306,6 +307,26 @@ func (is *Issuer) consented(r *http.Request, u User, req *authzRequest) bool {
 		}
 	}
 	return true
+}
+
+// remember saves the consent the user just gave on the page, added to
+// what they approved before, when Config.RememberConsent asks for it.
+// A consent that cannot be saved is asked again next time.
+func (is *Issuer) remember(r *http.Request, u User, req *authzRequest, now time.Time) {
+	if !is.cfg.RememberConsent || req.client.Public {
+		return
+	}
+	ctx := r.Context()
+	scopes, err := is.cfg.Grants.Consent(ctx, u.Tenant, u.Subject, req.client.ID)
+	if err != nil && !errors.Is(err, ErrConsentNotFound) {
+		return
+	}
+	for _, s := range req.scopes {
+		if !slices.Contains(scopes, s) {
+			scopes = append(scopes, s)
+		}
+	}
+	_ = is.cfg.Grants.SaveConsent(ctx, u.Tenant, u.Subject, req.client.ID, scopes, now)
 }
 
 // redirectError sends an error back to the client (RFC 6749 §4.1.2.1),

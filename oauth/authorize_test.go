@@ -26,30 +26,37 @@ import (
 type codeServer struct {
 	*httptest.Server
 	issuer  *oauth.Issuer
+	clients *oauth.MemoryClientStore
 	grants  *oauth.MemoryGrantStore
 	secret  string // the confidential client's
 	browser *http.Client
 }
 
 // signIn is the host application's sign-in of the tests: the session
-// cookie names the user's session; without it, the user is sent to log in.
+// cookie names the user's session (bob's if it starts with "bob", else
+// alice's); without it, the user is sent to log in.
 var signIn = oauth.UsersFunc(func(w http.ResponseWriter, r *http.Request) (oauth.User, bool) {
 	c, err := r.Cookie("sid")
 	if err != nil {
 		http.Redirect(w, r, "/login?return="+url.QueryEscape(r.URL.String()), http.StatusFound)
 		return oauth.User{}, false
 	}
+	if strings.HasPrefix(c.Value, "bob") {
+		return oauth.User{Subject: "bob", Tenant: "acme", Session: c.Value}, true
+	}
 	return oauth.User{Subject: "alice", Tenant: "acme", Session: c.Value}, true
 })
 
-func newCodeServer(t *testing.T) *codeServer {
+// newCodeServer starts the server; change, if any, changes its issuer's
+// Config before the issuer is made.
+func newCodeServer(t *testing.T, change ...func(*oauth.Config)) *codeServer {
 	t.Helper()
 	ctx := context.Background()
 	clients := oauth.NewMemoryClientStore()
 	_, err := oauth.RegisterClient(ctx, clients, oauth.ClientSpec{ID: "app", Name: "Orders App", Public: true, Tenant: "acme",
 		Scopes: []apiauth.Scope{apiauth.Read, apiauth.Write}, RedirectURIs: []string{"http://127.0.0.1/callback"}}, "")
 	require.NoError(t, err)
-	cs := &codeServer{grants: oauth.NewMemoryGrantStore(), secret: oauth.GenerateClientSecret()}
+	cs := &codeServer{clients: clients, grants: oauth.NewMemoryGrantStore(), secret: oauth.GenerateClientSecret()}
 	_, err = oauth.RegisterClient(ctx, clients, oauth.ClientSpec{ID: "web", Tenant: "acme",
 		Scopes: []apiauth.Scope{apiauth.Read}, RedirectURIs: []string{"https://web.example/cb", "https://web.example/other"}}, cs.secret)
 	require.NoError(t, err)
@@ -57,12 +64,19 @@ func newCodeServer(t *testing.T) *codeServer {
 	mux := http.NewServeMux()
 	cs.Server = httptest.NewServer(mux)
 	t.Cleanup(cs.Close)
-	cs.issuer, err = oauth.NewIssuer(oauth.Config{Issuer: cs.URL, Audience: "orders-api", Clients: clients, Grants: cs.grants, Users: signIn})
+	cfg := oauth.Config{Issuer: cs.URL, Audience: "orders-api", Clients: clients, Grants: cs.grants, Users: signIn}
+	for _, c := range change {
+		c(&cfg)
+	}
+	cs.issuer, err = oauth.NewIssuer(cfg)
 	require.NoError(t, err)
 	verifier, err := apiauth.NewJWTVerifier(apiauth.JWTOptions{}, cs.issuer.JWTIssuer())
 	require.NoError(t, err)
 	mux.Handle("/oauth/authorize", cs.issuer.AuthorizeHandler())
 	mux.Handle("/oauth/token", cs.issuer.TokenHandler())
+	mux.Handle("/oauth/revoke", cs.issuer.RevocationHandler())
+	mux.Handle("/oauth/introspect", cs.issuer.IntrospectionHandler())
+	mux.Handle("/.well-known/oauth-authorization-server", cs.issuer.MetadataHandler(codeEndpoints))
 	mux.Handle("/v1/", apiauth.Authenticate(verifier)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, _ := apiauth.PrincipalFrom(r.Context())
 		_ = json.NewEncoder(w).Encode(p)
@@ -75,6 +89,10 @@ func newCodeServer(t *testing.T) *codeServer {
 	cs.browser = &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return cs
 }
+
+// codeEndpoints are where newCodeServer mounts the issuer's handlers.
+var codeEndpoints = oauth.Endpoints{Authorization: "/oauth/authorize", Token: "/oauth/token",
+	Revocation: "/oauth/revoke", Introspection: "/oauth/introspect"}
 
 // visit GETs target in the browser.
 func (cs *codeServer) visit(t *testing.T, target string) (*http.Response, string) {

@@ -112,8 +112,10 @@ func (is *Issuer) showError(w http.ResponseWriter, r *http.Request, status int, 
 // approve issues an authorization code for req and sends it back to the
 // client with state and iss (RFC 6749 §4.1.2, RFC 9207). The code is
 // random, stored only as a digest, one-time and short-lived, bound to the
-// client, redirect URI, PKCE challenge, user, tenant and scopes.
-func (is *Issuer) approve(w http.ResponseWriter, r *http.Request, u User, req *authzRequest) {
+// client, redirect URI, PKCE challenge, user, tenant and scopes. fromPage
+// is true when the user approved on the consent page, which is then
+// remembered (Config.RememberConsent).
+func (is *Issuer) approve(w http.ResponseWriter, r *http.Request, u User, req *authzRequest, fromPage bool) {
 	code, err := apiauth.GenerateKey(codePrefix)
 	if err != nil {
 		is.showError(w, r, http.StatusInternalServerError, "No code could be issued.")
@@ -130,8 +132,8 @@ func (is *Issuer) approve(w http.ResponseWriter, r *http.Request, u User, req *a
 		is.showError(w, r, http.StatusServiceUnavailable, "The authorization server cannot answer right now; try again later.")
 		return
 	}
-	if is.cfg.RememberConsent {
-		_ = is.cfg.Grants.SaveConsent(r.Context(), u.Tenant, u.Subject, req.client.ID, req.scopes, now)
+	if fromPage {
+		is.remember(r, u, req, now)
 	}
 	is.redirect(w, r, req, url.Values{"code": {code}})
 }

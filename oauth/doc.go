@@ -1,8 +1,13 @@
 // Package oauth is an OAuth 2.0 authorization server for APIs protected
 // with package apiauth: a token endpoint (RFC 6749 §3.2) that issues RFC
-// 9068 JWT access tokens to machine clients (client_credentials, §4.4) and
-// in exchange for API keys (RFC 8693), and the JWK Set that lets any JWT
-// library verify them.
+// 9068 JWT access tokens to machine clients (client_credentials, §4.4), in
+// exchange for API keys (RFC 8693), and to third-party applications a user
+// approves (the authorization-code flow with PKCE, §4.1 and RFC 7636, with
+// rotating refresh tokens); revocation (RFC 7009), introspection (RFC
+// 7662), metadata (RFC 8414), and the JWK Set that lets any JWT library
+// verify its tokens. It follows the OAuth 2.0 Security Best Current
+// Practice (RFC 9700), not the 2012 defaults: no implicit or password
+// grant, PKCE S256 for every client, exact redirect URIs.
 //
 // A server registers its clients, makes an Issuer, mounts its routes outside
 // the authenticated ones, and lets the API accept its tokens:
@@ -24,8 +29,25 @@
 // of Config.Clients, and the RFC 8693 exchange of an API key of
 // Config.Keys. APIKeyExchangeHandler exchanges an API key posted as JSON,
 // {"apiKey": "…"}. JWKSHandler publishes the public keys, usually at
-// /.well-known/jwks.json. All three take no bearer token: mount them
-// outside apiauth.Authenticate.
+// /.well-known/jwks.json. AuthorizeHandler is the authorization endpoint
+// (GET shows the consent page, POST is its form); RevocationHandler,
+// IntrospectionHandler and MetadataHandler (at
+// /.well-known/oauth-authorization-server) complete the set. None takes a
+// bearer token: mount them outside apiauth.Authenticate.
+//
+// # The authorization-code flow
+//
+// Config.Grants keeps codes, refresh-token families and consents
+// (MemoryGrantStore, sqlstore's database store, or your own:
+// apiauthtest.TestGrantStore checks it); Config.Users is the host
+// application's sign-in, which says who the user is and which tenant they
+// act for. Clients are confidential (a secret) or public (ClientSpec.Public,
+// PKCE alone), each with its exact redirect URIs. Codes are one-time,
+// live 60 s and are stored as digests; a code used twice revokes what it
+// issued. Refresh tokens rotate on every use; a reused one ends its family.
+// Every access token of a grant carries its ID, which the verifier checks
+// on each request (JWTIssuer's Grants), so a revocation takes effect at
+// once. ExampleIssuer_AuthorizeHandler is the whole flow.
 //
 // # Tokens
 //

@@ -43,7 +43,7 @@ func (is *Issuer) grantClient(r *http.Request, form url.Values) (*ClientRecord, 
 		return is.authenticateClient(r, form)
 	}
 	id := form.Get("client_id")
-	if id == "" {
+	if id == "" || is.cfg.Clients == nil {
 		return nil, errInvalidClient
 	}
 	c, err := is.cfg.Clients.GetClient(r.Context(), id)

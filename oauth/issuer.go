@@ -59,7 +59,9 @@ type Config struct {
 	// with a ConsentData.
 	ConsentPage *template.Template
 	// RememberConsent skips the consent page when the user has already
-	// approved the client for every scope it asks.
+	// approved a confidential client for every scope it asks; approvals
+	// add up. A public client is always asked (RFC 8252 §8.6: nothing
+	// proves it is the client the user approved).
 	RememberConsent bool
 	// CodeTTL is how long an authorization code can be redeemed (default
 	// 60 s; RFC 6749 §4.1.2 allows at most 10 minutes).
@@ -68,17 +70,22 @@ type Config struct {
 	// that long (default 30 days), and RefreshTTL ends it that long after
 	// the user approved it, used or not (default 90 days).
 	RefreshIdle, RefreshTTL time.Duration
-	// OnEvent, when set, is called for every token request with an
-	// apiauth.Event of layer "token": Code "" when a token was issued,
-	// else the RFC 6749 §5.2 error code and the status. apiauth.LogEvent
-	// logs them. Secrets and tokens never reach it.
+	// OnEvent, when set, is called for every request to the token,
+	// revocation and introspection endpoints with an apiauth.Event of
+	// layer "token", "revocation" or "introspection": Code "" when the
+	// request succeeded, else the RFC 6749 §5.2 error code and the
+	// status. apiauth.LogEvent logs them. Secrets and tokens never reach
+	// it.
 	OnEvent func(*http.Request, apiauth.Event)
 }
 
-// Issuer is an OAuth 2.0 authorization server's token endpoint (RFC 6749
-// §3.2) for machine clients: the client_credentials grant (§4.4) and the
-// exchange of API keys for access tokens (RFC 8693, and a JSON route).
-// Its tokens are RFC 9068 JWT access tokens ("typ": "at+jwt"). It is also
+// Issuer is an OAuth 2.0 authorization server: its token endpoint (RFC
+// 6749 §3.2) serves the client_credentials grant (§4.4), the exchange of
+// API keys for access tokens (RFC 8693, and a JSON route) and, with
+// Config.Grants, the authorization-code flow (§4.1, AuthorizeHandler) and
+// its refresh tokens (§6); revocation, introspection and metadata have
+// their handlers. Its tokens are RFC 9068 JWT access tokens ("typ":
+// "at+jwt"). It is also
 // the apiauth.KeySet that verifies them, and JWTIssuer describes it to a
 // verifier, so that
 //
@@ -88,6 +95,9 @@ type Config struct {
 type Issuer struct {
 	cfg      Config
 	failures *failures
+	// verifier verifies the issuer's own tokens for introspection and
+	// revocation, as a resource server would.
+	verifier *apiauth.JWTVerifier
 	// csrfKey keys the consent form's CSRF tokens.
 	csrfKey [32]byte
 
@@ -154,6 +164,9 @@ func NewIssuer(cfg Config) (*Issuer, error) {
 		return nil, err
 	}
 	is.current = s
+	if is.verifier, err = apiauth.NewJWTVerifier(apiauth.JWTOptions{Keys: cfg.Keys, Now: cfg.Now}, is.JWTIssuer()); err != nil {
+		return nil, err
+	}
 	return is, nil
 }
 

@@ -68,7 +68,7 @@ func throttled(code, why string, wait time.Duration) *oauthError {
 }
 
 var (
-	errMethodNotAllowed = oauthErr(http.StatusMethodNotAllowed, "invalid_request", "The token endpoint accepts POST only.")
+	errMethodNotAllowed = oauthErr(http.StatusMethodNotAllowed, "invalid_request", "This endpoint accepts POST only.")
 	errInvalidClient    = oauthErr(http.StatusUnauthorized, "invalid_client", "Client authentication failed.")
 	errUnavailable      = oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", "The token endpoint cannot issue tokens right now; try again later.")
 )
@@ -87,17 +87,21 @@ const maxTokenRequest = 16 << 10
 // and Pragma: no-cache; errors are RFC 6749 §5.2 JSON with a request_id.
 // Mount it outside apiauth.Authenticate: clients authenticate here with
 // their own credentials, not with a bearer token.
-func (is *Issuer) TokenHandler() http.Handler { return is.endpoint(is.token) }
+func (is *Issuer) TokenHandler() http.Handler { return endpoint(is, "token", is.token) }
 
 // APIKeyExchangeHandler returns a JSON route for exchanging an API key:
 // POST a JSON body {"apiKey": "…"} and get the token response of
 // TokenHandler, an access token for the key's principal that lives TTL
 // (never past the key's own expiry).
-func (is *Issuer) APIKeyExchangeHandler() http.Handler { return is.endpoint(is.jsonExchange) }
+func (is *Issuer) APIKeyExchangeHandler() http.Handler {
+	return endpoint(is, "token", is.jsonExchange)
+}
 
-// endpoint wraps a token-issuing function in what every token response
-// shares: a request ID, POST only, no caching, RFC 6749 §5.2 errors.
-func (is *Issuer) endpoint(issue func(*http.Request) (*tokenResponse, error)) http.Handler {
+// endpoint wraps the function of an endpoint in what every response of the
+// token, revocation and introspection endpoints shares: a request ID,
+// POST only, no caching, RFC 6749 §5.2 errors, an event of the layer
+// named. A nil response is an empty 200 (RFC 7009 §2.2).
+func endpoint[T any](is *Issuer, layer string, serve func(*http.Request) (*T, error)) http.Handler {
 	return apiauth.RequestID()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Cache-Control", "no-store")
@@ -108,13 +112,17 @@ func (is *Issuer) endpoint(issue func(*http.Request) (*tokenResponse, error)) ht
 			return
 		}
 		start := time.Now()
-		resp, err := issue(r)
-		is.report(r, err, start)
-		if err != nil {
+		resp, err := serve(r)
+		is.report(r, layer, err, start)
+		switch {
+		case err != nil:
 			is.writeError(w, r, err)
-			return
+		case resp == nil:
+			h.Set("Content-Length", "0")
+			w.WriteHeader(http.StatusOK)
+		default:
+			writeJSON(w, http.StatusOK, resp)
 		}
-		writeJSON(w, http.StatusOK, resp)
 	}))
 }
 
@@ -371,12 +379,12 @@ func exchangeError(err error, code string) error {
 	return errUnavailable
 }
 
-// report tells Config.OnEvent the outcome of a token request.
-func (is *Issuer) report(r *http.Request, err error, start time.Time) {
+// report tells Config.OnEvent the outcome of a request to an endpoint.
+func (is *Issuer) report(r *http.Request, layer string, err error, start time.Time) {
 	if is.cfg.OnEvent == nil {
 		return
 	}
-	e := apiauth.Event{Layer: "token", RequestID: apiauth.RequestIDFrom(r.Context()), Duration: time.Since(start), Err: err}
+	e := apiauth.Event{Layer: layer, RequestID: apiauth.RequestIDFrom(r.Context()), Duration: time.Since(start), Err: err}
 	if err != nil {
 		oe := errUnavailable
 		errors.As(err, &oe)
