@@ -452,3 +452,28 @@ func TestRememberConsent(t *testing.T) {
 	cs.code(t, "app", "http://127.0.0.1/callback", "read", "v")
 	assert.False(t, skipped(ask("app", "http://127.0.0.1/callback", "read")), "a public client is always asked")
 }
+
+// TestRefreshForAnotherClient: a refresh token works only for the client
+// it was issued to (RFC 6749 §6), confidential or public; a refusal
+// leaves it working for its own client.
+func TestRefreshForAnotherClient(t *testing.T) {
+	cs := newCodeServer(t)
+	app, web := cs.appTokens(t), cs.webTokens(t)
+	for name, tc := range map[string]struct {
+		client, secret, token string
+		status                int
+		code                  string
+	}{
+		"app's token by web":             {"web", cs.secret, app.RefreshToken, 400, "invalid_grant"},
+		"web's token by app":             {"app", "", web.RefreshToken, 400, "invalid_grant"},
+		"web's token without its secret": {"web", "", web.RefreshToken, 401, "invalid_client"},
+	} {
+		status, body, _ := cs.call(t, "/oauth/token", tc.client, tc.secret, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tc.token}})
+		assert.Equal(t, tc.status, status, name)
+		assert.Equal(t, tc.code, body["error"], name)
+	}
+	status, _ := cs.refresh(t, app.RefreshToken)
+	assert.Equal(t, http.StatusOK, status, "app's token still works for app")
+	status, body, _ := cs.call(t, "/oauth/token", "web", cs.secret, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {web.RefreshToken}})
+	assert.Equal(t, http.StatusOK, status, body)
+}
