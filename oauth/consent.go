@@ -96,8 +96,42 @@ func (is *Issuer) showConsent(w http.ResponseWriter, r *http.Request, u User, re
 		is.showError(w, r, http.StatusInternalServerError, "The consent page could not be shown.")
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", consentCSP(req.redirectURI))
 	_, _ = w.Write(b.Bytes())
+}
+
+// consentCSP is the Content-Security-Policy of the consent page. Its
+// form-action allows the page's own origin and that of the redirect URI:
+// browsers apply form-action to the redirects that follow a form's
+// submission (CSP Level 3), and approve and deny answer with a 303 to the
+// client.
+func consentCSP(redirectURI string) string {
+	return "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' " + formSource(redirectURI) + "; frame-ancestors 'none'"
+}
+
+// formSource is the CSP source expression of a redirect URI's origin: its
+// scheme, host and port, or its scheme alone when the host cannot be
+// written as a CSP host-source (an IPv6 literal, or none, as in a native
+// app's private-use scheme, RFC 8252 §7.1).
+func formSource(redirectURI string) string {
+	u, err := url.Parse(redirectURI)
+	if err != nil || u.Scheme == "" {
+		return ""
+	}
+	host := u.Host
+	ok := host != ""
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == ':') {
+			ok = false
+		}
+	}
+	if !ok {
+		return u.Scheme + ":"
+	}
+	return u.Scheme + "://" + host
 }
 
 // showError shows an error page to the user.

@@ -477,3 +477,27 @@ func TestRefreshForAnotherClient(t *testing.T) {
 	status, body, _ := cs.call(t, "/oauth/token", "web", cs.secret, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {web.RefreshToken}})
 	assert.Equal(t, http.StatusOK, status, body)
 }
+
+// TestConsentFormAction: the consent page's form-action allows the
+// redirect URI's origin, since browsers check it on the 303 that follows
+// the form (CSP Level 3); a host CSP cannot name (an IPv6 literal, a
+// native app's private-use scheme) is allowed by its scheme.
+func TestConsentFormAction(t *testing.T) {
+	cs := newCodeServer(t)
+	_, err := oauth.RegisterClient(context.Background(), cs.clients, oauth.ClientSpec{ID: "native", Public: true, Tenant: "acme",
+		Scopes: []apiauth.Scope{apiauth.Read}, RedirectURIs: []string{"com.example.app:/cb", "http://[::1]/cb"}}, "")
+	require.NoError(t, err)
+	for _, tc := range []struct{ client, redirect, source string }{
+		{"web", "https://web.example/cb", "https://web.example"},
+		{"app", "http://127.0.0.1:53682/callback", "http://127.0.0.1:53682"},
+		{"native", "com.example.app:/cb", "com.example.app:"},
+		{"native", "http://[::1]:8080/cb", "http:"},
+	} {
+		q := url.Values{"response_type": {"code"}, "client_id": {tc.client}, "redirect_uri": {tc.redirect},
+			"code_challenge": {s256(strings.Repeat("v", 43))}, "code_challenge_method": {"S256"}}
+		resp, page := cs.visit(t, cs.URL+"/oauth/authorize?"+q.Encode())
+		require.Equal(t, http.StatusOK, resp.StatusCode, page)
+		assert.Equal(t, "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' "+tc.source+"; frame-ancestors 'none'",
+			resp.Header.Get("Content-Security-Policy"), tc.redirect)
+	}
+}
