@@ -192,8 +192,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	keys := apiauth.NewKeys(creds.keys)
 	keys.Prefix = "sk_live"
-	clients := creds.clients
-	demoKeys, client, err := setUpCredentials(ctx, cfg, keys, clients, log)
+	gen, err := setUpCredentials(ctx, cfg, keys, creds.clients, log)
 	if err != nil {
 		log.Error("cannot set up credentials", "error", err)
 		return exitFailed
@@ -207,7 +206,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	base := clientURL(ln.Addr())
 
-	issuer, verifier, code := setUpTokens(cfg, base, keys, clients, stderr, log)
+	// The demo's own sign-in, which the authorization endpoint asks who
+	// the user is: the config's users, sessions in memory.
+	signIn := newSignIn(cfg, cfg.Users, creds.clients, limits, log)
+	issuer, verifier, code := setUpTokens(cfg, base, keys, creds, signIn, stderr, log)
 	if code != exitOK {
 		ln.Close()
 		return code
@@ -215,7 +217,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	log.Info("rate limits", "store", storeName(flags.redis), "tiers", tierNames(cfg.Tiers),
 		"auth_failures", fmt.Sprintf("%d/%v", cfg.AuthFailures.Limits[0].Requests, cfg.AuthFailures.Limits[0].Window))
-	printDemoCredentials(stdout, base, demoKeys, client)
+	printDemoCredentials(stdout, base, gen)
 	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
 
 	h := newHandler(cfg, backends{
@@ -225,6 +227,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Verifier: verifier,
 		Limits:   limits,
 		Ready:    readiness(creds, limits),
+		SignIn:   signIn,
+		Callback: gen.callback,
 	}, log)
 	return serve(ctx, newServer(h, log), ln, log)
 }
@@ -261,52 +265,39 @@ func newServer(h http.Handler, log *slog.Logger) *http.Server {
 // key or client already in the database is kept as it is, revoked or not),
 // or, when the config names none, generates the demo's: only into a
 // database that holds none yet, so that a restart on the same -db adds no
-// keys (two of them admin) and keeps those printed the first time.
-func setUpCredentials(ctx context.Context, cfg *Config, keys *apiauth.Keys, clients oauth.ClientStore, log *slog.Logger) ([]demoKey, *demoClient, error) {
-	var demoKeys []demoKey
-	var client *demoClient
-	if len(cfg.Keys) > 0 {
-		if err := importKeys(ctx, keys, cfg.Keys, log); err != nil {
-			return nil, nil, fmt.Errorf("keys: %w", err)
-		}
-	} else if stored, err := holdsDemoKeys(ctx, keys.Store); err != nil {
-		return nil, nil, fmt.Errorf("keys: %w", err)
-	} else if stored {
-		log.Info("the database already holds the demo's keys: none generated; use those printed at its first start")
-	} else if demoKeys, err = createDemoKeys(ctx, keys); err != nil {
-		return nil, nil, fmt.Errorf("keys: %w", err)
+// keys (two of them admin) and keeps those printed the first time. Without
+// users in the config, it generates the demo user into cfg.Users: users
+// live in memory only, so that one is new at every start.
+func setUpCredentials(ctx context.Context, cfg *Config, keys *apiauth.Keys, clients oauth.ClientStore, log *slog.Logger) (*generated, error) {
+	g := &generated{}
+	var err error
+	if g.keys, err = setUpKeys(ctx, cfg, keys, log); err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
 	}
-	if len(cfg.Clients) > 0 {
-		if err := registerClients(ctx, clients, cfg.Clients, log); err != nil {
-			return nil, nil, fmt.Errorf("clients: %w", err)
-		}
-		return demoKeys, nil, nil
+	if err := setUpClients(ctx, cfg, clients, g, log); err != nil {
+		return nil, fmt.Errorf("clients: %w", err)
 	}
-	_, err := clients.GetClient(ctx, demoClientSpec.ID)
-	switch {
-	case err == nil:
-		log.Info("the database already holds the demo's OAuth client: none generated", "client_id", demoClientSpec.ID)
-	case errors.Is(err, oauth.ErrClientNotFound):
-		if client, err = createDemoClient(ctx, clients); err != nil {
-			return nil, nil, fmt.Errorf("clients: %w", err)
+	if len(cfg.Users) == 0 {
+		if g.user, err = generateDemoUser(); err != nil {
+			return nil, fmt.Errorf("users: %w", err)
 		}
-	default:
-		return nil, nil, fmt.Errorf("clients: %w", err)
+		cfg.Users = []demoUser{g.user.user}
 	}
-	return demoKeys, client, nil
+	return g, nil
 }
 
-// setUpTokens makes the token endpoint, whose issuer is by default this
-// server's URL (base), and the verifier of every JWT /v1/ accepts: the
-// endpoint's own and the trusted issuers'. It returns the exit code of a
+// setUpTokens makes the token and authorization endpoints, whose issuer is
+// by default this server's URL (base) and which asks users who is signed
+// in, and the verifier of every JWT /v1/ accepts: the endpoint's own and
+// the trusted issuers'. It returns the exit code of a
 // failure, or exitOK.
-func setUpTokens(cfg *Config, base string, keys *apiauth.Keys, clients oauth.ClientStore, stderr io.Writer, log *slog.Logger) (*oauth.Issuer, *apiauth.JWTVerifier, int) {
+func setUpTokens(cfg *Config, base string, keys *apiauth.Keys, creds *credentialStore, users oauth.Users, stderr io.Writer, log *slog.Logger) (*oauth.Issuer, *apiauth.JWTVerifier, int) {
 	cfg.Issuer.Issuer = cmp.Or(cfg.Issuer.Issuer, base)
 	if err := checkTrustedIssuers(cfg); err != nil {
 		fmt.Fprintln(stderr, err)
 		return nil, nil, exitUsage
 	}
-	issuer, err := newIssuer(cfg, keys, clients, log)
+	issuer, err := newIssuer(cfg, keys, creds, users, log)
 	if err != nil {
 		log.Error("cannot set up the token issuer", "error", err)
 		return nil, nil, exitFailed

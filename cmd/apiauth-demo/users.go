@@ -173,6 +173,52 @@ func (u *userConfig) user() (demoUser, error) {
 	return du, nil
 }
 
+// demoUserSpec is the user generated when the config lists none: a
+// person of tenant acme who may approve read and write.
+var demoUserSpec = userConfig{Username: "alice", Subject: "user-alice", Tenant: "acme", Scopes: []string{"read", "write"}}
+
+// generatedUser is the generated demo user and their password, printed
+// once.
+type generatedUser struct {
+	user     demoUser
+	password string
+}
+
+// generateDemoUser makes demoUserSpec with a random password. It lives in
+// memory only: each start generates it anew.
+func generateDemoUser() (*generatedUser, error) {
+	spec := demoUserSpec
+	// 16 base62 characters: about 95 bits.
+	spec.Password = randomBase62(16)
+	u, err := spec.user()
+	if err != nil {
+		return nil, err
+	}
+	return &generatedUser{user: u, password: spec.Password}, nil
+}
+
+// randomBase62 returns n random characters of [0-9A-Za-z].
+func randomBase62(n int) string {
+	const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = alphabet[randIntn(len(alphabet))]
+	}
+	return string(b)
+}
+
+// randIntn returns a uniform random int in [0, n) from crypto/rand.
+func randIntn(n int) int {
+	var b [1]byte
+	limit := 256 - 256%n // reject the top, so that every value is as likely
+	for {
+		_, _ = rand.Read(b[:])
+		if int(b[0]) < limit {
+			return int(b[0]) % n
+		}
+	}
+}
+
 // userDirectory looks users up by username for the sign-in page.
 type userDirectory struct {
 	byName map[string]*demoUser
