@@ -10,14 +10,31 @@
 //	             [-db sqlite:demo.db | -db postgres://user:pass@host/db]
 //
 // Without -config, or with a config that lists no keys, it generates API
-// keys for two tenants; without clients in the config, an OAuth client
-// (svc-acme of tenant acme). It prints them, with ready-to-paste curl
-// lines, before the line "listening on http://HOST:PORT". Logs go to
-// stderr and never show a key, secret or token.
+// keys for two tenants; without clients in the config, two OAuth clients
+// of tenant acme (svc-acme, confidential, and demo-app, public); without
+// users in the config, the user alice of the demo's sign-in page. It
+// prints them, with ready-to-paste curl lines and a walk-through of the
+// authorization-code flow, before the line "listening on
+// http://HOST:PORT". Logs go to stderr and never show a key, secret,
+// password, code or token.
+//
+// # Authorization code
+//
+// GET /oauth/authorize is the authorization endpoint of the
+// authorization-code flow with PKCE (package oauth's AuthorizeHandler): it
+// sends a browser that is not signed in to the demo's sign-in page, GET
+// /demo/login, for the config's "users" (sessions in memory, an hour),
+// then shows the consent page, whose form POSTs back to it; a consent is
+// remembered. GET /demo/callback stands in for an application's redirect
+// endpoint: it shows the code, state and iss it receives, and the curl
+// line that redeems the code at POST /oauth/token, which also refreshes
+// tokens, rotating the refresh token. The sign-in page is a demo: a real
+// application brings its own sign-in, through oauth.Users.
 //
 // # Keys and clients
 //
-// The API keys and OAuth clients live in this process's memory, and are
+// The API keys, OAuth clients and the authorization-code flow's grants
+// (codes, refresh tokens, consents) live in this process's memory, and are
 // lost at exit, unless -db names a database (package sqlstore):
 //
 //   - sqlite:PATH, a SQLite file (pure Go, no cgo), created on first start
@@ -32,20 +49,22 @@
 //
 // The schema is created or upgraded at start-up, which the database must
 // answer within 3 s, else the server exits with status 1. Only SHA-256
-// digests of keys and client secrets are stored. Keys created, rotated and
-// revoked through the admin routes are kept; the admin listing then shows
-// each key's last_used_at (to the minute, written at most once a minute
-// and at shutdown; null for a key never used).
+// digests of keys, client secrets, codes and refresh tokens are stored.
+// Keys created, rotated and revoked through the admin routes are kept; the
+// admin listing then shows each key's last_used_at (to the minute, written
+// at most once a minute and at shutdown; null for a key never used).
 //
 // On each start the config's keys and clients are imported as in memory,
 // except that one the database already holds, by ID or by key, is kept as
 // it is: a key revoked through the admin routes stays revoked, and an
 // entry changed in the config does not change the stored record (a
 // warning says so). Without config keys, demo keys are generated only
-// into a database that holds no key of the demo's tenants, and the demo
-// client only when the database does not hold svc-acme: a restart on the
-// same database generates none, says so in a log line, and the keys and
-// secret printed at the first start keep working.
+// into a database that holds no key of the demo's tenants, and each demo
+// client only when the database does not hold it: a restart on the same
+// database generates none, says so in a log line, and the keys and secret
+// printed at the first start keep working. Users and sign-in sessions
+// always live in memory: without config users, alice gets a new password
+// at every start, and her grants in the database outlive it.
 //
 // # Access tokens
 //
@@ -331,7 +350,7 @@ func parseFlags(args []string, stdout io.Writer) (cliFlags, error) {
 		"for Redis at most 50 ms; while Redis fails, each instance falls back to counting\n"+
 		"in its own memory (neither fail-open nor fail-closed). Default: in memory")
 	var db string
-	fs.StringVar(&db, "db", "", "keep API keys and OAuth clients in the database at `URL`, shared by every instance\n"+
+	fs.StringVar(&db, "db", "", "keep API keys, OAuth clients and grants in the database at `URL`, shared by every instance\n"+
 		"pointed at it: sqlite:PATH (a SQLite file, created on first start) or a postgres://\n"+
 		"URL. Revocations reach every instance within a second, and outlive restarts.\n"+
 		"It must answer at start-up (else exit 1). Config keys and clients already in it\n"+
