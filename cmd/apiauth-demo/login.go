@@ -76,11 +76,13 @@ func (s *signIn) User(w http.ResponseWriter, r *http.Request) (oauth.User, bool)
 		return oauth.User{}, false
 	}
 	if scope, ok := s.beyondUser(r, u); !ok {
-		msg := "The account " + u.Username + " may not approve the scope " + scope + ": ask for fewer scopes."
 		if scope == "" {
-			msg = "The scopes asked cannot be checked right now; try again later."
+			writePage(w, http.StatusServiceUnavailable, pageData{Title: "Try again later",
+				Message: "The scopes asked cannot be checked right now; try again later."})
+			return oauth.User{}, false
 		}
-		writePage(w, http.StatusForbidden, pageData{Title: "Not allowed", Message: msg})
+		writePage(w, http.StatusForbidden, pageData{Title: "Not allowed",
+			Message: "The account " + u.Username + " may not approve the scope " + scope + ": ask for fewer scopes."})
 		return oauth.User{}, false
 	}
 	return oauth.User{Subject: u.Subject, Tenant: u.Tenant, Session: id}, true
