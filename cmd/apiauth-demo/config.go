@@ -61,9 +61,12 @@ type Config struct {
 	AuthFailures apiauth.Tier
 	// Issuer configures the demo's own token endpoint.
 	Issuer IssuerConfig
-	// Clients are the OAuth clients to register; nil means "generate a
-	// demo client".
+	// Clients are the OAuth clients to register; nil means "generate the
+	// demo clients".
 	Clients []ClientConfig
+	// Users are the people of the demo's sign-in page, their passwords
+	// hashed; nil means "generate the demo user".
+	Users []demoUser
 	// TrustedIssuers are the outside identity providers whose JWTs the
 	// API accepts, each with its JWKS ready (nothing fetched yet). Close
 	// them when done.
@@ -209,6 +212,7 @@ type fileConfig struct {
 	Keys            []json.RawMessage `json:"keys"`
 	Tiers           json.RawMessage   `json:"tiers"`
 	Clients         []json.RawMessage `json:"clients"`
+	Users           []json.RawMessage `json:"users"`
 	Issuer          json.RawMessage   `json:"issuer"`
 	TrustedIssuers  []json.RawMessage `json:"trusted_issuers"`
 }
@@ -325,6 +329,11 @@ func parseConfig(data []byte) (*Config, error) {
 		}
 		digests[d] = i
 		cfg.Keys = append(cfg.Keys, k)
+	}
+	// Users last but one: their passwords are hashed, which is slow, once
+	// every other section is known to be good.
+	if err := parseUsers(fc.Users, cfg); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
 	}
 	// Last: the trusted issuers' JWKS are the only part that holds
 	// resources to release (none until first used, but Close is cheap).

@@ -37,7 +37,8 @@ func TestConfigKeys(t *testing.T) {
 		"clients": [], "tiers": {}, "issuer": null
 	}`
 	d := startDemo(t, "-config", writeConfig(t, cfg))
-	assert.NotContains(t, d.stdout.String(), "Bearer", "configured keys are not printed")
+	assert.NotContains(t, d.stdout.String(), "Generated API keys", "configured keys: none generated")
+	assert.NotContains(t, d.stdout.String(), cfgReaderKey, "configured keys are not printed")
 	assert.Empty(t, d.keys)
 
 	tests := []struct {

@@ -73,10 +73,13 @@ type demo struct {
 	// clientID and clientSecret are the printed OAuth client's, in
 	// generated mode.
 	clientID, clientSecret string
+	// username and password are the printed demo user's, when the config
+	// lists no users.
+	username, password string
 }
 
 // startDemo runs run() with -addr 127.0.0.1:0 and args, waits for its
-// "listening on" line and reads the keys it printed. The server is stopped
+// "listening on" line and reads the keys, client and user it printed. The server is stopped
 // at the end of the test, which must then see exit code 0.
 func startDemo(t *testing.T, args ...string) *demo {
 	t.Helper()
@@ -115,6 +118,10 @@ func startDemo(t *testing.T, args ...string) *demo {
 			d.clientID = f[1]
 		case len(f) == 2 && f[0] == "client_secret":
 			d.clientSecret = f[1]
+		case len(f) == 2 && f[0] == "username":
+			d.username = f[1]
+		case len(f) == 2 && f[0] == "password":
+			d.password = f[1]
 		}
 	}
 	t.Cleanup(func() {

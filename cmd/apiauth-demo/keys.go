@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/apiauth/apiauth"
+	"github.com/apiauth/apiauth/oauth"
 )
 
 // demoKey is a key generated at start-up, printed once for the user.
@@ -46,6 +47,24 @@ func holdsDemoKeys(ctx context.Context, store apiauth.KeyStore) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// setUpKeys imports the config's API keys or, when it lists none,
+// generates the demo's, only into a store that holds none of the demo
+// tenants' keys yet.
+func setUpKeys(ctx context.Context, cfg *Config, keys *apiauth.Keys, log *slog.Logger) ([]demoKey, error) {
+	if len(cfg.Keys) > 0 {
+		return nil, importKeys(ctx, keys, cfg.Keys, log)
+	}
+	stored, err := holdsDemoKeys(ctx, keys.Store)
+	switch {
+	case err != nil:
+		return nil, err
+	case stored:
+		log.Info("the database already holds the demo's keys: none generated; use those printed at its first start")
+		return nil, nil
+	}
+	return createDemoKeys(ctx, keys)
 }
 
 // createDemoKeys generates the demoRoles' keys in the library's format.
@@ -141,12 +160,32 @@ func sameKeySpec(rec *apiauth.KeyRecord, spec apiauth.KeySpec) bool {
 		rec.ExpiresAt.Truncate(time.Microsecond).Equal(spec.ExpiresAt.Truncate(time.Microsecond))
 }
 
-// printDemoCredentials prints the generated keys and OAuth client with
-// curl lines to try them on the server at base. It prints nothing when
-// nothing was generated. The first Bearer string it prints is the acme
-// reader's key, which can GET /v1/me.
-func printDemoCredentials(w io.Writer, base string, keys []demoKey, client *demoClient) {
-	if len(keys) == 0 && client == nil {
+// generated is what the demo generated at start-up, printed once, and
+// the OAuth clients its callback page serves.
+type generated struct {
+	keys []demoKey
+	// client is svc-acme, with its secret, when generated now.
+	client *demoClient
+	// app is demo-app, when the demo's clients are in play (generated now,
+	// or at an earlier start on the same -db), and appCreated says it was
+	// generated now.
+	app        *oauth.ClientSpec
+	appCreated bool
+	// user is the demo user, with their password, when the config lists
+	// no users.
+	user *generatedUser
+	// callback are the clients that redirect to the callback page.
+	callback []callbackClient
+}
+
+// printDemoCredentials prints what the demo generated, with curl lines to
+// try it on the server at base, and the walk-through of the
+// authorization-code flow. It prints nothing when nothing was generated.
+// The first Bearer string it prints is the acme reader's key, which can
+// GET /v1/me.
+func printDemoCredentials(w io.Writer, base string, g *generated) {
+	keys, client := g.keys, g.client
+	if len(keys) == 0 && client == nil && !g.appCreated && g.user == nil {
 		return
 	}
 	if len(keys) > 0 {
@@ -161,15 +200,28 @@ func printDemoCredentials(w io.Writer, base string, keys []demoKey, client *demo
 		fmt.Fprintln(w)
 	}
 	if client != nil {
-		scopes := make([]string, len(client.spec.Scopes))
-		for i, s := range client.spec.Scopes {
-			scopes[i] = string(s)
-		}
 		fmt.Fprintln(w, "Generated OAuth client (shown once; the server keeps only the secret's SHA-256 digest):")
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "  client_id      "+client.spec.ID)
 		fmt.Fprintln(w, "  client_secret  "+client.secret)
-		fmt.Fprintf(w, "  (tenant %s, scopes %s, tier %s)\n", client.spec.Tenant, strings.Join(scopes, " "), client.spec.Tier)
+		fmt.Fprintf(w, "  (tenant %s, scopes %s, tier %s)\n", client.spec.Tenant, scopeList(client.spec.Scopes), client.spec.Tier)
+		fmt.Fprintf(w, "  (confidential, named %q; redirect URIs %s, any port)\n", client.spec.Name, strings.Join(client.spec.RedirectURIs, " and "))
+		fmt.Fprintln(w)
+	}
+	if g.appCreated {
+		fmt.Fprintln(w, "Generated public OAuth client (no secret: PKCE proves each code is its own):")
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "  public client  %s  (named %q)\n", g.app.ID, g.app.Name)
+		fmt.Fprintf(w, "  (tenant %s, scopes %s; redirect URIs %s, any port)\n", g.app.Tenant, scopeList(g.app.Scopes), strings.Join(g.app.RedirectURIs, " and "))
+		fmt.Fprintln(w)
+	}
+	if g.user != nil {
+		u := g.user.user
+		fmt.Fprintln(w, "Demo user of the sign-in page "+loginPath+" (in memory: a new password at every start, shown once):")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "  username  "+u.Username)
+		fmt.Fprintln(w, "  password  "+g.user.password)
+		fmt.Fprintf(w, "  (subject %s, tenant %s; may approve %s)\n", u.Subject, u.Tenant, scopeList(u.Scopes))
 		fmt.Fprintln(w)
 	}
 
@@ -220,6 +272,16 @@ func printDemoCredentials(w io.Writer, base string, keys []demoKey, client *demo
 		fmt.Fprintln(w, "  "+l)
 	}
 	fmt.Fprintln(w)
+	printWalkthrough(w, base, g)
+}
+
+// scopeList joins scopes with spaces.
+func scopeList(scopes []apiauth.Scope) string {
+	names := make([]string, len(scopes))
+	for i, s := range scopes {
+		names[i] = string(s)
+	}
+	return strings.Join(names, " ")
 }
 
 // clientURL is the base URL a client on this machine uses to reach the

@@ -10,14 +10,31 @@
 //	             [-db sqlite:demo.db | -db postgres://user:pass@host/db]
 //
 // Without -config, or with a config that lists no keys, it generates API
-// keys for two tenants; without clients in the config, an OAuth client
-// (svc-acme of tenant acme). It prints them, with ready-to-paste curl
-// lines, before the line "listening on http://HOST:PORT". Logs go to
-// stderr and never show a key, secret or token.
+// keys for two tenants; without clients in the config, two OAuth clients
+// of tenant acme (svc-acme, confidential, and demo-app, public); without
+// users in the config, the user alice of the demo's sign-in page. It
+// prints them, with ready-to-paste curl lines and a walk-through of the
+// authorization-code flow, before the line "listening on
+// http://HOST:PORT". Logs go to stderr and never show a key, secret,
+// password, code or token.
+//
+// # Authorization code
+//
+// GET /oauth/authorize is the authorization endpoint of the
+// authorization-code flow with PKCE (package oauth's AuthorizeHandler): it
+// sends a browser that is not signed in to the demo's sign-in page, GET
+// /demo/login, for the config's "users" (sessions in memory, an hour),
+// then shows the consent page, whose form POSTs back to it; a consent is
+// remembered. GET /demo/callback stands in for an application's redirect
+// endpoint: it shows the code, state and iss it receives, and the curl
+// line that redeems the code at POST /oauth/token, which also refreshes
+// tokens, rotating the refresh token. The sign-in page is a demo: a real
+// application brings its own sign-in, through oauth.Users.
 //
 // # Keys and clients
 //
-// The API keys and OAuth clients live in this process's memory, and are
+// The API keys, OAuth clients and the authorization-code flow's grants
+// (codes, refresh tokens, consents) live in this process's memory, and are
 // lost at exit, unless -db names a database (package sqlstore):
 //
 //   - sqlite:PATH, a SQLite file (pure Go, no cgo), created on first start
@@ -32,20 +49,22 @@
 //
 // The schema is created or upgraded at start-up, which the database must
 // answer within 3 s, else the server exits with status 1. Only SHA-256
-// digests of keys and client secrets are stored. Keys created, rotated and
-// revoked through the admin routes are kept; the admin listing then shows
-// each key's last_used_at (to the minute, written at most once a minute
-// and at shutdown; null for a key never used).
+// digests of keys, client secrets, codes and refresh tokens are stored.
+// Keys created, rotated and revoked through the admin routes are kept; the
+// admin listing then shows each key's last_used_at (to the minute, written
+// at most once a minute and at shutdown; null for a key never used).
 //
 // On each start the config's keys and clients are imported as in memory,
 // except that one the database already holds, by ID or by key, is kept as
 // it is: a key revoked through the admin routes stays revoked, and an
 // entry changed in the config does not change the stored record (a
 // warning says so). Without config keys, demo keys are generated only
-// into a database that holds no key of the demo's tenants, and the demo
-// client only when the database does not hold svc-acme: a restart on the
-// same database generates none, says so in a log line, and the keys and
-// secret printed at the first start keep working.
+// into a database that holds no key of the demo's tenants, and each demo
+// client only when the database does not hold it: a restart on the same
+// database generates none, says so in a log line, and the keys and secret
+// printed at the first start keep working. Users and sign-in sessions
+// always live in memory: without config users, alice gets a new password
+// at every start, and her grants in the database outlive it.
 //
 // # Access tokens
 //
@@ -192,8 +211,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	keys := apiauth.NewKeys(creds.keys)
 	keys.Prefix = "sk_live"
-	clients := creds.clients
-	demoKeys, client, err := setUpCredentials(ctx, cfg, keys, clients, log)
+	gen, err := setUpCredentials(ctx, cfg, keys, creds.clients, log)
 	if err != nil {
 		log.Error("cannot set up credentials", "error", err)
 		return exitFailed
@@ -207,7 +225,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	base := clientURL(ln.Addr())
 
-	issuer, verifier, code := setUpTokens(cfg, base, keys, clients, stderr, log)
+	// The demo's own sign-in, which the authorization endpoint asks who
+	// the user is: the config's users, sessions in memory.
+	signIn := newSignIn(cfg, cfg.Users, creds.clients, limits, log)
+	issuer, verifier, code := setUpTokens(cfg, base, keys, creds, signIn, stderr, log)
 	if code != exitOK {
 		ln.Close()
 		return code
@@ -215,7 +236,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	log.Info("rate limits", "store", storeName(flags.redis), "tiers", tierNames(cfg.Tiers),
 		"auth_failures", fmt.Sprintf("%d/%v", cfg.AuthFailures.Limits[0].Requests, cfg.AuthFailures.Limits[0].Window))
-	printDemoCredentials(stdout, base, demoKeys, client)
+	printDemoCredentials(stdout, base, gen)
 	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
 
 	h := newHandler(cfg, backends{
@@ -225,6 +246,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Verifier: verifier,
 		Limits:   limits,
 		Ready:    readiness(creds, limits),
+		SignIn:   signIn,
+		Callback: gen.callback,
 	}, log)
 	return serve(ctx, newServer(h, log), ln, log)
 }
@@ -261,52 +284,39 @@ func newServer(h http.Handler, log *slog.Logger) *http.Server {
 // key or client already in the database is kept as it is, revoked or not),
 // or, when the config names none, generates the demo's: only into a
 // database that holds none yet, so that a restart on the same -db adds no
-// keys (two of them admin) and keeps those printed the first time.
-func setUpCredentials(ctx context.Context, cfg *Config, keys *apiauth.Keys, clients oauth.ClientStore, log *slog.Logger) ([]demoKey, *demoClient, error) {
-	var demoKeys []demoKey
-	var client *demoClient
-	if len(cfg.Keys) > 0 {
-		if err := importKeys(ctx, keys, cfg.Keys, log); err != nil {
-			return nil, nil, fmt.Errorf("keys: %w", err)
-		}
-	} else if stored, err := holdsDemoKeys(ctx, keys.Store); err != nil {
-		return nil, nil, fmt.Errorf("keys: %w", err)
-	} else if stored {
-		log.Info("the database already holds the demo's keys: none generated; use those printed at its first start")
-	} else if demoKeys, err = createDemoKeys(ctx, keys); err != nil {
-		return nil, nil, fmt.Errorf("keys: %w", err)
+// keys (two of them admin) and keeps those printed the first time. Without
+// users in the config, it generates the demo user into cfg.Users: users
+// live in memory only, so that one is new at every start.
+func setUpCredentials(ctx context.Context, cfg *Config, keys *apiauth.Keys, clients oauth.ClientStore, log *slog.Logger) (*generated, error) {
+	g := &generated{}
+	var err error
+	if g.keys, err = setUpKeys(ctx, cfg, keys, log); err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
 	}
-	if len(cfg.Clients) > 0 {
-		if err := registerClients(ctx, clients, cfg.Clients, log); err != nil {
-			return nil, nil, fmt.Errorf("clients: %w", err)
-		}
-		return demoKeys, nil, nil
+	if err := setUpClients(ctx, cfg, clients, g, log); err != nil {
+		return nil, fmt.Errorf("clients: %w", err)
 	}
-	_, err := clients.GetClient(ctx, demoClientSpec.ID)
-	switch {
-	case err == nil:
-		log.Info("the database already holds the demo's OAuth client: none generated", "client_id", demoClientSpec.ID)
-	case errors.Is(err, oauth.ErrClientNotFound):
-		if client, err = createDemoClient(ctx, clients); err != nil {
-			return nil, nil, fmt.Errorf("clients: %w", err)
+	if len(cfg.Users) == 0 {
+		if g.user, err = generateDemoUser(); err != nil {
+			return nil, fmt.Errorf("users: %w", err)
 		}
-	default:
-		return nil, nil, fmt.Errorf("clients: %w", err)
+		cfg.Users = []demoUser{g.user.user}
 	}
-	return demoKeys, client, nil
+	return g, nil
 }
 
-// setUpTokens makes the token endpoint, whose issuer is by default this
-// server's URL (base), and the verifier of every JWT /v1/ accepts: the
-// endpoint's own and the trusted issuers'. It returns the exit code of a
+// setUpTokens makes the token and authorization endpoints, whose issuer is
+// by default this server's URL (base) and which asks users who is signed
+// in, and the verifier of every JWT /v1/ accepts: the endpoint's own and
+// the trusted issuers'. It returns the exit code of a
 // failure, or exitOK.
-func setUpTokens(cfg *Config, base string, keys *apiauth.Keys, clients oauth.ClientStore, stderr io.Writer, log *slog.Logger) (*oauth.Issuer, *apiauth.JWTVerifier, int) {
+func setUpTokens(cfg *Config, base string, keys *apiauth.Keys, creds *credentialStore, users oauth.Users, stderr io.Writer, log *slog.Logger) (*oauth.Issuer, *apiauth.JWTVerifier, int) {
 	cfg.Issuer.Issuer = cmp.Or(cfg.Issuer.Issuer, base)
 	if err := checkTrustedIssuers(cfg); err != nil {
 		fmt.Fprintln(stderr, err)
 		return nil, nil, exitUsage
 	}
-	issuer, err := newIssuer(cfg, keys, clients, log)
+	issuer, err := newIssuer(cfg, keys, creds, users, log)
 	if err != nil {
 		log.Error("cannot set up the token issuer", "error", err)
 		return nil, nil, exitFailed
@@ -340,7 +350,7 @@ func parseFlags(args []string, stdout io.Writer) (cliFlags, error) {
 		"for Redis at most 50 ms; while Redis fails, each instance falls back to counting\n"+
 		"in its own memory (neither fail-open nor fail-closed). Default: in memory")
 	var db string
-	fs.StringVar(&db, "db", "", "keep API keys and OAuth clients in the database at `URL`, shared by every instance\n"+
+	fs.StringVar(&db, "db", "", "keep API keys, OAuth clients and grants in the database at `URL`, shared by every instance\n"+
 		"pointed at it: sqlite:PATH (a SQLite file, created on first start) or a postgres://\n"+
 		"URL. Revocations reach every instance within a second, and outlive restarts.\n"+
 		"It must answer at start-up (else exit 1). Config keys and clients already in it\n"+

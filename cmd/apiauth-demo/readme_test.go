@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
 )
 
 // readmeConfig returns the example config of README.md, the one ```json
@@ -25,7 +26,8 @@ func readmeConfig(t *testing.T) string {
 }
 
 // readmeEntries lists what the README's config shows: key IDs and keys,
-// client IDs and secrets, and each tier's limit names, read as plain JSON.
+// client IDs and secrets, users and their passwords, and each tier's limit
+// names, read as plain JSON.
 type readmeEntries struct {
 	Keys []struct {
 		ID      string `json:"id"`
@@ -34,10 +36,18 @@ type readmeEntries struct {
 		Tenant  string `json:"tenant"`
 	} `json:"keys"`
 	Clients []struct {
-		ID     string `json:"client_id"`
-		Secret string `json:"client_secret"`
-		Tenant string `json:"tenant"`
+		ID           string   `json:"client_id"`
+		Secret       string   `json:"client_secret"`
+		Tenant       string   `json:"tenant"`
+		Public       bool     `json:"public"`
+		RedirectURIs []string `json:"redirect_uris"`
 	} `json:"clients"`
+	Users []struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+		Subject  string `json:"subject"`
+		Tenant   string `json:"tenant"`
+	} `json:"users"`
 	Tiers map[string][]struct {
 		Name string `json:"name"`
 	} `json:"tiers"`
@@ -55,6 +65,7 @@ func TestReadmeConfigLoads(t *testing.T) {
 	require.NotEmpty(t, shown.Keys, "the example config shows keys")
 	require.NotEmpty(t, shown.Clients, "the example config shows clients")
 	require.NotEmpty(t, shown.Tiers, "the example config shows tiers")
+	require.NotEmpty(t, shown.Users, "the example config shows users")
 
 	cfg, err := loadConfig(writeConfig(t, text))
 	require.NoError(t, err)
@@ -68,6 +79,13 @@ func TestReadmeConfigLoads(t *testing.T) {
 	require.Len(t, cfg.Clients, len(shown.Clients))
 	for i, c := range shown.Clients {
 		assert.Equal(t, c.ID, cfg.Clients[i].ClientID)
+		assert.Equal(t, c.Public, cfg.Clients[i].Public)
+	}
+	require.Len(t, cfg.Users, len(shown.Users))
+	for i, u := range shown.Users {
+		assert.Equal(t, u.Username, cfg.Users[i].Username)
+		assert.Equal(t, u.Subject, cfg.Users[i].Subject)
+		assert.True(t, cfg.Users[i].password.matches(u.Password))
 	}
 	for name, limits := range shown.Tiers {
 		tier, ok := cfg.Tiers[name]
@@ -84,8 +102,9 @@ func TestReadmeConfigLoads(t *testing.T) {
 }
 
 // TestReadmeConfigServes runs the demo with the README's config, as its
-// walk-through does: each key shown is the caller it says, and the client
-// shown gets a token.
+// walk-through does: each key shown is the caller it says, each
+// confidential client shown gets a token, each public one signs its users
+// in through the callback page, and each user signs in.
 func TestReadmeConfigServes(t *testing.T) {
 	text := readmeConfig(t)
 	var shown readmeEntries
@@ -101,7 +120,13 @@ func TestReadmeConfigServes(t *testing.T) {
 		assert.Equal(t, k.Subject, body["subject"])
 		assert.Equal(t, k.Tenant, body["tenant"])
 	}
+	var public []string
 	for _, c := range shown.Clients {
+		if c.Public {
+			require.Contains(t, c.RedirectURIs, "http://127.0.0.1"+callbackPath, "client %s: the walk-through's redirect URI", c.ID)
+			public = append(public, c.ID)
+			continue
+		}
 		form := url.Values{"grant_type": {"client_credentials"}}
 		req, err := http.NewRequest(http.MethodPost, d.base+"/oauth/token", strings.NewReader(form.Encode()))
 		require.NoError(t, err)
@@ -111,5 +136,24 @@ func TestReadmeConfigServes(t *testing.T) {
 		require.NoError(t, err)
 		res.Body.Close()
 		assert.Equal(t, http.StatusOK, res.StatusCode, "client %s", c.ID)
+	}
+	require.NotEmpty(t, public, "the walk-through needs a public client")
+	for _, u := range shown.Users {
+		b := d.newBrowser()
+		p := b.login(t, authorizePath, u.Username, u.Password)
+		assert.Equal(t, http.StatusSeeOther, p.StatusCode, "user %s", u.Username)
+		assert.Equal(t, authorizePath, p.Header.Get("Location"), "user %s", u.Username)
+	}
+	for _, id := range public {
+		cfg := d.oauthConfig(id, "")
+		cfg.Scopes = []string{"read"}
+		verifier := oauth2.GenerateVerifier()
+		back := d.newBrowser().signInAndApprove(t, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)),
+			shown.Users[0].Username, shown.Users[0].Password)
+		tok, err := cfg.Exchange(d.oauthContext(), back.Query().Get("code"), oauth2.VerifierOption(verifier))
+		require.NoError(t, err, "client %s", id)
+		me := d.do(http.MethodGet, "/v1/me", tok.AccessToken, nil)
+		require.Equal(t, http.StatusOK, me.status, "body: %s", me.body)
+		assert.Equal(t, shown.Users[0].Subject, me.json(t)["subject"])
 	}
 }

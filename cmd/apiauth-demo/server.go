@@ -48,6 +48,12 @@ type backends struct {
 	// Ready are the readiness checks of GET /readyz, by name: the
 	// database and Redis, when used.
 	Ready map[string]func(context.Context) error
+	// SignIn is the demo's sign-in page, /demo/login, which Issuer's
+	// authorization endpoint asks who the user is; nil leaves both out.
+	SignIn *signIn
+	// Callback are the clients that redirect to the callback page,
+	// /demo/callback, which shows their token requests.
+	Callback []callbackClient
 }
 
 // newHandler wires the demo's routes. Everything under /v1/ passes, in
@@ -66,8 +72,11 @@ type backends struct {
 // credentials in the body, so they run outside Authenticate, rate limited
 // per client IP on the free tier (the tier of callers without
 // credentials); the issuer throttles failed client authentications and
-// bad API keys by itself. GET /healthz and GET /.well-known/jwks.json are
-// open and not rate limited.
+// bad API keys by itself. So do the browser's routes of the
+// authorization-code flow, GET and POST /oauth/authorize and
+// /demo/login, whose failed sign-ins count against the "auth_failures"
+// limit per client IP. GET /healthz, GET /.well-known/jwks.json and the
+// callback page, GET /demo/callback, are open and not rate limited.
 func newHandler(cfg *Config, b backends, log *slog.Logger) http.Handler {
 	s := &server{
 		keys:     b.Keys,
@@ -122,6 +131,17 @@ func newHandler(cfg *Config, b backends, log *slog.Logger) http.Handler {
 	root.Handle("/oauth/token", rateLimit(b.Issuer.TokenHandler()))
 	root.Handle("/v1/auth/token", rateLimit(b.Issuer.APIKeyExchangeHandler()))
 	root.Handle("/.well-known/jwks.json", b.Issuer.JWKSHandler())
+	if b.SignIn != nil {
+		// The authorization-code flow: the authorization endpoint (GET,
+		// the consent page; POST, its form), which sends a browser
+		// without a session to the demo's sign-in page first, and the
+		// callback page of the demo's clients. They answer other methods
+		// themselves, or as any other path (405).
+		root.Handle(authorizePath, rateLimit(b.Issuer.AuthorizeHandler()))
+		root.Handle("GET "+loginPath, rateLimit(http.HandlerFunc(b.SignIn.loginPage)))
+		root.Handle("POST "+loginPath, rateLimit(http.HandlerFunc(b.SignIn.login)))
+		root.Handle("GET "+callbackPath, callbackPage(cfg.Issuer.Issuer, b.Callback))
+	}
 	root.Handle("/v1/", authenticate(rateLimit(problemsForMux(v1))))
 	return accessLog(log, apiauth.RequestID()(problemsForMux(root)))
 }

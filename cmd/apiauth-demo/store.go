@@ -133,10 +133,12 @@ func parseDBFlag(s string) (dbSpec, error) {
 	return dbSpec{kind: kind, path: d.Path, url: d.URL, display: d.Display}, nil
 }
 
-// credentialStore holds the API keys and the OAuth clients.
+// credentialStore holds the API keys, the OAuth clients and the grants of
+// the authorization-code flow (codes, refresh tokens and consents).
 type credentialStore struct {
 	keys    apiauth.KeyStore
 	clients oauth.ClientStore
+	grants  oauth.GrantStore
 	// lastUsed reports whether the store records when each key was last
 	// used (KeyRecord.LastUsedAt).
 	lastUsed bool
@@ -147,24 +149,27 @@ type credentialStore struct {
 	db *sql.DB
 }
 
-// newCredentialStore returns the store of the API keys and OAuth clients,
-// the one place the -db flag is acted on.
+// newCredentialStore returns the store of the API keys, OAuth clients and
+// grants, the one place the -db flag is acted on.
 //
-// Without a database, both live in this process's memory and are lost at
-// exit. With one, both live in it through sqlstore, whose schema is
+// Without a database, all live in this process's memory and are lost at
+// exit. With one, all live in it through sqlstore, whose schema is
 // created or upgraded here (Migrate is idempotent and safe for instances
 // starting together): keys are looked up through sqlstore's cache, a
 // revocation made through any instance is refused by every instance
 // sharing the database (by the instance that made it at once; by the
 // others at once on PostgreSQL, by LISTEN/NOTIFY, and within a poll,
 // 0.5 s, on SQLite; within the cache TTL, 5 s, at worst), and last-used
-// times are written at most once a minute per key and at shutdown. The
-// database must answer within dbTimeout, else the error is returned.
+// times are written at most once a minute per key and at shutdown.
+// Authorization codes, refresh tokens and consents are read and written
+// through to the database, never cached, so that a code is redeemed once
+// across every instance. The database must answer within dbTimeout, else the error is returned.
 func newCredentialStore(ctx context.Context, spec dbSpec, log *slog.Logger) (*credentialStore, error) {
 	if spec.kind == dbMemory {
 		return &credentialStore{
 			keys:    apiauth.NewMemoryKeyStore(),
 			clients: oauth.NewMemoryClientStore(),
+			grants:  oauth.NewMemoryGrantStore(),
 			close:   func() {},
 		}, nil
 	}
@@ -223,6 +228,7 @@ func newCredentialStore(ctx context.Context, spec dbSpec, log *slog.Logger) (*cr
 	return &credentialStore{
 		keys:     store,
 		clients:  store,
+		grants:   store,
 		lastUsed: true,
 		db:       db,
 		close: func() {
