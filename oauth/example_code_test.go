@@ -84,7 +84,7 @@ func ExampleIssuer_AuthorizeHandler() {
 
 	// 1. The app sends the user to the authorization endpoint with a PKCE
 	// challenge (RFC 7636) of a verifier only it knows.
-	codeVerifier := "dBjftJeZ4CVP-mJ92K27uhbUJU1p1r_wW1gFWFOEjXk" // RFC 7636 Appendix B
+	codeVerifier := "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk" // RFC 7636 Appendix B
 	sum := sha256.Sum256([]byte(codeVerifier))
 	challenge := base64.RawURLEncoding.EncodeToString(sum[:]) // S256
 	page := do(httptest.NewRequest("GET", "/oauth/authorize?"+url.Values{

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/apiauth/apiauth"
+	"github.com/apiauth/apiauth/oauth"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -264,7 +265,9 @@ func TestReadyz(t *testing.T) {
 	cfg, err := loadConfig("")
 	require.NoError(t, err)
 	down := func(context.Context) error { return errors.New("connection refused") }
-	h := newHandler(cfg, backends{Keys: apiauth.NewMemoryKeys(), Limits: apiauth.NewMemoryStore(),
+	issuer, err := oauth.NewIssuer(oauth.Config{Issuer: "http://127.0.0.1:8080", Audience: "demo-api", Clients: oauth.NewMemoryClientStore()})
+	require.NoError(t, err)
+	h := newHandler(cfg, backends{Keys: apiauth.NewMemoryKeys(), Limits: apiauth.NewMemoryStore(), Issuer: issuer,
 		Ready: map[string]func(context.Context) error{"database": down}}, slog.New(slog.DiscardHandler))
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))

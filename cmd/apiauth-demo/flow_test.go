@@ -243,11 +243,21 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 	_, err = cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
 	assert.ErrorContains(t, err, "invalid_grant", "a code works once")
 
-	// The consent is remembered: the next request for the same scopes
-	// goes straight back to the application.
-	again := b.get(t, cfg.AuthCodeURL("st-456", oauth2.S256ChallengeOption(verifier))).location(t)
-	assert.Equal(t, callbackPath, again.Path)
-	assert.NotEmpty(t, again.Query().Get("code"))
+	// demo-app is public: nothing proves the next request comes from the
+	// app alice approved, so she is asked again (RFC 8252 §8.6).
+	again := b.get(t, cfg.AuthCodeURL("st-456", oauth2.S256ChallengeOption(verifier)))
+	assert.Equal(t, http.StatusOK, again.StatusCode, "the consent page again")
+	assert.Contains(t, again.body, "Demo orders app")
+
+	// Revocation (RFC 7009): a fresh grant, its refresh token revoked by
+	// the app; the grant's access token is refused from then on.
+	back = b.consent(t, again, "approve")
+	tok, err = cfg.Exchange(ctx, back.Query().Get("code"), oauth2.VerifierOption(verifier))
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, d.do(http.MethodGet, "/v1/me", tok.AccessToken, nil).status)
+	res = d.postForm("/oauth/revoke", "", "", url.Values{"client_id": {"demo-app"}, "token": {tok.RefreshToken}})
+	assert.Equal(t, http.StatusOK, res.status, "body: %s", res.body)
+	assert.Equal(t, http.StatusUnauthorized, d.do(http.MethodGet, "/v1/me", tok.AccessToken, nil).status, "revoked")
 
 	require.Equal(t, 0, d.stop())
 	logs := d.stderr.String()
@@ -287,10 +297,21 @@ func TestConfidentialClientFlow(t *testing.T) {
 	require.Equal(t, http.StatusOK, me.status, "body: %s", me.body)
 	assert.Equal(t, "user-alice", me.json(t)["subject"], "the user's token, not the service's")
 
+	// Introspection (RFC 7662): the confidential client asks about the
+	// user's token, in its tenant.
+	res := d.postForm("/oauth/introspect", d.clientID, d.clientSecret, url.Values{"token": {tok.AccessToken}})
+	require.Equal(t, http.StatusOK, res.status, "body: %s", res.body)
+	in := res.json(t)
+	assert.Equal(t, true, in["active"])
+	assert.Equal(t, "user-alice", in["sub"])
+	assert.Equal(t, "acme", in["tenant"])
+	assert.Equal(t, d.clientID, in["client_id"])
+
 	// Without its secret, as if it were public: invalid_client. (The
-	// consent is remembered: no consent page this time.)
+	// consent of a confidential client is remembered: no consent page
+	// this time.)
 	back = b.get(t, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier))).location(t)
-	res := d.postForm("/oauth/token", "", "", url.Values{"grant_type": {"authorization_code"}, "client_id": {d.clientID},
+	res = d.postForm("/oauth/token", "", "", url.Values{"grant_type": {"authorization_code"}, "client_id": {d.clientID},
 		"code": {back.Query().Get("code")}, "redirect_uri": {cfg.RedirectURL}, "code_verifier": {verifier}})
 	assert.Equal(t, http.StatusUnauthorized, res.status, "body: %s", res.body)
 	assert.Equal(t, "invalid_client", res.json(t)["error"])
@@ -581,4 +602,29 @@ func TestAuthorizationCodeAcrossInstances(t *testing.T) {
 	res := c.postForm("/oauth/token", "", "", form)
 	assert.Equal(t, http.StatusBadRequest, res.status)
 	assert.Equal(t, "invalid_grant", res.json(t)["error"], "a code is redeemed once across instances")
+}
+
+// TestMetadata: the demo's RFC 8414 document names its own routes at its
+// real address, and every grant it runs.
+func TestMetadata(t *testing.T) {
+	d := startDemo(t)
+	res := d.do(http.MethodGet, "/.well-known/oauth-authorization-server", "", nil)
+	require.Equal(t, http.StatusOK, res.status, "body: %s", res.body)
+	m := res.json(t)
+	assert.Equal(t, d.base, m["issuer"])
+	for field, path := range map[string]string{
+		"authorization_endpoint": "/oauth/authorize", "token_endpoint": "/oauth/token", "revocation_endpoint": "/oauth/revoke",
+		"introspection_endpoint": "/oauth/introspect", "jwks_uri": "/.well-known/jwks.json",
+	} {
+		assert.Equal(t, d.base+path, m[field], field)
+		if field != "authorization_endpoint" && field != "jwks_uri" {
+			// Each endpoint is mounted where the document says: a GET is
+			// its 405, not the mux's 404.
+			assert.Equal(t, http.StatusMethodNotAllowed, d.do(http.MethodGet, path, "", nil).status, path)
+		}
+	}
+	assert.Equal(t, []any{"client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange", "authorization_code", "refresh_token"},
+		m["grant_types_supported"])
+	assert.Equal(t, []any{"S256"}, m["code_challenge_methods_supported"])
+	assert.Equal(t, true, m["authorization_response_iss_parameter_supported"])
 }

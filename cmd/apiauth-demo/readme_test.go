@@ -155,5 +155,26 @@ func TestReadmeConfigServes(t *testing.T) {
 		me := d.do(http.MethodGet, "/v1/me", tok.AccessToken, nil)
 		require.Equal(t, http.StatusOK, me.status, "body: %s", me.body)
 		assert.Equal(t, shown.Users[0].Subject, me.json(t)["subject"])
+
+		// Steps 7 and 8: introspection by a confidential client of the
+		// tenant, then revocation by the app, which ends the grant.
+		for _, c := range shown.Clients {
+			if c.Public {
+				continue
+			}
+			in := d.postForm("/oauth/introspect", c.ID, c.Secret, url.Values{"token": {tok.AccessToken}})
+			require.Equal(t, http.StatusOK, in.status, "body: %s", in.body)
+			assert.Equal(t, true, in.json(t)["active"], "client %s", c.ID)
+		}
+		res := d.postForm("/oauth/revoke", "", "", url.Values{"client_id": {id}, "token": {tok.RefreshToken}})
+		assert.Equal(t, http.StatusOK, res.status, "body: %s", res.body)
+		assert.Empty(t, res.body)
+		assert.Equal(t, http.StatusUnauthorized, d.do(http.MethodGet, "/v1/me", tok.AccessToken, nil).status)
+		for _, c := range shown.Clients {
+			if !c.Public {
+				in := d.postForm("/oauth/introspect", c.ID, c.Secret, url.Values{"token": {tok.AccessToken}})
+				assert.Equal(t, "{\"active\":false}\n", string(in.body), "client %s", c.ID)
+			}
+		}
 	}
 }

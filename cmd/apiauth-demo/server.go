@@ -131,6 +131,10 @@ func newHandler(cfg *Config, b backends, log *slog.Logger) http.Handler {
 	root.Handle("/oauth/token", rateLimit(b.Issuer.TokenHandler()))
 	root.Handle("/v1/auth/token", rateLimit(b.Issuer.APIKeyExchangeHandler()))
 	root.Handle("/.well-known/jwks.json", b.Issuer.JWKSHandler())
+	root.Handle("/oauth/revoke", rateLimit(b.Issuer.RevocationHandler()))
+	root.Handle("/oauth/introspect", rateLimit(b.Issuer.IntrospectionHandler()))
+	endpoints := oauth.Endpoints{Token: "/oauth/token", Revocation: "/oauth/revoke",
+		Introspection: "/oauth/introspect", JWKS: "/.well-known/jwks.json"}
 	if b.SignIn != nil {
 		// The authorization-code flow: the authorization endpoint (GET,
 		// the consent page; POST, its form), which sends a browser
@@ -141,7 +145,10 @@ func newHandler(cfg *Config, b backends, log *slog.Logger) http.Handler {
 		root.Handle("GET "+loginPath, rateLimit(http.HandlerFunc(b.SignIn.loginPage)))
 		root.Handle("POST "+loginPath, rateLimit(http.HandlerFunc(b.SignIn.login)))
 		root.Handle("GET "+callbackPath, callbackPage(cfg.Issuer.Issuer, b.Callback))
+		endpoints.Authorization = authorizePath
 	}
+	// RFC 8414 metadata: the routes above, and what the issuer supports.
+	root.Handle("/.well-known/oauth-authorization-server", b.Issuer.MetadataHandler(endpoints))
 	root.Handle("/v1/", authenticate(rateLimit(problemsForMux(v1))))
 	return accessLog(log, apiauth.RequestID()(problemsForMux(root)))
 }
