@@ -144,7 +144,7 @@ func (d *demo) oauthConfig(id, secret string) *oauth2.Config {
 // TestAuthorizationCodeFlow is the whole flow over real HTTP, as the
 // printed walk-through has a person do it, with golang.org/x/oauth2 as the
 // client: the authorization endpoint sends the browser to the demo's
-// login page; a wrong password gets 401 and one generic message; the
+// login page; a wrong password gets 403 and one generic message; the
 // right one comes back to the consent page; approving lands on the
 // callback page with code, state and iss; the code is exchanged with its
 // verifier; the access token is the user's on /v1/me; the refresh token
@@ -170,13 +170,14 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 	requirePageHeaders(t, p)
 	assert.Equal(t, next, p.form().Get("next"), "the form comes back to the request")
 
-	// A wrong password and an unknown user: 401, the same page.
+	// A wrong password and an unknown user: 403, the same page.
 	wrong := b.login(t, next, "alice", "wrong-password")
-	assert.Equal(t, http.StatusUnauthorized, wrong.StatusCode)
+	assert.Equal(t, http.StatusForbidden, wrong.StatusCode)
+	assert.Empty(t, wrong.Header.Get("WWW-Authenticate"))
 	assert.Contains(t, wrong.body, "Wrong username or password.")
 	requirePageHeaders(t, wrong)
 	unknown := b.login(t, next, "mallory", d.password)
-	assert.Equal(t, http.StatusUnauthorized, unknown.StatusCode)
+	assert.Equal(t, http.StatusForbidden, unknown.StatusCode)
 	assert.Equal(t, wrong.body, unknown.body, "an unknown user gets the same answer as a wrong password")
 	assert.Empty(t, wrong.Header.Values("Set-Cookie"))
 
@@ -457,7 +458,7 @@ func TestLoginThrottled(t *testing.T) {
 	d := startDemo(t, "-config", writeConfig(t, `{"auth_failures": {"requests": 3, "window": "1m"}}`))
 	b := d.newBrowser()
 	for range 3 {
-		assert.Equal(t, http.StatusUnauthorized, b.login(t, authorizePath, d.username, "wrong-password").StatusCode)
+		assert.Equal(t, http.StatusForbidden, b.login(t, authorizePath, d.username, "wrong-password").StatusCode)
 	}
 	p := b.login(t, authorizePath, d.username, d.password)
 	assert.Equal(t, http.StatusTooManyRequests, p.StatusCode)

@@ -196,7 +196,10 @@ func (s *signIn) login(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		s.log.InfoContext(ctx, "demo sign-in refused", "request_id", apiauth.RequestIDFrom(ctx), "client", s.clientIP.Key(r))
 		d.Message = "Wrong username or password."
-		writePage(w, http.StatusUnauthorized, d)
+		// 403, not 401: a 401 must carry a WWW-Authenticate challenge
+		// (RFC 9110 §15.5.2), and a form sign-in has none; 403 is for
+		// credentials "insufficient to grant access" (§15.5.4).
+		writePage(w, http.StatusForbidden, d)
 		return
 	}
 	// A good password is not a failure: give the unit back.
