@@ -22,6 +22,12 @@ type User struct {
 	Subject string
 	// Tenant is the tenant the user acts for.
 	Tenant string
+	// Scopes are the scopes the user holds in that tenant. A grant never
+	// exceeds them: the scopes asked are narrowed to those the user holds
+	// (Admin implies Write implies Read, as in apiauth.Principal.HasScope),
+	// and a user who holds none of them is refused (access_denied). A user
+	// without scopes can approve nothing.
+	Scopes []apiauth.Scope
 	// Session identifies the user's sign-in session. The consent form's
 	// CSRF token is bound to it (RFC 6749 §10.12), so that a form from
 	// another session is refused. It is never shown.
@@ -138,6 +144,10 @@ func (is *Issuer) authorize(w http.ResponseWriter, r *http.Request, params url.V
 	}
 	if user.Subject == "" || user.Tenant == "" || user.Session == "" {
 		is.showError(w, r, http.StatusServiceUnavailable, "The sign-in did not name the user, their tenant and session.")
+		return
+	}
+	if req.scopes = heldScopes(user, req.scopes); len(req.scopes) == 0 {
+		is.redirectError(w, r, req, &authzError{code: "access_denied", desc: "The user holds none of the scopes asked."})
 		return
 	}
 	if !decided {
@@ -279,6 +289,20 @@ func grantableScopes(c *ClientRecord, scope string) ([]apiauth.Scope, string) {
 		}
 	}
 	return want, ""
+}
+
+// heldScopes narrows the scopes asked to those the user holds (RFC 6749
+// §3.3 lets the server grant fewer than asked; the token response says
+// which): a user never lets a client do what they cannot do themselves.
+func heldScopes(u User, asked []apiauth.Scope) []apiauth.Scope {
+	p := apiauth.Principal{Scopes: u.Scopes}
+	held := make([]apiauth.Scope, 0, len(asked))
+	for _, s := range asked {
+		if p.HasScope(s) {
+			held = append(held, s)
+		}
+	}
+	return held
 }
 
 // csrf is the consent form's CSRF token: an HMAC, under the issuer's own

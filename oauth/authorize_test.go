@@ -33,8 +33,9 @@ type codeServer struct {
 }
 
 // signIn is the host application's sign-in of the tests: the session
-// cookie names the user's session (bob's if it starts with "bob", else
-// alice's); without it, the user is sent to log in.
+// cookie names the user's session (bob's, who may read, if it starts with
+// "bob", else alice's, who may do anything); without it, the user is sent
+// to log in.
 var signIn = oauth.UsersFunc(func(w http.ResponseWriter, r *http.Request) (oauth.User, bool) {
 	c, err := r.Cookie("sid")
 	if err != nil {
@@ -42,9 +43,9 @@ var signIn = oauth.UsersFunc(func(w http.ResponseWriter, r *http.Request) (oauth
 		return oauth.User{}, false
 	}
 	if strings.HasPrefix(c.Value, "bob") {
-		return oauth.User{Subject: "bob", Tenant: "acme", Session: c.Value}, true
+		return oauth.User{Subject: "bob", Tenant: "acme", Scopes: []apiauth.Scope{apiauth.Read}, Session: c.Value}, true
 	}
-	return oauth.User{Subject: "alice", Tenant: "acme", Session: c.Value}, true
+	return oauth.User{Subject: "alice", Tenant: "acme", Scopes: []apiauth.Scope{apiauth.Admin, "billing"}, Session: c.Value}, true
 })
 
 // newCodeServer starts the server; change, if any, changes its issuer's

@@ -42,7 +42,7 @@ func ExampleIssuer_AuthorizeHandler() {
 			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusFound)
 			return oauth.User{}, false
 		}
-		return oauth.User{Subject: "alice", Tenant: "acme", Session: c.Value}, true
+		return oauth.User{Subject: "alice", Tenant: "acme", Scopes: []apiauth.Scope{apiauth.Write}, Session: c.Value}, true
 	})
 	issuer, err := oauth.NewIssuer(oauth.Config{
 		Issuer: "https://api.example.com", Audience: "orders-api",

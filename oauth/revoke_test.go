@@ -501,3 +501,39 @@ func TestConsentFormAction(t *testing.T) {
 			resp.Header.Get("Content-Security-Policy"), tc.redirect)
 	}
 }
+
+// TestUserScopesCapTheGrant: a user never lets a client do more than they
+// may: the scopes asked are narrowed to the user's, on the consent page
+// and in the token; a user who holds none of them is refused.
+func TestUserScopesCapTheGrant(t *testing.T) {
+	cs := newCodeServer(t)
+	u, _ := url.Parse(cs.URL)
+	cs.browser.Jar.SetCookies(u, []*http.Cookie{{Name: "sid", Value: "bob-session"}}) // bob may read
+	verifier := strings.Repeat("v", 43)
+	q := url.Values{"response_type": {"code"}, "client_id": {"app"}, "redirect_uri": {"http://127.0.0.1/callback"}, "state": {"st"},
+		"scope": {"read write"}, "code_challenge": {s256(verifier)}, "code_challenge_method": {"S256"}}
+	resp, page := cs.visit(t, cs.URL+"/oauth/authorize?"+q.Encode())
+	require.Equal(t, http.StatusOK, resp.StatusCode, page)
+	assert.Contains(t, page, "Read your data")
+	assert.NotContains(t, page, "Read and change your data", "write is not bob's to give")
+
+	// The form changed back to read write is narrowed again: read.
+	back, err := url.Parse(cs.consent(t, page, "approve", func(f url.Values) { f.Set("scope", "read write") }).Header.Get("Location"))
+	require.NoError(t, err)
+	status, body, _ := cs.call(t, "/oauth/token", "app", "", url.Values{"grant_type": {"authorization_code"}, "code": {back.Query().Get("code")},
+		"redirect_uri": {"http://127.0.0.1/callback"}, "code_verifier": {verifier}})
+	require.Equal(t, http.StatusOK, status, body)
+	assert.Equal(t, "read", body["scope"])
+	code, me := cs.me(t, body["access_token"].(string))
+	require.Equal(t, http.StatusOK, code)
+	assert.Equal(t, []any{"read"}, me["scopes"])
+
+	// Only write, which bob does not hold: access_denied, back to the client.
+	q.Set("scope", "write")
+	resp, _ = cs.visit(t, cs.URL+"/oauth/authorize?"+q.Encode())
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	back, err = url.Parse(resp.Header.Get("Location"))
+	require.NoError(t, err)
+	assert.Equal(t, "access_denied", back.Query().Get("error"))
+	assert.Equal(t, "st", back.Query().Get("state"))
+}

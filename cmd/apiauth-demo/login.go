@@ -65,27 +65,17 @@ func newSignIn(cfg *Config, users []demoUser, clients oauth.ClientStore, limits 
 	}
 }
 
-// User implements oauth.Users: the user of the request's session cookie.
+// User implements oauth.Users: the user of the request's session cookie,
+// with the scopes the config gives them, which cap what they can approve.
 // Without a live session it sends the browser to the login page, which
-// comes back to the authorization request. A user may approve only the
-// scopes the config gives them: a request for more is refused here.
+// comes back to the authorization request.
 func (s *signIn) User(w http.ResponseWriter, r *http.Request) (oauth.User, bool) {
 	u, id := s.current(r)
 	if u == nil {
 		http.Redirect(w, r, loginPath+"?"+url.Values{"next": {resumeURL(r)}}.Encode(), http.StatusSeeOther)
 		return oauth.User{}, false
 	}
-	if scope, ok := s.beyondUser(r, u); !ok {
-		if scope == "" {
-			writePage(w, http.StatusServiceUnavailable, pageData{Title: "Try again later",
-				Message: "The scopes asked cannot be checked right now; try again later."})
-			return oauth.User{}, false
-		}
-		writePage(w, http.StatusForbidden, pageData{Title: "Not allowed",
-			Message: "The account " + u.Username + " may not approve the scope " + scope + ": ask for fewer scopes."})
-		return oauth.User{}, false
-	}
-	return oauth.User{Subject: u.Subject, Tenant: u.Tenant, Session: id}, true
+	return oauth.User{Subject: u.Subject, Tenant: u.Tenant, Scopes: u.Scopes, Session: id}, true
 }
 
 // resumeURL is where the login page sends the user back to: the
@@ -102,36 +92,6 @@ func resumeURL(r *http.Request) string {
 		}
 	}
 	return authorizePath + "?" + q.Encode()
-}
-
-// beyondUser checks the scopes of the authorization request r (its scope
-// parameter, or else all of the client's) against the user's, and returns
-// the first the user lacks; "" and false when they cannot be checked.
-func (s *signIn) beyondUser(r *http.Request, u *demoUser) (string, bool) {
-	params := r.URL.Query()
-	if r.Method == http.MethodPost {
-		params = r.PostForm
-	}
-	var want []apiauth.Scope
-	if scope := params.Get("scope"); scope != "" {
-		var err error
-		if want, err = apiauth.ParseScopes(scope); err != nil {
-			return "", false // the endpoint refused it before asking
-		}
-	} else {
-		c, err := s.clients.GetClient(r.Context(), params.Get("client_id"))
-		if err != nil {
-			return "", false
-		}
-		want = c.Scopes
-	}
-	p := apiauth.Principal{Scopes: u.Scopes}
-	for _, sc := range want {
-		if !p.HasScope(sc) {
-			return string(sc), false
-		}
-	}
-	return "", true
 }
 
 // current returns the user of r's session cookie and the session's ID, or
