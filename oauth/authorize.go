@@ -146,6 +146,10 @@ func (is *Issuer) authorize(w http.ResponseWriter, r *http.Request, params url.V
 		is.showError(w, r, http.StatusServiceUnavailable, "The sign-in did not name the user, their tenant and session.")
 		return
 	}
+	if !is.cfg.CrossTenant && user.Tenant != req.client.Tenant {
+		is.redirectError(w, r, req, &authzError{code: "access_denied", desc: "The application is not registered for the user's tenant."})
+		return
+	}
 	if req.scopes = heldScopes(user, req.scopes); len(req.scopes) == 0 {
 		is.redirectError(w, r, req, &authzError{code: "access_denied", desc: "The user holds none of the scopes asked."})
 		return

@@ -34,13 +34,16 @@ type codeServer struct {
 
 // signIn is the host application's sign-in of the tests: the session
 // cookie names the user's session (bob's, who may read, if it starts with
-// "bob", else alice's, who may do anything); without it, the user is sent
-// to log in.
+// "bob"; carol's, of tenant globex, if it starts with "globex"; else
+// alice's, who may do anything); without it, the user is sent to log in.
 var signIn = oauth.UsersFunc(func(w http.ResponseWriter, r *http.Request) (oauth.User, bool) {
 	c, err := r.Cookie("sid")
 	if err != nil {
 		http.Redirect(w, r, "/login?return="+url.QueryEscape(r.URL.String()), http.StatusFound)
 		return oauth.User{}, false
+	}
+	if strings.HasPrefix(c.Value, "globex") {
+		return oauth.User{Subject: "carol", Tenant: "globex", Scopes: []apiauth.Scope{apiauth.Read}, Session: c.Value}, true
 	}
 	if strings.HasPrefix(c.Value, "bob") {
 		return oauth.User{Subject: "bob", Tenant: "acme", Scopes: []apiauth.Scope{apiauth.Read}, Session: c.Value}, true

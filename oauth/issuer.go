@@ -58,6 +58,13 @@ type Config struct {
 	// ConsentPage replaces the library's consent page; it is executed
 	// with a ConsentData.
 	ConsentPage *template.Template
+	// CrossTenant lets the users of every tenant approve any client, as
+	// in a marketplace of third-party applications. Without it, a client
+	// serves the users of the tenant it was registered in only: a user of
+	// another tenant is sent back to it with access_denied, so that an
+	// application one tenant registered cannot be pointed at another's
+	// users.
+	CrossTenant bool
 	// RememberConsent skips the consent page when the user has already
 	// approved a confidential client for every scope it asks; approvals
 	// add up. A public client is always asked (RFC 8252 §8.6: nothing

@@ -537,3 +537,35 @@ func TestUserScopesCapTheGrant(t *testing.T) {
 	assert.Equal(t, "access_denied", back.Query().Get("error"))
 	assert.Equal(t, "st", back.Query().Get("state"))
 }
+
+// TestCrossTenantApproval: a client serves the users of its own tenant
+// only, unless Config.CrossTenant says otherwise; then the token is for
+// the user's tenant.
+func TestCrossTenantApproval(t *testing.T) {
+	for _, cross := range []bool{false, true} {
+		cs := newCodeServer(t, func(c *oauth.Config) { c.CrossTenant = cross })
+		u, _ := url.Parse(cs.URL)
+		cs.browser.Jar.SetCookies(u, []*http.Cookie{{Name: "sid", Value: "globex-session"}}) // carol, of globex
+		verifier := strings.Repeat("v", 43)
+		q := url.Values{"response_type": {"code"}, "client_id": {"app"}, "redirect_uri": {"http://127.0.0.1/callback"}, "state": {"st"},
+			"code_challenge": {s256(verifier)}, "code_challenge_method": {"S256"}}
+		resp, page := cs.visit(t, cs.URL+"/oauth/authorize?"+q.Encode())
+		if !cross {
+			require.Equal(t, http.StatusSeeOther, resp.StatusCode, page)
+			back, err := url.Parse(resp.Header.Get("Location"))
+			require.NoError(t, err)
+			assert.Equal(t, "access_denied", back.Query().Get("error"), "acme's app, globex's user")
+			assert.Equal(t, "st", back.Query().Get("state"))
+			continue
+		}
+		require.Equal(t, http.StatusOK, resp.StatusCode, page)
+		back, err := url.Parse(cs.consent(t, page, "approve", nil).Header.Get("Location"))
+		require.NoError(t, err)
+		status, body, _ := cs.call(t, "/oauth/token", "app", "", url.Values{"grant_type": {"authorization_code"}, "code": {back.Query().Get("code")},
+			"redirect_uri": {"http://127.0.0.1/callback"}, "code_verifier": {verifier}})
+		require.Equal(t, http.StatusOK, status, body)
+		code, me := cs.me(t, body["access_token"].(string))
+		require.Equal(t, http.StatusOK, code)
+		assert.Equal(t, "globex", me["tenant"], "the user's tenant, not the client's")
+	}
+}

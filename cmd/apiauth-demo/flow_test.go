@@ -482,7 +482,7 @@ func TestLoginGoodPasswordsNotCounted(t *testing.T) {
 // the scopes narrowed to the user's; asking only for more is access_denied.
 func TestUserScopes(t *testing.T) {
 	d := startDemo(t, "-config", writeConfig(t, `{"users": [
-		{"username": "reader", "password": "`+cfgUserPassword+`", "subject": "user-reader", "tenant": "globex", "scopes": ["read"]}
+		{"username": "reader", "password": "`+cfgUserPassword+`", "subject": "user-reader", "tenant": "acme", "scopes": ["read"]}
 	]}`))
 	assert.Empty(t, d.username, "config users: none generated")
 	assert.NotContains(t, d.stdout.String(), cfgUserPassword)
@@ -501,7 +501,7 @@ func TestUserScopes(t *testing.T) {
 	assert.Equal(t, "read", tok.Extra("scope"))
 	me := d.do(http.MethodGet, "/v1/me", tok.AccessToken, nil)
 	require.Equal(t, http.StatusOK, me.status, "body: %s", me.body)
-	assert.Equal(t, map[string]any{"subject": "user-reader", "tenant": "globex", "scopes": []any{"read"}, "tier": "free", "key_id": ""}, me.json(t))
+	assert.Equal(t, map[string]any{"subject": "user-reader", "tenant": "acme", "scopes": []any{"read"}, "tier": "free", "key_id": ""}, me.json(t))
 
 	// Only write, which the reader does not hold: back to the client.
 	cfg.Scopes = []string{"write"}
