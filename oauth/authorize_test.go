@@ -139,6 +139,8 @@ func TestAuthorizationCodeWithOAuth2Client(t *testing.T) {
 	assert.Equal(t, "no-store", resp.Header.Get("Cache-Control"))
 	assert.Equal(t, "no-referrer", resp.Header.Get("Referrer-Policy"))
 	assert.Contains(t, resp.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'")
+	assert.Contains(t, resp.Header.Get("Content-Security-Policy"), "form-action 'self' http://127.0.0.1:53682;",
+		"browsers check the redirect that answers the form against form-action")
 
 	resp = cs.consent(t, page, "approve", nil)
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)

@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/apiauth/apiauth"
 )
@@ -97,7 +98,73 @@ func (is *Issuer) showConsent(w http.ResponseWriter, r *http.Request, u User, re
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", consentPolicy(req.redirectURI))
 	_, _ = w.Write(b.Bytes())
+}
+
+// authorizePolicy is the Content-Security-Policy of the authorization
+// endpoint's responses: no script, no framing (against clickjacking of the
+// consent page), and forms only to the endpoint itself.
+const authorizePolicy = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+
+// consentPolicy is the Content-Security-Policy of the consent page for
+// redirectURI. Approve and deny both answer the form with a redirect to
+// the client, and browsers check every redirect that follows a form's
+// submission against form-action (Chromium refuses it, with only a console
+// message, when the redirect URI's origin is not listed); so form-action
+// lists that origin besides 'self'. A redirect URI that no source
+// expression names safely (an IPv6 literal host, or characters such as ';'
+// that url.Parse lets into a host) gets a policy without form-action,
+// rather than one that blocks the user's decision or lets the URI write
+// directives of its own.
+func consentPolicy(redirectURI string) string {
+	src, ok := cspSource(redirectURI)
+	if !ok {
+		return "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+	}
+	return "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' " + src + "; frame-ancestors 'none'"
+}
+
+// cspSource returns the CSP source expression of uri's origin: scheme,
+// host and port of an http or https URI, or the scheme alone of a
+// private-use one such as com.example.app:/callback. It reports false when
+// the URI has a host that is not letters, digits, dots and hyphens, or a
+// port that is not digits.
+func cspSource(uri string) (string, bool) {
+	u, err := url.Parse(uri)
+	if err != nil || u.Scheme == "" || !cspToken(u.Scheme, "+.-") {
+		return "", false
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if u.Host == "" {
+		if scheme == "http" || scheme == "https" {
+			return "", false
+		}
+		return scheme + ":", true
+	}
+	host, port := u.Hostname(), u.Port()
+	if !cspToken(host, ".-") || strings.Trim(port, "0123456789") != "" {
+		return "", false
+	}
+	if port != "" {
+		return scheme + "://" + host + ":" + port, true
+	}
+	return scheme + "://" + host, true
+}
+
+// cspToken reports whether s is non-empty and only ASCII letters, digits
+// and the bytes of extra.
+func cspToken(s, extra string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(extra, c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // showError shows an error page to the user.
