@@ -25,6 +25,7 @@ import (
 // and a protected API, on one loopback server, and a browser for it.
 type codeServer struct {
 	*httptest.Server
+	mux     *http.ServeMux // the server's routes, for a test to add its own
 	issuer  *oauth.Issuer
 	grants  *oauth.MemoryGrantStore
 	secret  string // the confidential client's
@@ -55,6 +56,7 @@ func newCodeServer(t *testing.T) *codeServer {
 	require.NoError(t, err)
 
 	mux := http.NewServeMux()
+	cs.mux = mux
 	cs.Server = httptest.NewServer(mux)
 	t.Cleanup(cs.Close)
 	cs.issuer, err = oauth.NewIssuer(oauth.Config{Issuer: cs.URL, Audience: "orders-api", Clients: clients, Grants: cs.grants, Users: signIn})
