@@ -91,13 +91,15 @@ var authzParams = [...]string{"response_type", "client_id", "redirect_uri", "sco
 // the page's form: approve redirects with code, state and iss; deny with
 // error=access_denied. Every response carries Cache-Control: no-store,
 // Referrer-Policy: no-referrer and a Content-Security-Policy with
-// frame-ancestors 'none'.
+// frame-ancestors 'none'. The consent page's policy lets its form go to
+// the page itself and to the redirect URI's origin (form-action), since
+// browsers check the redirect that answers the form too.
 func (is *Issuer) AuthorizeHandler() http.Handler {
 	return apiauth.RequestID()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Cache-Control", "no-store")
 		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+		h.Set("Content-Security-Policy", authorizePolicy)
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("X-Content-Type-Options", "nosniff")
 		if is.cfg.Grants == nil || is.cfg.Users == nil || is.cfg.Clients == nil {

@@ -25,6 +25,7 @@ import (
 // and a protected API, on one loopback server, and a browser for it.
 type codeServer struct {
 	*httptest.Server
+	mux     *http.ServeMux // the server's routes, for a test to add its own
 	issuer  *oauth.Issuer
 	clients *oauth.MemoryClientStore
 	grants  *oauth.MemoryGrantStore
@@ -66,6 +67,7 @@ func newCodeServer(t *testing.T, change ...func(*oauth.Config)) *codeServer {
 	require.NoError(t, err)
 
 	mux := http.NewServeMux()
+	cs.mux = mux
 	cs.Server = httptest.NewServer(mux)
 	t.Cleanup(cs.Close)
 	cfg := oauth.Config{Issuer: cs.URL, Audience: "orders-api", Clients: clients, Grants: cs.grants, Users: signIn}
@@ -161,6 +163,8 @@ func TestAuthorizationCodeWithOAuth2Client(t *testing.T) {
 	assert.Equal(t, "no-store", resp.Header.Get("Cache-Control"))
 	assert.Equal(t, "no-referrer", resp.Header.Get("Referrer-Policy"))
 	assert.Contains(t, resp.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'")
+	assert.Contains(t, resp.Header.Get("Content-Security-Policy"), "form-action 'self' http://127.0.0.1:53682;",
+		"browsers check the redirect that answers the form against form-action")
 
 	resp = cs.consent(t, page, "approve", nil)
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)

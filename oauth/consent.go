@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/apiauth/apiauth"
 )
@@ -96,42 +97,78 @@ func (is *Issuer) showConsent(w http.ResponseWriter, r *http.Request, u User, re
 		is.showError(w, r, http.StatusInternalServerError, "The consent page could not be shown.")
 		return
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", consentCSP(req.redirectURI))
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", consentPolicy(req.redirectURI))
 	_, _ = w.Write(b.Bytes())
 }
 
-// consentCSP is the Content-Security-Policy of the consent page. Its
-// form-action allows the page's own origin and that of the redirect URI:
-// browsers apply form-action to the redirects that follow a form's
-// submission (CSP Level 3), and approve and deny answer with a 303 to the
-// client.
-func consentCSP(redirectURI string) string {
-	return "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' " + formSource(redirectURI) + "; frame-ancestors 'none'"
+// authorizePolicy is the Content-Security-Policy of the authorization
+// endpoint's responses: no script, no framing (against clickjacking of the
+// consent page), and forms only to the endpoint itself.
+const authorizePolicy = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+
+// consentPolicy is the Content-Security-Policy of the consent page for
+// redirectURI. Approve and deny both answer the form with a redirect to
+// the client, and browsers check every redirect that follows a form's
+// submission against form-action (Chromium refuses it, with only a console
+// message, when the redirect URI's origin is not listed); so form-action
+// lists that origin besides 'self'. A redirect URI whose host no source
+// expression names safely (an IPv6 literal, or characters such as ';'
+// that url.Parse lets into a host) is allowed by its scheme alone, rather
+// than blocking the user's decision or letting the URI write directives of
+// its own; one without even a safe scheme gets no form-action.
+func consentPolicy(redirectURI string) string {
+	src, ok := cspSource(redirectURI)
+	if !ok {
+		u, err := url.Parse(redirectURI)
+		if err != nil || !cspToken(u.Scheme, "+.-") {
+			return "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+		}
+		src = strings.ToLower(u.Scheme) + ":"
+	}
+	return "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' " + src + "; frame-ancestors 'none'"
 }
 
-// formSource is the CSP source expression of a redirect URI's origin: its
-// scheme, host and port, or its scheme alone when the host cannot be
-// written as a CSP host-source (an IPv6 literal, or none, as in a native
-// app's private-use scheme, RFC 8252 §7.1).
-func formSource(redirectURI string) string {
-	u, err := url.Parse(redirectURI)
-	if err != nil || u.Scheme == "" {
-		return ""
+// cspSource returns the CSP source expression of uri's origin: scheme,
+// host and port of an http or https URI, or the scheme alone of a
+// private-use one such as com.example.app:/callback. It reports false when
+// the URI has a host that is not letters, digits, dots and hyphens, or a
+// port that is not digits.
+func cspSource(uri string) (string, bool) {
+	u, err := url.Parse(uri)
+	if err != nil || u.Scheme == "" || !cspToken(u.Scheme, "+.-") {
+		return "", false
 	}
-	host := u.Host
-	ok := host != ""
-	for i := 0; i < len(host); i++ {
-		c := host[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == ':') {
-			ok = false
+	scheme := strings.ToLower(u.Scheme)
+	if u.Host == "" {
+		if scheme == "http" || scheme == "https" {
+			return "", false
+		}
+		return scheme + ":", true
+	}
+	host, port := u.Hostname(), u.Port()
+	if !cspToken(host, ".-") || strings.Trim(port, "0123456789") != "" {
+		return "", false
+	}
+	if port != "" {
+		return scheme + "://" + host + ":" + port, true
+	}
+	return scheme + "://" + host, true
+}
+
+// cspToken reports whether s is non-empty and only ASCII letters, digits
+// and the bytes of extra.
+func cspToken(s, extra string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(extra, c) >= 0) {
+			return false
 		}
 	}
-	if !ok {
-		return u.Scheme + ":"
-	}
-	return u.Scheme + "://" + host
+	return true
 }
 
 // showError shows an error page to the user.
