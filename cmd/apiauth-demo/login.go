@@ -194,26 +194,16 @@ func safeNext(next string) string {
 }
 
 // crossSite reports whether r was sent by a browser from another origin,
-// as net/http's CrossOriginProtection (Go 1.25; this module still builds
-// with Go 1.24) decides: a Sec-Fetch-Site other than same-origin or none,
-// or, from browsers that do not send it, an Origin whose host is not the
-// request's. Requests with neither header, from curl and other clients
-// that are not browsers, pass: they are not forged by a web page.
+// by net/http's CrossOriginProtection: a Sec-Fetch-Site other than
+// same-origin or none, or, from browsers that do not send it, an Origin
+// whose host is not the request's. Requests with neither header, from curl
+// and other clients that are not browsers, pass: they are not forged by a
+// web page.
 func crossSite(r *http.Request) bool {
-	switch r.Header.Get("Sec-Fetch-Site") {
-	case "":
-	case "same-origin", "none":
-		return false
-	default:
-		return true
-	}
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return false
-	}
-	u, err := url.Parse(origin)
-	return err != nil || u.Host != r.Host
+	return crossOrigin.Check(r) != nil
 }
+
+var crossOrigin = http.NewCrossOriginProtection()
 
 // sessionStore keeps the sign-in sessions in memory, by the SHA-256 of
 // their IDs.
