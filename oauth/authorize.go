@@ -53,10 +53,14 @@ func (f UsersFunc) User(w http.ResponseWriter, r *http.Request) (User, bool) { r
 // §4.3) once its client and redirect URI are known to be good.
 type authzRequest struct {
 	client      *ClientRecord
-	redirectURI string
-	scopes      []apiauth.Scope
-	state       string
-	challenge   string
+	redirectURI string // where the response goes
+	// asked is the request's redirect_uri, "" if it had none (the
+	// client's one registered URI is then redirectURI): the token request
+	// must repeat it only if it was there (RFC 6749 §4.1.3).
+	asked     string
+	scopes    []apiauth.Scope
+	state     string
+	challenge string
 }
 
 // authzError is a refusal of an authorization request: shown to the user
@@ -202,7 +206,7 @@ func (is *Issuer) parseAuthz(r *http.Request, params url.Values) (*authzRequest,
 	if !ok {
 		return nil, &authzError{code: "invalid_request", desc: "The redirect URI is not one the client registered.", show: true}
 	}
-	req := &authzRequest{client: c, redirectURI: redirect, state: params.Get("state"), challenge: params.Get("code_challenge")}
+	req := &authzRequest{client: c, redirectURI: redirect, asked: params.Get("redirect_uri"), state: params.Get("state"), challenge: params.Get("code_challenge")}
 	for _, name := range authzParams {
 		if len(params[name]) > 1 {
 			return req, &authzError{code: "invalid_request", desc: "A parameter is repeated: " + name + "."}

@@ -81,9 +81,12 @@ func (is *Issuer) showConsent(w http.ResponseWriter, r *http.Request, u User, re
 		d.Scopes = append(d.Scopes, ConsentScope{Scope: s, Description: words})
 	}
 	d.Hidden = url.Values{
-		"response_type": {"code"}, "client_id": {req.client.ID}, "redirect_uri": {req.redirectURI},
+		"response_type": {"code"}, "client_id": {req.client.ID},
 		"scope": {scopeString(req.scopes)}, "code_challenge": {req.challenge}, "code_challenge_method": {"S256"},
 		"csrf": {is.csrf(u, req)},
+	}
+	if req.asked != "" {
+		d.Hidden.Set("redirect_uri", req.asked)
 	}
 	if req.state != "" {
 		d.Hidden.Set("state", req.state)
@@ -195,7 +198,7 @@ func (is *Issuer) approve(w http.ResponseWriter, r *http.Request, u User, req *a
 	now := is.cfg.Now()
 	c := &Code{
 		Digest: apiauth.DigestKey(code), GrantID: "gr_" + randomBase62(22),
-		ClientID: req.client.ID, RedirectURI: req.redirectURI, Challenge: req.challenge,
+		ClientID: req.client.ID, RedirectURI: req.asked, Challenge: req.challenge,
 		Subject: u.Subject, Tenant: u.Tenant, Scopes: req.scopes,
 		CreatedAt: now, ExpiresAt: now.Add(is.cfg.CodeTTL), GrantExpiresAt: now.Add(is.cfg.RefreshTTL),
 	}

@@ -32,6 +32,9 @@ func grantDefaults(cfg *Config) error {
 	if cfg.RefreshTTL <= 0 {
 		cfg.RefreshTTL = 90 * 24 * time.Hour
 	}
+	if cfg.RefreshTTL <= cfg.CodeTTL {
+		return fmt.Errorf("oauth: issuer: RefreshTTL %v must be longer than CodeTTL %v: a grant starts when its code is issued", cfg.RefreshTTL, cfg.CodeTTL)
+	}
 	return nil
 }
 

@@ -3,7 +3,10 @@ package oauth
 import (
 	"cmp"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"html/template"
@@ -105,7 +108,9 @@ type Issuer struct {
 	// verifier verifies the issuer's own tokens for introspection and
 	// revocation, as a resource server would.
 	verifier *apiauth.JWTVerifier
-	// csrfKey keys the consent form's CSRF tokens.
+	// csrfKey keys the consent form's CSRF tokens: derived from the first
+	// signing key, so that instances that share it (as they must, to
+	// verify each other's tokens) accept each other's consent forms.
 	csrfKey [32]byte
 
 	mu       sync.RWMutex
@@ -156,7 +161,6 @@ func NewIssuer(cfg Config) (*Issuer, error) {
 		return nil, err
 	}
 	is := &Issuer{cfg: cfg}
-	_, _ = rand.Read(is.csrfKey[:]) // crypto/rand.Read never fails (Go 1.24).
 	is.failures = &failures{store: apiauth.NewMemoryStore(), tier: cfg.FailureLimit, clientIP: cfg.ClientIP, now: cfg.Now}
 	key := cfg.SigningKey
 	if key == nil {
@@ -171,10 +175,36 @@ func NewIssuer(cfg Config) (*Issuer, error) {
 		return nil, err
 	}
 	is.current = s
+	is.csrfKey = csrfKeyOf(s.key)
 	if is.verifier, err = apiauth.NewJWTVerifier(apiauth.JWTOptions{Keys: cfg.Keys, Now: cfg.Now}, is.JWTIssuer()); err != nil {
 		return nil, err
 	}
 	return is, nil
+}
+
+// csrfKeyOf derives the key of the consent form's CSRF tokens from a
+// signing key, under a label of its own (HMAC-SHA256 as a key derivation
+// function): a consent page served by one instance is accepted by another
+// that was configured with the same signing key, and by the same instance
+// after a restart. A key whose private part cannot be read gets a random
+// one, which only this process knows.
+func csrfKeyOf(k SigningKey) [32]byte {
+	var material []byte
+	switch key := k.Key.(type) {
+	case []byte:
+		material = key
+	default:
+		material, _ = x509.MarshalPKCS8PrivateKey(key)
+	}
+	var out [32]byte
+	if len(material) == 0 {
+		_, _ = rand.Read(out[:]) // crypto/rand.Read never fails (Go 1.24).
+		return out
+	}
+	m := hmac.New(sha256.New, material)
+	m.Write([]byte("apiauth oauth consent CSRF key v1"))
+	copy(out[:], m.Sum(nil))
+	return out
 }
 
 func newSigner(k SigningKey) (signer, error) {

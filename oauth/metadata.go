@@ -52,7 +52,10 @@ type metadata struct {
 // with Cache-Control: public, max-age=300.
 //
 // It panics if an endpoint is not a URL, or names a handler the issuer's
-// Config does not enable (Authorization without Grants, Users and Clients).
+// Config does not enable (Authorization without Grants, Users and Clients;
+// Revocation or Introspection without Clients). Without an Authorization
+// endpoint, the authorization_code and refresh_token grants are not
+// advertised (RFC 8414 §2 requires the endpoint of grants that use it).
 func (is *Issuer) MetadataHandler(e Endpoints) http.Handler {
 	body, err := is.metadata(e)
 	if err != nil {
@@ -101,7 +104,7 @@ func (is *Issuer) metadata(e Endpoints) ([]byte, error) {
 	}{
 		{"authorization", e.Authorization, &m.AuthorizationEndpoint, is.cfg.Grants == nil || is.cfg.Users == nil || is.cfg.Clients == nil},
 		{"token", e.Token, &m.TokenEndpoint, false},
-		{"revocation", e.Revocation, &m.RevocationEndpoint, false},
+		{"revocation", e.Revocation, &m.RevocationEndpoint, is.cfg.Clients == nil},
 		{"introspection", e.Introspection, &m.IntrospectionEndpoint, is.cfg.Clients == nil},
 		{"JWKS", e.JWKS, &m.JWKSURI, false},
 	} {
@@ -123,11 +126,11 @@ func (is *Issuer) metadata(e Endpoints) ([]byte, error) {
 	if is.cfg.Keys != nil {
 		m.GrantTypes = append(m.GrantTypes, GrantTokenExchange)
 	}
-	if is.cfg.Grants != nil && is.cfg.Clients != nil {
+	if m.AuthorizationEndpoint != "" {
+		// RFC 8414 §2: a server with grants that use the authorization
+		// endpoint names it; without it, they are not advertised.
 		m.GrantTypes = append(m.GrantTypes, "authorization_code", "refresh_token")
 		m.TokenAuthMethods = append(secret[:2:2], "none")
-	}
-	if m.AuthorizationEndpoint != "" {
 		m.ResponseTypes = []string{"code"}
 		m.ResponseModes = []string{"query"}
 		m.CodeChallengeMethods = []string{"S256"}

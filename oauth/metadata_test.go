@@ -80,7 +80,11 @@ func TestMetadataMatchesTokenEndpoint(t *testing.T) {
 		is, err := oauth.NewIssuer(cfg)
 		require.NoError(t, err)
 		mux.Handle("/token", is.TokenHandler())
-		mux.Handle("/.well-known/oauth-authorization-server", is.MetadataHandler(oauth.Endpoints{Token: "/token"}))
+		endpoints := oauth.Endpoints{Token: "/token"}
+		if cfg.Grants != nil {
+			endpoints.Authorization = "/authorize"
+		}
+		mux.Handle("/.well-known/oauth-authorization-server", is.MetadataHandler(endpoints))
 		m := getMetadata(t, srv.URL)
 		assert.Equal(t, srv.URL+"/token", m["token_endpoint"], name)
 
@@ -110,6 +114,20 @@ func TestMetadataRefuses(t *testing.T) {
 		plain.MetadataHandler(oauth.Endpoints{Authorization: "/authorize"})
 	})
 	assert.Panics(t, func() { plain.MetadataHandler(oauth.Endpoints{Token: "http://[::1"}) })
+	keysOnly, err := oauth.NewIssuer(oauth.Config{Issuer: "https://as.example", Audience: "api", Keys: apiauth.NewKeys(apiauth.NewMemoryKeyStore())})
+	require.NoError(t, err)
+	assert.PanicsWithError(t, "oauth: metadata: the revocation endpoint is given, but the issuer's Config does not enable it", func() {
+		keysOnly.MetadataHandler(oauth.Endpoints{Revocation: "/revoke"})
+	})
+
+	// The code flow without its authorization endpoint in the document:
+	// its grants are not advertised (RFC 8414 §2).
+	code, err := oauth.NewIssuer(oauth.Config{Issuer: "https://as.example", Audience: "api", Clients: oauth.NewMemoryClientStore(),
+		Grants: oauth.NewMemoryGrantStore(), Users: signIn})
+	require.NoError(t, err)
+	rec := httptest.NewRecorder()
+	code.MetadataHandler(oauth.Endpoints{Token: "/token"}).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	assert.Contains(t, rec.Body.String(), `"grant_types_supported":["client_credentials"]`)
 	relative, err := oauth.NewIssuer(oauth.Config{Issuer: "as.example", Audience: "api"})
 	require.NoError(t, err)
 	assert.Panics(t, func() { relative.MetadataHandler(oauth.Endpoints{}) })
@@ -117,7 +135,7 @@ func TestMetadataRefuses(t *testing.T) {
 	// A full URL is kept as given; a reference resolves against the issuer.
 	is, err := oauth.NewIssuer(oauth.Config{Issuer: "https://as.example/t1", Audience: "api"})
 	require.NoError(t, err)
-	rec := httptest.NewRecorder()
+	rec = httptest.NewRecorder()
 	is.MetadataHandler(oauth.Endpoints{Token: "https://token.example/t", JWKS: "jwks.json"}).
 		ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 	var m map[string]any

