@@ -332,14 +332,7 @@ func TestAuthorizeAttacks(t *testing.T) {
 func TestCodeGrantAttacks(t *testing.T) {
 	cs := newCodeServer(t)
 	verifier := strings.Repeat("v", 43)
-	code := func() string {
-		q := url.Values{"response_type": {"code"}, "client_id": {"web"}, "redirect_uri": {"https://web.example/cb"},
-			"code_challenge": {s256(verifier)}, "code_challenge_method": {"S256"}}
-		_, page := cs.visit(t, cs.URL+"/oauth/authorize?"+q.Encode())
-		back, err := url.Parse(cs.consent(t, page, "approve", nil).Header.Get("Location"))
-		require.NoError(t, err)
-		return back.Query().Get("code")
-	}
+	code := func() string { return cs.code(t, "web", "https://web.example/cb", "", verifier) }
 	exchange := func(c string, form url.Values, id, secret string) (int, map[string]any) {
 		f := url.Values{"grant_type": {"authorization_code"}, "code": {c}, "redirect_uri": {"https://web.example/cb"}, "code_verifier": {verifier}}
 		for k, v := range form {
