@@ -154,7 +154,7 @@ func newUsage() *usage {
 // markUsed records a use of rec, found through e (nil when not cached):
 // on a cache hit, two atomic loads unless this is the entry's first use in
 // the period.
-func (s *Store) markUsed(rec *apiauth.KeyRecord, e *entry) {
+func (s *Store) markUsed(rec *apiauth.KeyRecord, e *keyEntry) {
 	u := s.used
 	if u == nil || rec == nil {
 		return

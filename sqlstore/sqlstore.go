@@ -234,8 +234,8 @@ type Store struct {
 	dialect Dialect
 	cfg     config
 	q       queries
-	cache   *cache // nil when off
-	used    *usage // nil when off
+	cache   *keyCache // nil when off
+	used    *usage    // nil when off
 
 	start time.Time // origin of monotonic cache deadlines
 	// clock is mono() as of at most clockTick ago: a cache hit reads it
@@ -301,7 +301,7 @@ func New(db *sql.DB, opts ...Option) (*Store, error) {
 	}
 	s := &Store{db: db, dialect: d, cfg: cfg, q: newQueries(d), start: time.Now(), failed: map[string]bool{}}
 	if cfg.cacheTTL > 0 && cfg.cacheSize > 0 {
-		s.cache = newCache(cfg.cacheSize)
+		s.cache = newCache[apiauth.KeyDigest, apiauth.KeyRecord](cfg.cacheSize)
 	}
 	if cfg.usedInterval > 0 {
 		s.used = newUsage()
@@ -471,9 +471,9 @@ func (s *Store) load(ctx context.Context, d apiauth.KeyDigest, use bool) (*apiau
 	// row may change while it runs.
 	started := s.mono()
 	rec, updated, err := s.queryDigest(context.WithoutCancel(ctx), d)
-	var e *entry
+	var e *keyEntry
 	if err == nil || errors.Is(err, apiauth.ErrKeyNotFound) {
-		e = &entry{rec: rec, updated: updated, deadline: started + int64(s.cfg.cacheTTL)}
+		e = &keyEntry{rec: rec, updated: updated, deadline: started + int64(s.cfg.cacheTTL)}
 	}
 	now := s.mono()
 	s.advanceClock(now)
