@@ -325,3 +325,27 @@ func TestSchemaHasGrants(t *testing.T) {
 		t.Errorf("SchemaVersion() = %d, want 3 or later", v)
 	}
 }
+
+// TestSchemaHasGrantsUpdatedAt: version 5 gives grants an updated_at kept
+// by a trigger, and on PostgreSQL notifies their changes.
+func TestSchemaHasGrantsUpdatedAt(t *testing.T) {
+	for _, d := range []sqlstore.Dialect{sqlstore.Postgres, sqlstore.SQLite} {
+		s := sqlstore.Schema(d)
+		i, j := strings.Index(s, "0004_oauth_client_fields.sql"), strings.Index(s, "0005_oauth_grants_cache.sql")
+		if i < 0 || j < i {
+			t.Errorf("Schema(%v): version 5 missing or out of order", d)
+			continue
+		}
+		for _, want := range []string{"updated_at", "apiauth_oauth_grants_touch"} {
+			if !strings.Contains(s[j:], want) {
+				t.Errorf("Schema(%v): version 5 lacks %s", d, want)
+			}
+		}
+		if d == sqlstore.Postgres && !strings.Contains(s[j:], "pg_notify") {
+			t.Errorf("Schema(%v): version 5 does not notify", d)
+		}
+	}
+	if v := sqlstore.SchemaVersion(); v < 5 {
+		t.Errorf("SchemaVersion() = %d, want 5 or later", v)
+	}
+}
