@@ -264,12 +264,12 @@ func benchGetGrant(b *testing.B, s *sqlstore.Store) {
 // cache, which holds the grant.
 func BenchmarkGetGrantCached(b *testing.B) {
 	db, _ := openSQLite(b)
-	benchGetGrant(b, newStore(b, db, sqlstore.WithQueryTimeout(sqlstore.DefaultQueryTimeout)))
+	benchGetGrant(b, newStore(b, db))
 }
 
 // BenchmarkGetGrantUncached is GetGrant with the cache off: one read by
 // primary key per call.
 func BenchmarkGetGrantUncached(b *testing.B) {
 	db, _ := openSQLite(b)
-	benchGetGrant(b, newStore(b, db, sqlstore.WithCacheSize(0), sqlstore.WithQueryTimeout(sqlstore.DefaultQueryTimeout)))
+	benchGetGrant(b, newStore(b, db, sqlstore.WithCacheSize(0)))
 }

@@ -5,12 +5,16 @@ import (
 	"sync/atomic"
 
 	"github.com/apiauth/apiauth"
+	"github.com/apiauth/apiauth/oauth"
 )
 
-// The cache of lookups by key digest.
+// The cache of lookups by key digest (keyCache) and of grants by ID
+// (grantCache): one implementation, with one invalidation rule.
 type (
-	keyCache = cache[apiauth.KeyDigest, apiauth.KeyRecord]
-	keyEntry = entry[apiauth.KeyRecord]
+	keyCache   = cache[apiauth.KeyDigest, apiauth.KeyRecord]
+	keyEntry   = entry[apiauth.KeyRecord]
+	grantCache = cache[string, oauth.Grant]
+	grantEntry = entry[oauth.Grant]
 )
 
 // entry is one cached lookup of a record of type R. Entries are immutable
@@ -180,6 +184,18 @@ func (c *cache[K, R]) invalidate(k K, updated int64) {
 	delete(sh.calls, k)
 	sh.gen++
 	sh.mu.Unlock()
+}
+
+// invalidateAll is invalidate(k, -1) of every key.
+func (c *cache[K, R]) invalidateAll() {
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		clear(sh.m)
+		clear(sh.calls)
+		sh.gen++
+		sh.mu.Unlock()
+	}
 }
 
 // len returns the number of entries, for tests.
