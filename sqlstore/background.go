@@ -2,9 +2,11 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,33 +23,40 @@ const pollOverlap = 2 * time.Second
 // be written to.
 const maxPendingUses = 1 << 20
 
-// pollLoop drops cache entries of keys changed elsewhere, every poll
-// interval.
+// pollLoop drops cache entries of keys, and of grants once GetGrant has
+// been called, changed elsewhere, every poll interval. Each table has a
+// poller of its own, and its own report ("poll", "poll grants").
 func (s *Store) pollLoop(ctx context.Context) {
 	defer s.wg.Done()
 	t := time.NewTicker(s.cfg.pollInterval)
 	defer t.Stop()
-	var p poller
+	var keys, grants poller
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.report("poll", p.poll(ctx, s))
+			s.report("poll", keys.poll(ctx, s, s.q.changedSince, s.keyChanged))
+			if s.grantsRead.Load() {
+				s.report("poll grants", grants.poll(ctx, s, s.gq().changedSince, s.grantChanged))
+			}
 		}
 	}
 }
 
-// poller remembers the database time of its last successful poll.
+// poller remembers the database time of its last successful poll of one
+// table.
 type poller struct {
 	last int64 // Unix µs on the database's clock; 0 before the first poll
 }
 
-// poll asks which keys changed since the last poll (less pollOverlap), and
-// at most the cache TTL and pollOverlap back: an older change cannot be
-// newer than any entry still trusted. Each changed key's entry is dropped
-// unless it was read after the change.
-func (p *poller) poll(ctx context.Context, s *Store) error {
+// poll runs query, which selects the key and the updated_at of the rows
+// changed since the time it is given, for the rows changed since the last
+// poll (less pollOverlap), and at most the cache TTL and pollOverlap back:
+// an older change cannot be newer than any entry still trusted. changed
+// scans each row and drops its entry unless the entry was read after the
+// change.
+func (p *poller) poll(ctx context.Context, s *Store, query string, changed func(*sql.Rows) error) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*s.cfg.queryTimeout)
 	defer cancel()
 	var now dbTime
@@ -59,27 +68,48 @@ func (p *poller) poll(ctx context.Context, s *Store) error {
 	if p.last != 0 && p.last-pollOverlap.Microseconds() > since {
 		since = p.last - pollOverlap.Microseconds()
 	}
-	rows, err := s.db.QueryContext(ctx, s.q.changedSince, s.timeArg(time.UnixMicro(since)))
+	rows, err := s.db.QueryContext(ctx, query, s.timeArg(time.UnixMicro(since)))
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var digest []byte
-		var updated dbTime
-		if err := rows.Scan(&digest, &updated); err != nil {
+		if err := changed(rows); err != nil {
 			return err
-		}
-		var d apiauth.KeyDigest
-		if len(digest) == len(d) {
-			copy(d[:], digest)
-			s.cache.invalidate(d, updated.t.UnixMicro())
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return err
 	}
 	p.last = nowUs
+	return nil
+}
+
+// keyChanged scans a key's digest and updated_at, and drops its entry
+// unless it was read after that.
+func (s *Store) keyChanged(rows *sql.Rows) error {
+	var digest []byte
+	var updated dbTime
+	if err := rows.Scan(&digest, &updated); err != nil {
+		return err
+	}
+	var d apiauth.KeyDigest
+	if len(digest) == len(d) {
+		copy(d[:], digest)
+		s.cache.invalidate(d, updated.t.UnixMicro())
+	}
+	return nil
+}
+
+// grantChanged scans a grant's ID and updated_at, and drops its entry
+// unless it was read after that.
+func (s *Store) grantChanged(rows *sql.Rows) error {
+	var id string
+	var updated dbTime
+	if err := rows.Scan(&id, &updated); err != nil {
+		return err
+	}
+	s.grants.invalidate(id, updated.t.UnixMicro())
 	return nil
 }
 
@@ -123,8 +153,29 @@ func (s *Store) listenLoop(ctx context.Context) {
 	}
 }
 
-// notified drops the key whose digest, in hex, is payload.
+// Payloads of the notifications of grants on Channel (a key's is its
+// digest in hex).
+const (
+	// grantPayload, then the grant's ID: that grant changed.
+	grantPayload = "grant:"
+	// allGrantsPayload: some grant changed whose ID is too long for a
+	// payload.
+	allGrantsPayload = "grants"
+)
+
+// notified drops the key whose digest, in hex, is payload, or the grant
+// (or grants) payload names.
 func (s *Store) notified(payload string) {
+	if id, ok := strings.CutPrefix(payload, grantPayload); ok {
+		s.invalidateGrants(id)
+		return
+	}
+	if payload == allGrantsPayload {
+		if s.grants != nil {
+			s.grants.invalidateAll()
+		}
+		return
+	}
 	var d apiauth.KeyDigest
 	if len(payload) != 2*len(d) {
 		return
@@ -154,7 +205,7 @@ func newUsage() *usage {
 // markUsed records a use of rec, found through e (nil when not cached):
 // on a cache hit, two atomic loads unless this is the entry's first use in
 // the period.
-func (s *Store) markUsed(rec *apiauth.KeyRecord, e *entry) {
+func (s *Store) markUsed(rec *apiauth.KeyRecord, e *keyEntry) {
 	u := s.used
 	if u == nil || rec == nil {
 		return

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/apiauth/apiauth"
+	"github.com/apiauth/apiauth/oauth"
 	"github.com/apiauth/apiauth/sqlstore"
 )
 
@@ -211,4 +212,64 @@ func BenchmarkStoreLookup(b *testing.B) {
 			_, _ = s.LookupKey(ctx, srec.Digest)
 		}
 	})
+}
+
+// newBenchGrant creates and redeems a code through s, and returns the
+// grant's ID.
+func newBenchGrant(b *testing.B, s *sqlstore.Store) string {
+	ctx := context.Background()
+	now := time.Now()
+	c := &oauth.Code{Digest: randDigest(b), GrantID: fmt.Sprint("gr_bench_", now.UnixNano()), ClientID: "c",
+		CreatedAt: now, ExpiresAt: now.Add(time.Minute), GrantExpiresAt: now.Add(time.Hour)}
+	if err := s.CreateCode(ctx, c); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.RedeemCode(ctx, c.Digest, randDigest(b), now, time.Hour); err != nil {
+		b.Fatal(err)
+	}
+	return c.GrantID
+}
+
+// benchGetGrant runs GetGrant of a live grant on s, serially and in
+// parallel: what the JWT verifier does for every request with an access
+// token of the authorization-code flow.
+func benchGetGrant(b *testing.B, s *sqlstore.Store) {
+	id := newBenchGrant(b, s)
+	ctx := context.Background()
+	if _, err := s.GetGrant(ctx, id); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if _, err := s.GetGrant(ctx, id); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := s.GetGrant(ctx, id); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}
+
+// BenchmarkGetGrantCached is GetGrant on a SQLite Store with the default
+// cache, which holds the grant.
+func BenchmarkGetGrantCached(b *testing.B) {
+	db, _ := openSQLite(b)
+	benchGetGrant(b, newStore(b, db))
+}
+
+// BenchmarkGetGrantUncached is GetGrant with the cache off: one read by
+// primary key per call.
+func BenchmarkGetGrantUncached(b *testing.B) {
+	db, _ := openSQLite(b)
+	benchGetGrant(b, newStore(b, db, sqlstore.WithCacheSize(0)))
 }

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/apiauth/apiauth"
@@ -18,22 +19,22 @@ func TestInvalidateDetachesCall(t *testing.T) {
 	cases := []struct {
 		name string
 		// cached: the entry present during the call, its updated_at.
-		cached     *entry
-		invalidate func(c *cache)
+		cached     *keyEntry
+		invalidate func(c *keyCache)
 		detaches   bool
 	}{
-		{name: "DropRegardless", invalidate: func(c *cache) { c.invalidate(d, -1) }, detaches: true},
-		{name: "ChangedNoEntry", invalidate: func(c *cache) { c.invalidate(d, 100) }, detaches: true},
-		{name: "ChangedAfterEntry", cached: &entry{rec: &apiauth.KeyRecord{}, updated: 50}, invalidate: func(c *cache) { c.invalidate(d, 100) }, detaches: true},
-		{name: "CachedNotFound", cached: &entry{}, invalidate: func(c *cache) { c.invalidate(d, 100) }, detaches: true},
+		{name: "DropRegardless", invalidate: func(c *keyCache) { c.invalidate(d, -1) }, detaches: true},
+		{name: "ChangedNoEntry", invalidate: func(c *keyCache) { c.invalidate(d, 100) }, detaches: true},
+		{name: "ChangedAfterEntry", cached: &keyEntry{rec: &apiauth.KeyRecord{}, updated: 50}, invalidate: func(c *keyCache) { c.invalidate(d, 100) }, detaches: true},
+		{name: "CachedNotFound", cached: &keyEntry{}, invalidate: func(c *keyCache) { c.invalidate(d, 100) }, detaches: true},
 		// The entry already reflects the change, so a read begun after
 		// it (the entry was cached before the call started) does too.
-		{name: "EntryIsNewer", cached: &entry{rec: &apiauth.KeyRecord{}, updated: 200}, invalidate: func(c *cache) { c.invalidate(d, 100) }},
-		{name: "OtherDigest", invalidate: func(c *cache) { c.invalidate(other, -1) }},
+		{name: "EntryIsNewer", cached: &keyEntry{rec: &apiauth.KeyRecord{}, updated: 200}, invalidate: func(c *keyCache) { c.invalidate(d, 100) }},
+		{name: "OtherDigest", invalidate: func(c *keyCache) { c.invalidate(other, -1) }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newCache(shardCount)
+			c := newCache[apiauth.KeyDigest, apiauth.KeyRecord](shardCount)
 			if tc.cached != nil {
 				c.shard(d).m[d] = tc.cached
 			}
@@ -59,7 +60,7 @@ func TestInvalidateDetachesCall(t *testing.T) {
 
 			// The call from before ends first: it caches nothing and
 			// leaves the call from after in place.
-			stale := &entry{rec: &apiauth.KeyRecord{Name: "stale"}, deadline: 1 << 62}
+			stale := &keyEntry{rec: &apiauth.KeyRecord{Name: "stale"}, deadline: 1 << 62}
 			c.finish(d, before, beforeGen, stale, stale.rec, nil, 0)
 			<-before.done
 			require.Same(t, stale.rec, before.rec, "the callers of the call from before get its answer")
@@ -68,7 +69,7 @@ func TestInvalidateDetachesCall(t *testing.T) {
 			require.False(t, leader, "the call from before ended the call from after")
 			require.Same(t, after, joined)
 
-			fresh := &entry{rec: &apiauth.KeyRecord{Name: "fresh"}, deadline: 1 << 62}
+			fresh := &keyEntry{rec: &apiauth.KeyRecord{Name: "fresh"}, deadline: 1 << 62}
 			c.finish(d, after, afterGen, fresh, fresh.rec, nil, 0)
 			<-after.done
 			require.Same(t, fresh, c.get(d))
@@ -76,5 +77,26 @@ func TestInvalidateDetachesCall(t *testing.T) {
 			require.True(t, leader, "the finished call is still joinable")
 			require.NotSame(t, after, next)
 		})
+	}
+}
+
+// TestShardOf: a digest goes to the shard of its first byte, as before the
+// cache was generic; strings, even sequential ones, spread over every
+// shard.
+func TestShardOf(t *testing.T) {
+	for i := range 256 {
+		var d apiauth.KeyDigest
+		d[0], d[31] = byte(i), 0xff
+		require.Equal(t, i%shardCount, shardOf(d))
+	}
+	const n = 100 * shardCount
+	var counts [shardCount]int
+	for i := range n {
+		counts[shardOf(fmt.Sprint("grant-", i))]++
+	}
+	for sh, c := range counts {
+		if c < n/shardCount/2 || c > 2*n/shardCount {
+			t.Errorf("shard %d holds %d of %d sequential IDs; counts %v", sh, c, n, counts)
+		}
 	}
 }

@@ -15,17 +15,23 @@ import (
 
 // The grant store of the authorization-code flow, on the tables of schema
 // version 3: apiauth_oauth_codes, apiauth_oauth_grants,
-// apiauth_oauth_refresh_tokens and apiauth_oauth_consents.
+// apiauth_oauth_refresh_tokens and apiauth_oauth_consents (the grants'
+// updated_at, their triggers and notifications since version 5).
 //
-// Nothing is cached: every call reads or writes the database, so a change
-// made through one instance is seen by the next call through any other.
-// Each write that must be atomic is one transaction: on SQLite one that
-// takes the write lock when it begins (BEGIN IMMEDIATE), so that it never
-// fails half-way for want of it; on PostgreSQL a read-committed one, in
-// which a code is spent by a conditional UPDATE ... WHERE used_at IS NULL
-// and a rotation locks its grant's row (SELECT ... FOR UPDATE) before it
-// decides. Of concurrent calls through any number of stores on one
-// database, exactly one therefore redeems a code, or rotates a token.
+// GetGrant, on the path of every request with an access token of the
+// flow, goes through the same cache as key lookups, with the same
+// guarantees (see the package documentation); every other call reads or
+// writes the database, so that a change made through one instance is seen
+// by the next of those calls through any other. Each write that must be
+// atomic is one transaction: on SQLite one that takes the write lock when
+// it begins (BEGIN IMMEDIATE), so that it never fails half-way for want
+// of it; on PostgreSQL a read-committed one, in which a code is spent by
+// a conditional UPDATE ... WHERE used_at IS NULL and a rotation locks its
+// grant's row (SELECT ... FOR UPDATE) before it decides. Of concurrent
+// calls through any number of stores on one database, exactly one
+// therefore redeems a code, or rotates a token. Each call that changes a
+// grant, or may have, drops it from this store's cache once it is done,
+// whatever its outcome.
 var _ oauth.GrantStore = (*Store)(nil)
 
 // grantQueries are the statements of the grant store, placeholders bound.
@@ -35,6 +41,7 @@ type grantQueries struct {
 	lockByRefresh, rotate, revoke                         string
 	saveConsent, consent, revokeConsent                   string
 	sweepCodes, sweepTokens, sweepGrants                  string
+	changedSince                                          string
 }
 
 // grantSQL holds the statements of each dialect, by Dialect.
@@ -60,8 +67,14 @@ const (
 func newGrantQueries(d Dialect) grantQueries {
 	q := queries{dialect: d}
 	forUpdate := ""
+	// updated_at of a new grant: PostgreSQL's column default, the same
+	// clock on SQLite (whose ADD COLUMN takes no such default).
+	insertGrantCols, insertGrantNow := grantCols, ""
 	if d == Postgres {
 		forUpdate = " FOR UPDATE OF g"
+	} else {
+		insertGrantCols += ", updated_at"
+		insertGrantNow = ", " + sqliteNowMicros
 	}
 	g := func(s string) string { return q.rebind(s) }
 	return grantQueries{
@@ -73,11 +86,11 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL) ON CONFLICT DO NOTHING`),
 		redeemCode: g(`UPDATE apiauth_oauth_codes SET used_at = ?
 WHERE digest = ? AND used_at IS NULL AND expires_at > ? RETURNING ` + codeCols),
 		codeByDigest: g(`SELECT ` + codeCols + ` FROM apiauth_oauth_codes WHERE digest = ?`),
-		insertGrant: g(`INSERT INTO apiauth_oauth_grants (` + grantCols + `)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?) ON CONFLICT DO NOTHING`),
+		insertGrant: g(`INSERT INTO apiauth_oauth_grants (` + insertGrantCols + `)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?` + insertGrantNow + `) ON CONFLICT DO NOTHING`),
 		insertRefresh: g(`INSERT INTO apiauth_oauth_refresh_tokens (digest, grant_id, seq, issued_at)
 VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`),
-		grantByID: g(`SELECT ` + grantCols + ` FROM apiauth_oauth_grants WHERE grant_id = ?`),
+		grantByID: g(`SELECT ` + grantCols + `, updated_at FROM apiauth_oauth_grants WHERE grant_id = ?`),
 		grantByRefresh: g(`SELECT g.grant_id, g.client_id, g.subject, g.tenant, g.scopes, g.created_at, g.expires_at, g.idle_expires_at, g.revoked_at, g.refresh_digest
 FROM apiauth_oauth_refresh_tokens r JOIN apiauth_oauth_grants g ON g.grant_id = r.grant_id WHERE r.digest = ?`),
 		// A rotation reads the grant under its row lock (on SQLite, the
@@ -102,7 +115,9 @@ WHERE apiauth_oauth_consents.saved_at <= excluded.saved_at`),
 		sweepTokens: g(`DELETE FROM apiauth_oauth_refresh_tokens WHERE grant_id IN
 (SELECT grant_id FROM apiauth_oauth_grants WHERE idle_expires_at <= ? ORDER BY idle_expires_at LIMIT ` + fmt.Sprint(sweepBatch) + `)`),
 		sweepGrants: g(`DELETE FROM apiauth_oauth_grants WHERE grant_id IN
-(SELECT grant_id FROM apiauth_oauth_grants WHERE idle_expires_at <= ? ORDER BY idle_expires_at LIMIT ` + fmt.Sprint(sweepBatch) + `)`),
+(SELECT grant_id FROM apiauth_oauth_grants WHERE idle_expires_at <= ? ORDER BY idle_expires_at LIMIT ` + fmt.Sprint(sweepBatch) + `)
+RETURNING grant_id`),
+		changedSince: g(`SELECT grant_id, updated_at FROM apiauth_oauth_grants WHERE updated_at > ?`),
 	}
 }
 
@@ -243,11 +258,28 @@ func (s *Store) sweepGrants(ctx context.Context, now time.Time) error {
 	}
 	q := s.gq()
 	t := s.timeArg(now.Add(-sweepMargin))
+	var swept []string
+	defer func() { s.invalidateGrants(swept...) }()
 	return s.inTx(ctx, "sweep grants", func(tx txQuerier) (bool, error) {
-		for _, stmt := range []string{q.sweepCodes, q.sweepTokens, q.sweepGrants} {
+		for _, stmt := range []string{q.sweepCodes, q.sweepTokens} {
 			if _, err := tx.ExecContext(ctx, stmt, t); err != nil {
 				return false, fmt.Errorf("sqlstore: sweep grants: %w", err)
 			}
+		}
+		rows, err := tx.QueryContext(ctx, q.sweepGrants, t)
+		if err != nil {
+			return false, fmt.Errorf("sqlstore: sweep grants: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return false, fmt.Errorf("sqlstore: sweep grants: %w", err)
+			}
+			swept = append(swept, id)
+		}
+		if err := rows.Err(); err != nil {
+			return false, fmt.Errorf("sqlstore: sweep grants: %w", err)
 		}
 		return true, nil
 	})
@@ -257,13 +289,18 @@ func (s *Store) sweepGrants(ctx context.Context, now time.Time) error {
 // write budget: a conditional UPDATE spends the code, then the grant and
 // its first refresh token are inserted; if either is taken
 // (oauth.ErrGrantExists), the transaction rolls back and the code is not
-// spent.
+// spent. A GetGrant of the grant that starts after RedeemCode returned
+// reads it.
 func (s *Store) RedeemCode(ctx context.Context, code, refresh apiauth.KeyDigest, now time.Time, idle time.Duration) (*oauth.Code, error) {
 	if now.IsZero() {
 		return nil, errors.New("sqlstore: redeem code: zero time")
 	}
 	q := s.gq()
 	var redeemed, used *oauth.Code
+	// The grant started, or maybe started (a commit that failed): no
+	// not-found read before it may answer a GetGrant after it.
+	var started string
+	defer func() { s.invalidateGrants(started) }()
 	err := s.inTx(ctx, "redeem code", func(tx txQuerier) (bool, error) {
 		c, err := scanCode(tx.QueryRowContext(ctx, q.redeemCode, s.timeArg(now), code[:], s.timeArg(now)))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -300,7 +337,7 @@ func (s *Store) RedeemCode(ctx context.Context, code, refresh apiauth.KeyDigest,
 				return false, fmt.Errorf("sqlstore: redeem code of grant %s: refresh token: %w", c.GrantID, err)
 			}
 		}
-		redeemed = c
+		redeemed, started = c, c.GrantID
 		return true, nil
 	})
 	if err != nil {
@@ -329,13 +366,16 @@ func insertOne(ctx context.Context, tx txQuerier, query string, args ...any) err
 // RotateRefresh implements oauth.GrantStore in one transaction, within the
 // write budget: it locks the grant of old, decides as the contract says,
 // and then records the new token and makes it current, or, on reuse,
-// revokes the grant and commits that alone.
+// revokes the grant and commits that alone. Either way, a GetGrant of the
+// grant that starts after RotateRefresh returned reads it as changed.
 func (s *Store) RotateRefresh(ctx context.Context, old, new apiauth.KeyDigest, now time.Time, idle time.Duration) (*oauth.Grant, error) {
 	if now.IsZero() {
 		return nil, errors.New("sqlstore: rotate refresh token: zero time")
 	}
 	q := s.gq()
 	var rotated *oauth.Grant
+	var changed string // the grant changed, or maybe (a commit that failed)
+	defer func() { s.invalidateGrants(changed) }()
 	err := s.inTx(ctx, "rotate refresh token", func(tx txQuerier) (bool, error) {
 		var seq int64
 		g, err := scanGrant(tx.QueryRowContext(ctx, q.lockByRefresh, old[:]), &seq)
@@ -351,6 +391,7 @@ func (s *Store) RotateRefresh(ctx context.Context, old, new apiauth.KeyDigest, n
 			if _, err := tx.ExecContext(ctx, q.revoke, t, t, g.ID); err != nil {
 				return false, fmt.Errorf("sqlstore: revoke grant %s on reuse: %w", g.ID, err)
 			}
+			changed = g.ID
 			return true, fmt.Errorf("%w: grant %s revoked", oauth.ErrRefreshReused, g.ID)
 		}
 		if err := g.Check(now); err != nil {
@@ -373,7 +414,7 @@ func (s *Store) RotateRefresh(ctx context.Context, old, new apiauth.KeyDigest, n
 			// committing would fork the family.
 			return false, fmt.Errorf("sqlstore: rotate refresh token of grant %s: %d rows changed under lock (%v)", g.ID, n, err)
 		}
-		rotated = g
+		rotated, changed = g, g.ID
 		return true, nil
 	})
 	if err != nil {
@@ -387,7 +428,7 @@ func (s *Store) RotateRefresh(ctx context.Context, old, new apiauth.KeyDigest, n
 func (s *Store) LookupRefresh(ctx context.Context, d apiauth.KeyDigest) (*oauth.Grant, error) {
 	ctx, cancel := s.budget(ctx)
 	defer cancel()
-	g, err := scanGrant(s.db.QueryRowContext(ctx, s.gq().grantByRefresh, d[:]), nil)
+	g, err := scanGrant(s.db.QueryRowContext(ctx, s.gq().grantByRefresh, d[:]))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%w: no such refresh token", oauth.ErrGrantNotFound)
 	}
@@ -397,24 +438,93 @@ func (s *Store) LookupRefresh(ctx context.Context, d apiauth.KeyDigest) (*oauth.
 	return g, nil
 }
 
-// GetGrant implements oauth.GrantStore: one read by primary key, within
-// the query budget, never cached, so that a revocation through any
-// instance is seen by the next call.
+// GetGrant implements oauth.GrantStore. With the cache on (the default),
+// a grant found is cached, and later calls are answered from the cache,
+// without touching the database and without allocating, until its entry
+// expires (the cache TTL) or is dropped: at once by a change through this
+// store (RevokeGrant, RotateRefresh, RedeemCode, the sweep), and by a
+// change through another instance or by hand as soon as this store learns
+// of it, by notification or poll; see Guarantees in the package
+// documentation. A grant not found is not cached. A cached grant may be
+// past its expiry: the caller checks that (oauth.Grant.Check). On a miss,
+// or with the cache off, it is one read by primary key within the query
+// budget, shared by concurrent callers of one ID. The record returned is
+// shared and must not be modified.
 func (s *Store) GetGrant(ctx context.Context, id string) (*oauth.Grant, error) {
+	if s.grants == nil {
+		g, _, err := s.queryGrant(ctx, id)
+		return g, err
+	}
+	if e := s.grants.get(id); e != nil && s.clock.Load() < e.deadline {
+		return e.rec, nil
+	}
+	return s.loadGrant(ctx, id)
+}
+
+// loadGrant asks the database for grant id, once for all concurrent
+// callers, and caches it if found, unless it changed meanwhile.
+func (s *Store) loadGrant(ctx context.Context, id string) (*oauth.Grant, error) {
+	if !s.grantsRead.Load() {
+		s.grantsRead.Store(true) // the poll now covers grants
+	}
+	c, leader, gen := s.grants.join(id)
+	if !leader {
+		select {
+		case <-c.done:
+			return c.rec, c.err
+		case <-ctx.Done():
+			return nil, fmt.Errorf("sqlstore: get grant %s: %w", id, ctx.Err())
+		}
+	}
+	// As in load: the query is shared, so it runs on the budget alone,
+	// and the entry is trusted for the TTL from when it started.
+	started := s.mono()
+	g, updated, err := s.queryGrant(context.WithoutCancel(ctx), id)
+	var e *grantEntry
+	if err == nil {
+		e = &grantEntry{rec: g, updated: updated, deadline: started + int64(s.cfg.cacheTTL)}
+	}
+	now := s.mono()
+	s.advanceClock(now)
+	s.grants.finish(id, c, gen, e, g, err, now)
+	return g, err
+}
+
+// queryGrant reads grant id and its updated_at, within the query budget.
+func (s *Store) queryGrant(ctx context.Context, id string) (*oauth.Grant, int64, error) {
 	ctx, cancel := s.budget(ctx)
 	defer cancel()
-	g, err := scanGrant(s.db.QueryRowContext(ctx, s.gq().grantByID, id), nil)
+	var updated dbTime
+	g, err := scanGrant(s.db.QueryRowContext(ctx, s.gq().grantByID, id), &updated)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("%w: %s", oauth.ErrGrantNotFound, id)
+		return nil, 0, fmt.Errorf("%w: %s", oauth.ErrGrantNotFound, id)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: get grant %s: %w", id, err)
+		return nil, 0, fmt.Errorf("sqlstore: get grant %s: %w", id, err)
 	}
-	return g, nil
+	return g, updated.t.UnixMicro(), nil
+}
+
+// invalidateGrants drops the grants ids from the cache, keeps a GetGrant
+// already under way from caching what it read before their change, and
+// detaches it, so that no GetGrant starting after the change is answered
+// by it. Empty IDs are skipped.
+func (s *Store) invalidateGrants(ids ...string) {
+	if s.grants == nil {
+		return
+	}
+	for _, id := range ids {
+		if id != "" {
+			s.grants.invalidate(id, -1)
+		}
+	}
 }
 
 // RevokeGrant implements oauth.GrantStore in one statement, within the
-// write budget.
+// write budget. This store's cache drops the grant once the statement is
+// done, whatever its outcome, so that a GetGrant that starts after
+// RevokeGrant returned reads the revocation; other instances see it as
+// the package documentation says.
 func (s *Store) RevokeGrant(ctx context.Context, id string, at time.Time) error {
 	if at.IsZero() {
 		return fmt.Errorf("sqlstore: revoke grant %s: zero time", id)
@@ -423,6 +533,7 @@ func (s *Store) RevokeGrant(ctx context.Context, id string, at time.Time) error 
 	defer cancel()
 	t := s.timeArg(at)
 	res, err := s.db.ExecContext(ctx, s.gq().revoke, t, t, id)
+	s.invalidateGrants(id)
 	if err != nil {
 		return fmt.Errorf("sqlstore: revoke grant %s: %w", id, err)
 	}
@@ -514,19 +625,16 @@ func scanCode(row scanner) (*oauth.Code, error) {
 	return &c, nil
 }
 
-// scanGrant reads the columns of grantCols, and then into seq if it is not
-// nil.
-func scanGrant(row scanner, seq *int64) (*oauth.Grant, error) {
+// scanGrant reads the columns of grantCols, and then into extra, if any:
+// the sequence number of lockByRefresh, the updated_at of grantByID.
+func scanGrant(row scanner, extra ...any) (*oauth.Grant, error) {
 	var (
 		g                               oauth.Grant
 		refresh                         []byte
 		scopes                          string
 		created, expires, idle, revoked dbTime
 	)
-	dest := []any{&g.ID, &g.ClientID, &g.Subject, &g.Tenant, &scopes, &created, &expires, &idle, &revoked, &refresh}
-	if seq != nil {
-		dest = append(dest, seq)
-	}
+	dest := append([]any{&g.ID, &g.ClientID, &g.Subject, &g.Tenant, &scopes, &created, &expires, &idle, &revoked, &refresh}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}

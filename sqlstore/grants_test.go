@@ -41,12 +41,19 @@ const grantInstances = 4
 // to the next of 4 stores, each on its own *sql.DB, on one SQLite file: 50
 // redemptions of one code, or rotations of one token, race through all of
 // them, and exactly one wins.
+//
+// The stores cache nothing: the suite reads a grant through one instance
+// right after changing it through another, which a cache per instance sees
+// only at its next poll or notification, as the package documentation
+// says (TestGrantRevokedElsewhere checks that). What is checked here,
+// atomicity across instances, is in the writes, which no cache touches;
+// the single-store runs above check the suite with the cache on.
 func TestSQLiteGrantConformanceInstances(t *testing.T) {
 	apiauthtest.TestGrantStore(t, func(t *testing.T) oauth.GrantStore {
 		_, dir := openSQLite(t)
 		var rr roundRobin
 		for range grantInstances {
-			rr.stores = append(rr.stores, newStore(t, openSQLiteIn(t, dir)))
+			rr.stores = append(rr.stores, newStore(t, openSQLiteIn(t, dir), sqlstore.WithCacheSize(0)))
 		}
 		return &rr
 	})
@@ -58,12 +65,12 @@ func TestPostgresGrantConformance(t *testing.T) {
 }
 
 // TestPostgresGrantConformanceInstances is TestSQLiteGrantConformanceInstances
-// on PostgreSQL.
+// on PostgreSQL, uncached for the same reason.
 func TestPostgresGrantConformanceInstances(t *testing.T) {
 	u := postgresURL(t)
 	var rr roundRobin
 	for range grantInstances {
-		rr.stores = append(rr.stores, newStore(t, openPostgresURL(t, u)))
+		rr.stores = append(rr.stores, newStore(t, openPostgresURL(t, u), sqlstore.WithCacheSize(0)))
 	}
 	apiauthtest.TestGrantStore(t, func(*testing.T) oauth.GrantStore { return &rr })
 }
@@ -323,5 +330,29 @@ func TestSchemaHasGrants(t *testing.T) {
 	}
 	if v := sqlstore.SchemaVersion(); v < 3 {
 		t.Errorf("SchemaVersion() = %d, want 3 or later", v)
+	}
+}
+
+// TestSchemaHasGrantsUpdatedAt: version 5 gives grants an updated_at kept
+// by a trigger, and on PostgreSQL notifies their changes.
+func TestSchemaHasGrantsUpdatedAt(t *testing.T) {
+	for _, d := range []sqlstore.Dialect{sqlstore.Postgres, sqlstore.SQLite} {
+		s := sqlstore.Schema(d)
+		i, j := strings.Index(s, "0004_oauth_client_fields.sql"), strings.Index(s, "0005_oauth_grants_cache.sql")
+		if i < 0 || j < i {
+			t.Errorf("Schema(%v): version 5 missing or out of order", d)
+			continue
+		}
+		for _, want := range []string{"updated_at", "apiauth_oauth_grants_touch"} {
+			if !strings.Contains(s[j:], want) {
+				t.Errorf("Schema(%v): version 5 lacks %s", d, want)
+			}
+		}
+		if d == sqlstore.Postgres && !strings.Contains(s[j:], "pg_notify") {
+			t.Errorf("Schema(%v): version 5 does not notify", d)
+		}
+	}
+	if v := sqlstore.SchemaVersion(); v < 5 {
+		t.Errorf("SchemaVersion() = %d, want 5 or later", v)
 	}
 }

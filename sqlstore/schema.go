@@ -246,6 +246,10 @@ type queries struct {
 	clients                           clientQueries
 }
 
+// sqliteNowMicros is the SQLite system clock in Unix microseconds, as the
+// schema's updated_at columns hold it.
+const sqliteNowMicros = "CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)"
+
 const cols = `id, digest, name, subject, tenant, scopes, tier, created_at, expires_at, revoked_at, replaced_by, last_used_at, updated_at`
 
 func newQueries(d Dialect) queries {
@@ -255,7 +259,7 @@ func newQueries(d Dialect) queries {
 		q.now = "SELECT clock_timestamp()"
 		q.nowText = "clock_timestamp()::text"
 	default:
-		q.now = "SELECT CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)"
+		q.now = "SELECT " + sqliteNowMicros
 		q.nowText = "strftime('%Y-%m-%d %H:%M:%f', 'now')"
 	}
 	q.byDigest = q.rebind(`SELECT ` + cols + ` FROM apiauth_keys WHERE digest = ?`)

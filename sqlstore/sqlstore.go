@@ -46,6 +46,32 @@
 //     goroutine, at most once per DefaultLastUsedInterval per key, never on
 //     the request path. Close writes what is pending.
 //
+// GetGrant, which the JWT verifier calls on every request with an access
+// token of the authorization-code flow, goes through a cache of its own
+// with the same guarantees, on the same options (WithCacheSize and
+// WithCacheTTL, which also turn it off; WithPollInterval; WithListener).
+// It holds grants found, not "not found": an unknown grant ID is a read
+// each time. A cache hit does not touch the database and allocates
+// nothing.
+//
+//   - A change to a grant through this store (RevokeGrant, RotateRefresh,
+//     a refresh token's reuse revoking its grant, RedeemCode starting it,
+//     the sweep deleting it) is seen by this store's next GetGrant: no
+//     GetGrant that starts after the change returned is answered by a
+//     database read that started before it.
+//   - A change through another instance, or by SQL run by hand, is seen at
+//     once on PostgreSQL with a Listener, else at the next poll, and in
+//     the worst case when the cache entry expires (the cache TTL). Until
+//     then that instance answers with the grant as it last read it: a
+//     grant revoked elsewhere may let an access token through for that
+//     long. A grant deleted by hand is only seen by notification or when
+//     its entry expires.
+//   - The caller checks expiry (oauth.Grant.Check): a cached grant may be
+//     past it, and is then refused as it would be when read afresh.
+//   - When the database is unreachable, grants in the cache keep working
+//     until their entry expires; any other GetGrant fails within the query
+//     budget with an error that is not oauth.ErrGrantNotFound.
+//
 // # OAuth clients
 //
 // The same Store is the oauth.ClientStore of an Issuer's
@@ -85,6 +111,7 @@ import (
 	"time"
 
 	"github.com/apiauth/apiauth"
+	"github.com/apiauth/apiauth/oauth"
 )
 
 // Defaults of the options.
@@ -93,11 +120,13 @@ const (
 	// database again: the worst-case delay before a revocation made
 	// elsewhere is seen when notifications and polls fail.
 	DefaultCacheTTL = 5 * time.Second
-	// DefaultCacheSize is the most lookups (found or not) the cache holds,
-	// about 0.5 KB each.
+	// DefaultCacheSize is the most lookups of keys (found or not) the
+	// cache holds, about 0.5 KB each, and the most grants the cache of
+	// GetGrant holds, about as much each.
 	DefaultCacheSize = 10000
 	// DefaultPollInterval is how often the store asks the database which
-	// keys changed, to drop stale cache entries.
+	// keys (and, once it has read one, grants) changed, to drop stale
+	// cache entries.
 	DefaultPollInterval = 500 * time.Millisecond
 	// DefaultQueryTimeout is the budget of one read: a lookup on the
 	// request path, GetKey, ListKeys.
@@ -112,7 +141,10 @@ const (
 )
 
 // Channel is the PostgreSQL notification channel on which the schema's
-// triggers announce changed keys (the payload is the digest in hex).
+// triggers announce changed keys (the payload is the digest in hex) and,
+// since schema version 5, changed or deleted grants (the payload is
+// "grant:" and the grant's ID, or "grants" for all of them when the ID is
+// too long for a payload).
 const Channel = "apiauth_keys"
 
 // Dialect is the SQL dialect of the database.
@@ -188,19 +220,21 @@ type config struct {
 // WithDialect sets the dialect instead of detecting it.
 func WithDialect(d Dialect) Option { return func(c *config) { c.dialect = d } }
 
-// WithCacheTTL sets how long a lookup stays cached (DefaultCacheTTL). It is
-// the worst-case delay before this store sees a revocation made elsewhere.
-// Zero or less turns the cache off: every lookup asks the database.
+// WithCacheTTL sets how long a lookup of a key or a grant stays cached
+// (DefaultCacheTTL). It is the worst-case delay before this store sees a
+// revocation made elsewhere. Zero or less turns the cache off: every
+// lookup, and every GetGrant, asks the database.
 func WithCacheTTL(d time.Duration) Option { return func(c *config) { c.cacheTTL = d } }
 
-// WithCacheSize caps the number of cached lookups, found and not found
-// (DefaultCacheSize). Zero or less turns the cache off.
+// WithCacheSize caps the number of cached lookups of keys, found and not
+// found, and, separately, of grants found (DefaultCacheSize each). Zero or
+// less turns the cache off, for keys and grants.
 func WithCacheSize(n int) Option { return func(c *config) { c.cacheSize = n } }
 
-// WithPollInterval sets how often the store polls for keys changed
-// elsewhere (DefaultPollInterval). Zero or less turns polling off: then
-// only a Listener or the cache TTL bounds how long a change made elsewhere
-// goes unseen.
+// WithPollInterval sets how often the store polls for keys, and grants,
+// changed elsewhere (DefaultPollInterval). Zero or less turns polling off:
+// then only a Listener or the cache TTL bounds how long a change made
+// elsewhere goes unseen.
 func WithPollInterval(d time.Duration) Option { return func(c *config) { c.pollInterval = d } }
 
 // WithQueryTimeout sets the budget of each read (DefaultQueryTimeout),
@@ -217,7 +251,7 @@ func WithLastUsedInterval(d time.Duration) Option { return func(c *config) { c.u
 
 // WithListener has the store receive change notifications through l (on
 // PostgreSQL; see package pgnotify), so that other instances' revocations
-// are seen at once rather than at the next poll.
+// of keys and grants are seen at once rather than at the next poll.
 func WithListener(l Listener) Option { return func(c *config) { c.listener = l } }
 
 // WithLogger logs failures of the background work (polls, notifications,
@@ -226,16 +260,17 @@ func WithListener(l Listener) Option { return func(c *config) { c.listener = l }
 // recovers (Info), not at every attempt. Keys are never logged.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
-// Store is an apiauth.KeyStore and an oauth.ClientStore on a SQL
-// database. It is safe for concurrent use. Close it to stop its background
-// work.
+// Store is an apiauth.KeyStore, an oauth.ClientStore and an
+// oauth.GrantStore on a SQL database. It is safe for concurrent use. Close
+// it to stop its background work.
 type Store struct {
 	db      *sql.DB
 	dialect Dialect
 	cfg     config
 	q       queries
-	cache   *cache // nil when off
-	used    *usage // nil when off
+	cache   *keyCache   // nil when off
+	grants  *grantCache // nil when off, with cache
+	used    *usage      // nil when off
 
 	start time.Time // origin of monotonic cache deadlines
 	// clock is mono() as of at most clockTick ago: a cache hit reads it
@@ -248,11 +283,16 @@ type Store struct {
 	// cache size.
 	digestsMu sync.RWMutex
 	digests   map[string]apiauth.KeyDigest
-	stop      context.CancelFunc
-	wg        sync.WaitGroup
-	closed    sync.Once
-	errMu     sync.Mutex
-	failed    map[string]bool // background tasks failing, for logging changes only
+	// grantsRead is set by the first GetGrant through the cache: from
+	// then on the poll asks which grants changed too (until then there is
+	// nothing of them to drop, and the schema may not even have them).
+	grantsRead atomic.Bool
+
+	stop   context.CancelFunc
+	wg     sync.WaitGroup
+	closed sync.Once
+	errMu  sync.Mutex
+	failed map[string]bool // background tasks failing, for logging changes only
 }
 
 var _ apiauth.KeyStore = (*Store)(nil)
@@ -301,7 +341,8 @@ func New(db *sql.DB, opts ...Option) (*Store, error) {
 	}
 	s := &Store{db: db, dialect: d, cfg: cfg, q: newQueries(d), start: time.Now(), failed: map[string]bool{}}
 	if cfg.cacheTTL > 0 && cfg.cacheSize > 0 {
-		s.cache = newCache(cfg.cacheSize)
+		s.cache = newCache[apiauth.KeyDigest, apiauth.KeyRecord](cfg.cacheSize)
+		s.grants = newCache[string, oauth.Grant](cfg.cacheSize)
 	}
 	if cfg.usedInterval > 0 {
 		s.used = newUsage()
@@ -471,9 +512,9 @@ func (s *Store) load(ctx context.Context, d apiauth.KeyDigest, use bool) (*apiau
 	// row may change while it runs.
 	started := s.mono()
 	rec, updated, err := s.queryDigest(context.WithoutCancel(ctx), d)
-	var e *entry
+	var e *keyEntry
 	if err == nil || errors.Is(err, apiauth.ErrKeyNotFound) {
-		e = &entry{rec: rec, updated: updated, deadline: started + int64(s.cfg.cacheTTL)}
+		e = &keyEntry{rec: rec, updated: updated, deadline: started + int64(s.cfg.cacheTTL)}
 	}
 	now := s.mono()
 	s.advanceClock(now)
