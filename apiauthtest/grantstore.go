@@ -22,7 +22,11 @@ import (
 //
 // newStore is called once per subtest. It may return a fresh store or one
 // shared with other subtests and earlier runs, or a store that sends each
-// call to one of several instances on one database: the suite makes up
+// call to one of several instances on one database (with any per-instance
+// cache of GetGrant off: the suite reads through one instance what it just
+// changed through another, which a cache sees only when it learns of the
+// change; the writes' atomicity across instances is what such a run
+// checks): the suite makes up
 // unique digests, IDs and tenants in every subtest, so it never depends on
 // the store being empty. Its times are within a few days of the system
 // clock's, its codes expire 10 minutes after the suite starts at the
