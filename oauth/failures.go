@@ -18,8 +18,8 @@ func defaultFailureLimit() apiauth.Tier {
 }
 
 // failures throttles guessing at the token endpoint: failed client
-// authentications and invalid API keys, counted per bucket in a store of
-// their own. A credential reserves a unit of its buckets before it is
+// authentications and invalid API keys, counted per bucket in
+// Config.FailureStore. A credential reserves a unit of its buckets before it is
 // looked up and gives it back if it is valid, so that guesses arriving at
 // once cannot all be looked up before the first is counted, and valid
 // credentials never spend the budget.
@@ -30,13 +30,16 @@ type failures struct {
 	now      func() time.Time
 }
 
-// addr is the failure bucket of r's client address.
-func (f *failures) addr(r *http.Request) string { return "f:" + f.clientIP.Key(r) }
+// addr is the failure bucket of r's client address. The "oauth-f:" and
+// "oauth-c:" prefixes keep the token endpoint's buckets apart from those
+// of other layers in a shared store (apiauth.Authenticate's "f:",
+// RateLimit's), whose limits may differ.
+func (f *failures) addr(r *http.Request) string { return "oauth-f:" + f.clientIP.Key(r) }
 
 // clientAt is the failure bucket of client ID id at the address whose
 // bucket is addr. The address comes first and never holds a NUL, so no
 // two pairs share a bucket whatever the ID holds.
-func (f *failures) clientAt(addr, id string) string { return "c:" + addr + "\x00" + id }
+func (f *failures) clientAt(addr, id string) string { return "oauth-c:" + addr + "\x00" + id }
 
 // reserve takes one unit of each bucket in keys, all or none, before a
 // credential is looked up. It returns the buckets that now hold a unit,

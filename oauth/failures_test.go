@@ -244,3 +244,42 @@ func TestTokenEndpointReservesBeforeLookup(t *testing.T) {
 		})
 	}
 }
+
+// TestFailureStoreShared: instances given one FailureStore count the same
+// guesses: an address that spent its failures on one instance is refused
+// by the other; without a shared store each instance counts its own.
+func TestFailureStoreShared(t *testing.T) {
+	ctx := context.Background()
+	clients := oauth.NewMemoryClientStore()
+	_, err := oauth.RegisterClient(ctx, clients, oauth.ClientSpec{ID: "svc-1", Tenant: "acme", Scopes: []apiauth.Scope{apiauth.Read}}, clientSecret)
+	require.NoError(t, err)
+	frozen := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	instance := func(store apiauth.Store) http.Handler {
+		is, err := oauth.NewIssuer(oauth.Config{Issuer: "https://auth.test", Audience: "api", Clients: clients, FailureStore: store,
+			Now: func() time.Time { return frozen }, FailureLimit: apiauth.Tier{Limits: []apiauth.Limit{{Requests: 5, Window: time.Minute}}}})
+		require.NoError(t, err)
+		return is.TokenHandler()
+	}
+	guess := func(h http.Handler, i int) int {
+		return serve(ctx, h, attackerAddr, "application/x-www-form-urlencoded",
+			"grant_type=client_credentials&client_id=svc-1&client_secret="+url.QueryEscape(wrongSecret(i))).status
+	}
+	for _, shared := range []bool{true, false} {
+		var a, b http.Handler
+		if shared {
+			store := apiauth.NewMemoryStore()
+			a, b = instance(store), instance(store)
+		} else {
+			a, b = instance(nil), instance(nil)
+		}
+		for i := range 5 {
+			require.Equal(t, http.StatusUnauthorized, guess(a, i))
+		}
+		require.Equal(t, http.StatusTooManyRequests, guess(a, 5))
+		want := http.StatusUnauthorized
+		if shared {
+			want = http.StatusTooManyRequests
+		}
+		assert.Equal(t, want, guess(b, 6), "shared store: %v", shared)
+	}
+}

@@ -46,6 +46,11 @@ type Config struct {
 	// if valid: concurrent guesses reach the stores no more often than the
 	// limit allows, and a look-up that fails (503) counts.
 	FailureLimit apiauth.Tier
+	// FailureStore counts the failures of FailureLimit: an in-process
+	// apiauth.MemoryStore when nil, which counts this instance's only.
+	// Give it the store the rate limits share (redisstore) so that every
+	// instance counts the same guesses.
+	FailureStore apiauth.Store
 	// ClientIP finds the client's address (RemoteAddr when nil).
 	ClientIP *apiauth.ClientIP
 	// Now returns the current time (time.Now when nil).
@@ -161,7 +166,10 @@ func NewIssuer(cfg Config) (*Issuer, error) {
 		return nil, err
 	}
 	is := &Issuer{cfg: cfg}
-	is.failures = &failures{store: apiauth.NewMemoryStore(), tier: cfg.FailureLimit, clientIP: cfg.ClientIP, now: cfg.Now}
+	if cfg.FailureStore == nil {
+		cfg.FailureStore = apiauth.NewMemoryStore()
+	}
+	is.failures = &failures{store: cfg.FailureStore, tier: cfg.FailureLimit, clientIP: cfg.ClientIP, now: cfg.Now}
 	key := cfg.SigningKey
 	if key == nil {
 		k, err := GenerateSigningKey("RS256")

@@ -228,7 +228,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// The demo's own sign-in, which the authorization endpoint asks who
 	// the user is: the config's users, sessions in memory.
 	signIn := newSignIn(cfg, cfg.Users, creds.clients, limits, log)
-	issuer, verifier, code := setUpTokens(cfg, base, keys, creds, signIn, stderr, log)
+	issuer, verifier, code := setUpTokens(cfg, base, keys, creds, signIn, limits, stderr, log)
 	if code != exitOK {
 		ln.Close()
 		return code
@@ -307,16 +307,17 @@ func setUpCredentials(ctx context.Context, cfg *Config, keys *apiauth.Keys, clie
 
 // setUpTokens makes the token and authorization endpoints, whose issuer is
 // by default this server's URL (base) and which asks users who is signed
-// in, and the verifier of every JWT /v1/ accepts: the endpoint's own and
-// the trusted issuers'. It returns the exit code of a
-// failure, or exitOK.
-func setUpTokens(cfg *Config, base string, keys *apiauth.Keys, creds *credentialStore, users oauth.Users, stderr io.Writer, log *slog.Logger) (*oauth.Issuer, *apiauth.JWTVerifier, int) {
+// in and counts failed client authentications in limits (shared with
+// every instance when it is Redis), and the verifier of every JWT /v1/
+// accepts: the endpoint's own and the trusted issuers'. It returns the
+// exit code of a failure, or exitOK.
+func setUpTokens(cfg *Config, base string, keys *apiauth.Keys, creds *credentialStore, users oauth.Users, limits apiauth.Store, stderr io.Writer, log *slog.Logger) (*oauth.Issuer, *apiauth.JWTVerifier, int) {
 	cfg.Issuer.Issuer = cmp.Or(cfg.Issuer.Issuer, base)
 	if err := checkTrustedIssuers(cfg); err != nil {
 		fmt.Fprintln(stderr, err)
 		return nil, nil, exitUsage
 	}
-	issuer, err := newIssuer(cfg, keys, creds, users, log)
+	issuer, err := newIssuer(cfg, keys, creds, users, limits, log)
 	if err != nil {
 		log.Error("cannot set up the token issuer", "error", err)
 		return nil, nil, exitFailed

@@ -164,9 +164,10 @@ func createDemoApp(ctx context.Context, clients oauth.ClientStore) (bool, error)
 // do not survive a restart. Users is the demo's sign-in. A consent is
 // remembered: a user who approved a client for some scopes is not asked
 // again for them. Codes live 5 minutes, long enough to paste one into
-// curl by hand (the library's default is 60 s). cfg.Issuer.Issuer must be
-// set.
-func newIssuer(cfg *Config, keys *apiauth.Keys, creds *credentialStore, users oauth.Users, log *slog.Logger) (*oauth.Issuer, error) {
+// curl by hand (the library's default is 60 s). Failed client
+// authentications count in failures, the store of the rate limits.
+// cfg.Issuer.Issuer must be set.
+func newIssuer(cfg *Config, keys *apiauth.Keys, creds *credentialStore, users oauth.Users, failures apiauth.Store, log *slog.Logger) (*oauth.Issuer, error) {
 	key, err := oauth.GenerateSigningKey("RS256")
 	if err != nil {
 		return nil, err
@@ -180,6 +181,7 @@ func newIssuer(cfg *Config, keys *apiauth.Keys, creds *credentialStore, users oa
 		SigningKey:      &key,
 		Realm:           cfg.Realm,
 		FailureLimit:    cfg.AuthFailures,
+		FailureStore:    failures,
 		ClientIP:        &apiauth.ClientIP{TrustedProxies: cfg.TrustedProxies},
 		Grants:          creds.grants,
 		Users:           users,

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -574,4 +575,38 @@ func TestTrustedIssuerOptions(t *testing.T) {
 	for _, drop := range []string{"client_id", "jti", "iat"} {
 		requireProblem(t, d.do(http.MethodGet, "/v1/me", up.sign(t, "at+jwt", up.key.ID, claims(drop)), nil), http.StatusUnauthorized, "invalid_token")
 	}
+}
+
+// TestRedisSharedFailures: with -redis, failed client authentications at
+// the token endpoint count on every instance: an address that spent its
+// failures on one is refused by the other.
+func TestRedisSharedFailures(t *testing.T) {
+	addr := os.Getenv("APIAUTH_REDIS_ADDR")
+	if addr == "" {
+		t.Skip("APIAUTH_REDIS_ADDR is not set: no Redis server to share (CI sets it; locally, start redis-server and set APIAUTH_REDIS_ADDR=127.0.0.1:6379)")
+	}
+	// An address of its own (through the trusted proxy), so that a run
+	// within a minute of the last one starts from a full limit.
+	var b [2]byte
+	_, err := rand.Read(b[:])
+	require.NoError(t, err)
+	client := fmt.Sprintf("10.%d.%d.7", b[0], b[1])
+	cfg := writeConfig(t, `{"trusted_proxies": ["127.0.0.1/32"], "auth_failures": {"requests": 3, "window": "1m"}}`)
+	one, two := startDemo(t, "-config", cfg, "-redis", addr), startDemo(t, "-config", cfg, "-redis", addr)
+	guess := func(d *demo) int {
+		req, err := http.NewRequest(http.MethodPost, d.base+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", client)
+		req.SetBasicAuth(d.clientID, "wrong-"+d.clientSecret)
+		res, err := d.client.Do(req)
+		require.NoError(t, err)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	for range 3 {
+		require.Equal(t, http.StatusUnauthorized, guess(one))
+	}
+	assert.Equal(t, http.StatusTooManyRequests, guess(one))
+	assert.Equal(t, http.StatusTooManyRequests, guess(two), "the other instance counts the same failures")
 }
