@@ -19,7 +19,10 @@ type Event struct {
 	Layer     string
 	RequestID string
 	// Code is "" for a success (authenticated, allowed, fetched, issued),
-	// else the code of the refusal or failure.
+	// else the code of the refusal or failure. A request let through
+	// although its layer failed (RateLimit's WithFailOpen) has Code ""
+	// and Err set: LogEvent logs it as a warning, and package
+	// otelmetrics counts it as "failed_open".
 	Code Code
 	// Status is the response status of a refusal, 0 on success.
 	Status int
@@ -96,6 +99,9 @@ func LogEvent(l *slog.Logger) func(*http.Request, Event) {
 			attrs = append(attrs, slog.String("tier", e.Tier))
 		}
 		switch {
+		case e.Code == "" && e.Err != nil:
+			attrs = append(attrs, slog.String("error", e.Err.Error()))
+			l.LogAttrs(ctx, slog.LevelWarn, "apiauth: "+e.Layer+" failed open", attrs...)
 		case e.Code == "":
 			if e.Principal != nil {
 				attrs = append(attrs, slog.Any("principal", e.Principal))

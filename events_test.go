@@ -1,11 +1,13 @@
 package apiauth_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -110,6 +112,18 @@ func TestJWKSEvents(t *testing.T) {
 	p.Close()
 	require.Error(t, j.Refresh(context.Background()))
 	assert.Equal(t, []string{"jwks ", "jwks temporarily_unavailable"}, rec.take())
+}
+
+// LogEvent logs a request let through although its layer failed
+// (WithFailOpen) as a warning with the error, never as a quiet success.
+func TestLogEventFailedOpen(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil)) // Info and above
+	apiauth.LogEvent(log)(nil, apiauth.Event{Layer: "rate_limit", Tier: "free", Err: errors.New("redis down")})
+	apiauth.LogEvent(log)(nil, apiauth.Event{Layer: "rate_limit", Tier: "free"})
+	out := buf.String()
+	assert.Contains(t, out, `level=WARN msg="apiauth: rate_limit failed open" layer=rate_limit tier=free error="redis down"`)
+	assert.Equal(t, 1, strings.Count(out, "\n"), "a success is logged at Debug only:\n%s", out)
 }
 
 // LogEvent logs an event without a request, as a JWKS reports it.

@@ -10,7 +10,8 @@
 // Both carry the same attributes, all of low cardinality:
 //
 //	apiauth.layer   the layer: authenticate, rate_limit, scope, tenant, jwks, token
-//	apiauth.code    the event's code, or "ok" for a success
+//	apiauth.code    the event's code, "ok" for a success, or "failed_open"
+//	                for a request let through although its layer failed
 //	apiauth.tier    the rate-limit tier of the event, else the principal's;
 //	                absent when neither names one
 //	apiauth.issuer  the principal's issuer, "local" when it has none (an API
@@ -144,7 +145,10 @@ func (m *Metrics) Observe(r *http.Request, e apiauth.Event) {
 // attrsOf returns the attribute values of e.
 func attrsOf(e *apiauth.Event) attrs {
 	a := attrs{layer: e.Layer, code: string(e.Code), tier: e.Tier}
-	if a.code == "" {
+	switch {
+	case a.code == "" && e.Err != nil:
+		a.code = "failed_open" // let through although the layer failed
+	case a.code == "":
 		a.code = "ok"
 	}
 	if p := e.Principal; p != nil {

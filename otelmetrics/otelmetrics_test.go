@@ -2,6 +2,7 @@ package otelmetrics_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -355,6 +356,7 @@ func TestAttributes(t *testing.T) {
 	m.Observe(nil, apiauth.Event{Layer: "authenticate", Principal: p, Duration: -time.Second})
 	m.Observe(nil, apiauth.Event{Layer: "tenant", Code: apiauth.CodeTenantForbidden, Principal: &apiauth.Principal{Issuer: "https://idp"}})
 	m.Observe(httptest.NewRequest("GET", "/", nil), apiauth.Event{Layer: "authenticate", Code: apiauth.CodeMissingToken})
+	m.Observe(nil, apiauth.Event{Layer: "rate_limit", Tier: "free", Err: errors.New("redis down")}) // WithFailOpen
 
 	got := collect(t, reader)
 	assert.Equal(t, map[string]int64{
@@ -362,6 +364,7 @@ func TestAttributes(t *testing.T) {
 		"apiauth.code=ok apiauth.issuer=local apiauth.layer=authenticate apiauth.tier=gold": 1,
 		"apiauth.code=tenant_forbidden apiauth.issuer=https://idp apiauth.layer=tenant":     1,
 		"apiauth.code=missing_token apiauth.layer=authenticate":                             1,
+		"apiauth.code=failed_open apiauth.layer=rate_limit apiauth.tier=free":               1,
 	}, got.events)
 	assert.Equal(t, map[string]uint64{
 		"apiauth.code=ok apiauth.issuer=local apiauth.layer=rate_limit apiauth.tier=free": 1,
