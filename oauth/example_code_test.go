@@ -179,3 +179,48 @@ func ExampleIssuer_MetadataHandler() {
 	//   ]
 	// }
 }
+
+// A resource server that does not verify JWTs itself asks the issuer
+// about each token (RFC 7662), as a confidential client of its tenant.
+func ExampleIssuer_IntrospectionHandler() {
+	ctx := context.Background()
+	clients := oauth.NewMemoryClientStore()
+	secret := oauth.GenerateClientSecret()
+	if _, err := oauth.RegisterClient(ctx, clients, oauth.ClientSpec{
+		ID: "orders-rs", Tenant: "acme", Scopes: []apiauth.Scope{apiauth.Read},
+	}, secret); err != nil {
+		panic(err)
+	}
+	issuer, err := oauth.NewIssuer(oauth.Config{Issuer: "https://api.example.com", Audience: "orders-api", Clients: clients})
+	if err != nil {
+		panic(err)
+	}
+	token, _, err := issuer.Issue(&apiauth.Principal{Subject: "alice", Tenant: "acme", Scopes: []apiauth.Scope{apiauth.Read}})
+	if err != nil {
+		panic(err)
+	}
+	introspect := func(token string) {
+		req := httptest.NewRequest("POST", "/oauth/introspect", strings.NewReader(url.Values{"token": {token}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("orders-rs", secret)
+		rec := httptest.NewRecorder()
+		issuer.IntrospectionHandler().ServeHTTP(rec, req)
+		var r struct {
+			Active bool   `json:"active"`
+			Sub    string `json:"sub"`
+			Tenant string `json:"tenant"`
+			Scope  string `json:"scope"`
+		}
+		_ = json.Unmarshal(rec.Body.Bytes(), &r)
+		if !r.Active {
+			fmt.Println(rec.Code, "inactive")
+			return
+		}
+		fmt.Println(rec.Code, "active", r.Sub, r.Tenant, r.Scope)
+	}
+	introspect(token)
+	introspect("not-a-token")
+	// Output:
+	// 200 active alice acme read
+	// 200 inactive
+}
