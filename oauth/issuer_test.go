@@ -151,7 +151,16 @@ func TestTokenEndpointErrors(t *testing.T) {
 		descContain string
 	}{
 		{"GET", "GET", "/oauth/token", "", "", nil, 405, "invalid_request", false, "POST", "POST only"},
-		{"JSON body", "POST", "/oauth/token", "application/json", `{"grant_type":"client_credentials"}`, nil, 400, "invalid_request", false, "", "x-www-form-urlencoded"},
+		{"text body", "POST", "/oauth/token", "text/plain", "grant_type=client_credentials", nil, 400, "invalid_request", false, "", "x-www-form-urlencoded"},
+		{"JSON, no client", "POST", "/oauth/token", "application/json", `{"grant_type":"client_credentials"}`, nil, 401, "invalid_client", true, "", ""},
+		{"JSON, repeated", "POST", "/oauth/token", "application/json", `{"grant_type":"client_credentials","grant_type":"password"}`, nil, 400, "invalid_request", false, "", "repeated"},
+		{"JSON, escaped repeat", "POST", "/oauth/token", "application/json", `{"grant_type":"x","grant\u005ftype":"client_credentials"}`, nil, 400, "invalid_request", false, "", "repeated"},
+		{"JSON, number", "POST", "/oauth/token", "application/json", `{"grant_type":"client_credentials","client_id":1}`, nil, 400, "invalid_request", false, "", "strings"},
+		{"JSON, nested", "POST", "/oauth/token", "application/json", `{"grant_type":{"a":"b"}}`, nil, 400, "invalid_request", false, "", "strings"},
+		{"JSON, array", "POST", "/oauth/token", "application/json", `["grant_type"]`, nil, 400, "invalid_request", false, "", "strings"},
+		{"JSON, trailing", "POST", "/oauth/token", "application/json", `{"grant_type":"client_credentials"} {}`, nil, 400, "invalid_request", false, "", "strings"},
+		{"JSON, broken", "POST", "/oauth/token", "application/json", `{"grant_type":`, nil, 400, "invalid_request", false, "", "strings"},
+		{"JSON, two auth methods", "POST", "/oauth/token", "application/json", `{"grant_type":"client_credentials","client_id":"svc-1","client_secret":"x"}`, basic("svc-1", clientSecret), 400, "invalid_request", false, "", "one client authentication"},
 		{"no grant", "POST", "/oauth/token", form, "client_id=svc-1", nil, 400, "invalid_request", false, "", "grant_type"},
 		{"unsupported grant", "POST", "/oauth/token", form, "grant_type=password&username=a&password=b", nil, 400, "unsupported_grant_type", false, "", ""},
 		{"repeated parameter", "POST", "/oauth/token", form, good + "&grant_type=client_credentials", nil, 400, "invalid_request", false, "", "repeated"},

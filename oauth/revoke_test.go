@@ -628,3 +628,21 @@ func TestGrantLifetimesRefused(t *testing.T) {
 		assert.Error(t, err, "CodeTTL %v, RefreshTTL %v", cfg.CodeTTL, cfg.RefreshTTL)
 	}
 }
+
+// TestTokenRequestAsJSON: the code exchange as one API documents it, a
+// JSON body with the client's secret in it, works as the form does.
+func TestTokenRequestAsJSON(t *testing.T) {
+	cs := newCodeServer(t)
+	verifier := strings.Repeat("v", 43)
+	code := cs.code(t, "web", "https://web.example/cb", "read", verifier)
+	body, err := json.Marshal(map[string]string{"client_id": "web", "client_secret": cs.secret, "code": code,
+		"grant_type": "authorization_code", "redirect_uri": "https://web.example/cb", "code_verifier": verifier})
+	require.NoError(t, err)
+	resp, tok := post(t, cs.URL+"/oauth/token", "application/json", string(body), nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode, tok)
+	assert.Equal(t, "Bearer", tok["token_type"])
+	assert.NotEmpty(t, tok["refresh_token"])
+	status, me := cs.me(t, tok["access_token"].(string))
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, "alice", me["subject"])
+}

@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"errors"
@@ -77,7 +78,8 @@ var (
 const maxTokenRequest = 16 << 10
 
 // TokenHandler returns the token endpoint (RFC 6749 §3.2): POST with an
-// application/x-www-form-urlencoded body, grant_type client_credentials
+// application/x-www-form-urlencoded body (or the same parameters as a JSON
+// object of strings, as some APIs document theirs), grant_type client_credentials
 // (§4.4; the client authenticates with HTTP Basic, its ID and secret
 // form-urlencoded first (§2.3.1), or with client_id and client_secret in
 // the body, never both), or the RFC 8693 token exchange of an API key
@@ -155,8 +157,9 @@ func readForm(r *http.Request) (url.Values, error) {
 			}
 		}
 	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
-		return nil, oauthErr(http.StatusBadRequest, "invalid_request", "The body must be application/x-www-form-urlencoded.")
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || (mt != "application/x-www-form-urlencoded" && mt != "application/json") {
+		return nil, oauthErr(http.StatusBadRequest, "invalid_request", "The body must be application/x-www-form-urlencoded (or a JSON object of strings).")
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxTokenRequest+1))
 	if err != nil {
@@ -164,6 +167,9 @@ func readForm(r *http.Request) (url.Values, error) {
 	}
 	if len(body) > maxTokenRequest {
 		return nil, oauthErr(http.StatusRequestEntityTooLarge, "invalid_request", "The body is too large.")
+	}
+	if mt == "application/json" {
+		return jsonForm(body)
 	}
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
@@ -174,6 +180,44 @@ func readForm(r *http.Request) (url.Values, error) {
 			// RFC 6749 §3.2: parameters must not be included more than once.
 			return nil, oauthErr(http.StatusBadRequest, "invalid_request", "A parameter is repeated: "+sanitizeDesc(name)+".")
 		}
+	}
+	return form, nil
+}
+
+// jsonForm reads the parameters of a request sent as a JSON object of
+// strings, {"grant_type": "authorization_code", "code": "…"}, as some APIs
+// document their token endpoint: the same parameters as the form
+// encoding, with the same rules. A value that is not a string, a name
+// given twice (which encoding/json would let the last one win) and
+// anything after the object are refused.
+func jsonForm(body []byte) (url.Values, error) {
+	malformed := oauthErr(http.StatusBadRequest, "invalid_request", "The body must be one JSON object whose values are strings.")
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, malformed
+	}
+	form := url.Values{}
+	for dec.More() {
+		t, err := dec.Token()
+		name, ok := t.(string)
+		if err != nil || !ok {
+			return nil, malformed
+		}
+		t, err = dec.Token()
+		value, ok := t.(string)
+		if err != nil || !ok {
+			return nil, malformed
+		}
+		if form.Has(name) {
+			return nil, oauthErr(http.StatusBadRequest, "invalid_request", "A parameter is repeated: "+sanitizeDesc(name)+".")
+		}
+		form.Set(name, value)
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+		return nil, malformed
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, malformed
 	}
 	return form, nil
 }
