@@ -79,16 +79,19 @@ const maxTokenRequest = 16 << 10
 
 // TokenHandler returns the token endpoint (RFC 6749 §3.2): POST with an
 // application/x-www-form-urlencoded body (or the same parameters as a JSON
-// object of strings, as some APIs document theirs), grant_type client_credentials
-// (§4.4; the client authenticates with HTTP Basic, its ID and secret
-// form-urlencoded first (§2.3.1), or with client_id and client_secret in
-// the body, never both), or the RFC 8693 token exchange of an API key
-// (subject_token_type TokenTypeAPIKey; client authentication optional).
-// Repeated parameters and credentials in the URL are refused; unknown
-// parameters are ignored. Every response carries Cache-Control: no-store
-// and Pragma: no-cache; errors are RFC 6749 §5.2 JSON with a request_id.
-// Mount it outside apiauth.Authenticate: clients authenticate here with
-// their own credentials, not with a bearer token.
+// object of strings, as some APIs document theirs). Its grants are
+// client_credentials (§4.4; the client authenticates with HTTP Basic, its
+// ID and secret form-urlencoded first (§2.3.1), or with client_id and
+// client_secret in the body, never both), the RFC 8693 token exchange of
+// an API key (subject_token_type TokenTypeAPIKey; client authentication
+// optional), and, with Config.Grants, authorization_code (§4.1.3, with
+// the PKCE code_verifier of RFC 7636; a public client sends its client_id
+// alone) and refresh_token (§6, rotated on every use). Repeated parameters
+// and credentials in the URL are refused; unknown parameters are ignored.
+// Every response carries Cache-Control: no-store and Pragma: no-cache;
+// errors are RFC 6749 §5.2 JSON with a request_id. Mount it outside
+// apiauth.Authenticate: clients authenticate here with their own
+// credentials, not with a bearer token.
 func (is *Issuer) TokenHandler() http.Handler { return endpoint(is, "token", is.token) }
 
 // APIKeyExchangeHandler returns a JSON route for exchanging an API key:
