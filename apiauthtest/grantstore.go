@@ -40,10 +40,10 @@ import (
 //   - CreateCode, then RedeemCode, gives back every field of the code
 //     exactly, with UsedAt the time of redemption; the grant it starts,
 //     read by GetGrant and by LookupRefresh of its refresh token, has the
-//     code's grant ID, client, subject, tenant and scopes (in order), was
-//     created then, expires at the code's GrantExpiresAt and, idle, at
-//     oauth.IdleExpiry, is not revoked, and has the refresh token as its
-//     current one. Strings may hold any UTF-8. Times are compared with
+//     code's grant ID, client, subject, tenant, tier and scopes (in
+//     order), was created then, expires at the code's GrantExpiresAt and,
+//     idle, at oauth.IdleExpiry, is not revoked, and has the refresh token
+//     as its current one. Strings may hold any UTF-8. Times are compared with
 //     time.Equal, and the suite's have a whole number of microseconds, so
 //     a store must keep at least microsecond precision and may return them
 //     in any location. [RedeemCode]
@@ -189,6 +189,7 @@ func (f *grantFixture) code(t *testing.T, at time.Time) *oauth.Code {
 		Challenge:      pkceChallenge(t),
 		Subject:        f.uniq(t, "user") + " Ünïcode",
 		Tenant:         f.uniq(t, "tenant"),
+		Tier:           "pro Ünïcode",
 		Scopes:         []apiauth.Scope{apiauth.Write, "orders:read", apiauth.Read, "z:last"},
 		CreatedAt:      at.Add(3 * time.Microsecond),
 		ExpiresAt:      at.Add(codeTTL + 123456*time.Microsecond),
@@ -238,6 +239,7 @@ func grantOf(c *oauth.Code, refresh apiauth.KeyDigest, now time.Time, idle time.
 		ClientID:      c.ClientID,
 		Subject:       c.Subject,
 		Tenant:        c.Tenant,
+		Tier:          c.Tier,
 		Scopes:        slices.Clone(c.Scopes),
 		CreatedAt:     now,
 		ExpiresAt:     c.GrantExpiresAt,
@@ -705,7 +707,7 @@ func grantNoAliasing(t *testing.T, s oauth.GrantStore, f *grantFixture) {
 	mustCreateCode(t, s, c)
 	// Change everything the caller still holds.
 	c.Scopes[0] = "changed"
-	c.ClientID, c.RedirectURI, c.Challenge, c.Subject, c.Tenant = "changed", "changed", "changed", "changed", "changed"
+	c.ClientID, c.RedirectURI, c.Challenge, c.Subject, c.Tenant, c.Tier = "changed", "changed", "changed", "changed", "changed", "changed"
 	c.ExpiresAt = f.base.Add(-time.Hour)
 	c.GrantExpiresAt = f.base.Add(1000 * time.Hour)
 	now := f.base.Add(time.Minute)
@@ -1155,6 +1157,7 @@ func checkCode(t *testing.T, what string, got, want *oauth.Code) {
 	str("Challenge", got.Challenge, want.Challenge)
 	str("Subject", got.Subject, want.Subject)
 	str("Tenant", got.Tenant, want.Tenant)
+	str("Tier", got.Tier, want.Tier)
 	checkScopes(t, what, got.Scopes, want.Scopes)
 	checkTime(t, what, "CreatedAt", got.CreatedAt, want.CreatedAt)
 	checkTime(t, what, "ExpiresAt", got.ExpiresAt, want.ExpiresAt)
@@ -1177,6 +1180,7 @@ func checkGrant(t *testing.T, what string, got, want *oauth.Grant) {
 	str("ClientID", got.ClientID, want.ClientID)
 	str("Subject", got.Subject, want.Subject)
 	str("Tenant", got.Tenant, want.Tenant)
+	str("Tier", got.Tier, want.Tier)
 	checkScopes(t, what, got.Scopes, want.Scopes)
 	checkTime(t, what, "CreatedAt", got.CreatedAt, want.CreatedAt)
 	checkTime(t, what, "ExpiresAt", got.ExpiresAt, want.ExpiresAt)

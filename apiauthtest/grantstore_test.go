@@ -45,6 +45,11 @@ var brokenGrantStores = map[string]brokenCase[oauth.GrantStore]{
 		mustFail: []string{"IdleExpiry", "AbsoluteExpiry"},
 		mustPass: []string{"ReuseRevokesFamily", "RevokeIsMonotonic", "NotFound"},
 	},
+	"DropsGrantTier": {
+		wrap:     func(s oauth.GrantStore) oauth.GrantStore { return dropsGrantTier{s} },
+		mustFail: []string{"RedeemCode"},
+		mustPass: []string{"ZeroValuesRoundTrip", "CodeExpiry", "NotFound"},
+	},
 	"ReplayForgetsGrant": {
 		wrap:     func(s oauth.GrantStore) oauth.GrantStore { return replayForgetsGrant{s} },
 		mustFail: []string{"CodeReplay", "ConcurrentRedeemOneWinner"},
@@ -138,4 +143,31 @@ func (s replayForgetsGrant) RedeemCode(ctx context.Context, code, refresh apiaut
 		return nil, err
 	}
 	return c, nil
+}
+
+// dropsGrantTier starts grants without the code's tier, as a store that
+// does not copy it from the code, or a SQL store on a schema before
+// version 6, would: the code comes back whole, its grant of the default
+// tier.
+type dropsGrantTier struct{ oauth.GrantStore }
+
+func withoutTier(g *oauth.Grant, err error) (*oauth.Grant, error) {
+	if g == nil {
+		return g, err
+	}
+	cp := *g
+	cp.Tier = ""
+	return &cp, err
+}
+
+func (s dropsGrantTier) GetGrant(ctx context.Context, id string) (*oauth.Grant, error) {
+	return withoutTier(s.GrantStore.GetGrant(ctx, id))
+}
+
+func (s dropsGrantTier) LookupRefresh(ctx context.Context, d apiauth.KeyDigest) (*oauth.Grant, error) {
+	return withoutTier(s.GrantStore.LookupRefresh(ctx, d))
+}
+
+func (s dropsGrantTier) RotateRefresh(ctx context.Context, old, new apiauth.KeyDigest, now time.Time, idle time.Duration) (*oauth.Grant, error) {
+	return withoutTier(s.GrantStore.RotateRefresh(ctx, old, new, now, idle))
 }

@@ -28,6 +28,11 @@ type User struct {
 	// and a user who holds none of them is refused (access_denied). A user
 	// without scopes can approve nothing.
 	Scopes []apiauth.Scope
+	// Tier is the rate-limit tier of the tokens the user approves
+	// (apiauth.Principal.Tier): the code, its grant and every access token
+	// issued from them, refreshed ones included, carry it. Empty for the
+	// default tier.
+	Tier string
 	// Session identifies the user's sign-in session. The consent form's
 	// CSRF token is bound to it (RFC 6749 §10.12), so that a form from
 	// another session is refused. It is never shown.

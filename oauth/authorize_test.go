@@ -2,6 +2,7 @@ package oauth_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"html"
 	"io"
@@ -35,13 +36,18 @@ type codeServer struct {
 
 // signIn is the host application's sign-in of the tests: the session
 // cookie names the user's session (bob's, who may read, if it starts with
-// "bob"; carol's, of tenant globex, if it starts with "globex"; else
-// alice's, who may do anything); without it, the user is sent to log in.
+// "bob"; carol's, of tenant globex, if it starts with "globex"; dave's,
+// who may read and write and whose tokens are of the tier "pro", if it
+// starts with "pro"; else alice's, who may do anything, in the default
+// tier); without it, the user is sent to log in.
 var signIn = oauth.UsersFunc(func(w http.ResponseWriter, r *http.Request) (oauth.User, bool) {
 	c, err := r.Cookie("sid")
 	if err != nil {
 		http.Redirect(w, r, "/login?return="+url.QueryEscape(r.URL.String()), http.StatusFound)
 		return oauth.User{}, false
+	}
+	if strings.HasPrefix(c.Value, "pro") {
+		return oauth.User{Subject: "dave", Tenant: "acme", Tier: "pro", Scopes: []apiauth.Scope{apiauth.Write}, Session: c.Value}, true
 	}
 	if strings.HasPrefix(c.Value, "globex") {
 		return oauth.User{Subject: "carol", Tenant: "globex", Scopes: []apiauth.Scope{apiauth.Read}, Session: c.Value}, true
@@ -236,6 +242,60 @@ func TestRefreshRotation(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, status, "the family's access tokens are revoked")
 	_, body = refresh(second.RefreshToken, "")
 	assert.Equal(t, "invalid_grant", body["error"], "and its current refresh token")
+}
+
+// TestUserTier: the tier of the user who approves (oauth.User.Tier) is the
+// tier of the access tokens issued from the code, and of those a refresh
+// issues, narrowed or not, so that the API rate-limits a third-party app
+// acting for a user of a paid tier as that tier. A user without a tier
+// gets tokens of the default tier, without a "tier" claim.
+func TestUserTier(t *testing.T) {
+	cs := newCodeServer(t)
+	u, _ := url.Parse(cs.URL)
+	cs.browser.Jar.SetCookies(u, []*http.Cookie{{Name: "sid", Value: "pro-session"}})
+	tok := cs.appTokens(t)
+	status, me := cs.me(t, tok.AccessToken)
+	require.Equal(t, http.StatusOK, status, me)
+	assert.Equal(t, "dave", me["subject"])
+	assert.Equal(t, "pro", me["tier"], "the access token of the code")
+	assert.Equal(t, "pro", tokenClaims(t, tok.AccessToken)["tier"])
+	g, err := cs.grants.GetGrant(context.Background(), me["grant_id"].(string))
+	require.NoError(t, err)
+	assert.Equal(t, "pro", g.Tier, "the grant")
+
+	refresh := tok.RefreshToken
+	for _, scope := range []string{"", "read"} {
+		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}}
+		if scope != "" {
+			form.Set("scope", scope)
+		}
+		status, body, raw := cs.call(t, "/oauth/token", "app", "", form)
+		require.Equal(t, http.StatusOK, status, raw)
+		refresh = body["refresh_token"].(string)
+		status, me = cs.me(t, body["access_token"].(string))
+		require.Equal(t, http.StatusOK, status, me)
+		assert.Equal(t, "pro", me["tier"], "an access token of a refresh, scope %q", scope)
+	}
+
+	cs.browser.Jar.SetCookies(u, []*http.Cookie{{Name: "sid", Value: "session-1"}}) // alice, no tier
+	tok = cs.appTokens(t)
+	status, me = cs.me(t, tok.AccessToken)
+	require.Equal(t, http.StatusOK, status, me)
+	assert.Equal(t, "alice", me["subject"])
+	assert.Equal(t, "", me["tier"], "a user without a tier: the default tier")
+	assert.NotContains(t, tokenClaims(t, tok.AccessToken), "tier")
+}
+
+// tokenClaims decodes the claims of a JWT, unverified.
+func tokenClaims(t *testing.T, token string) map[string]any {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	require.Len(t, parts, 3, "a JWT")
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	require.NoError(t, err)
+	var claims map[string]any
+	require.NoError(t, json.Unmarshal(raw, &claims))
+	return claims
 }
 
 // TestAuthorizeAttacks is the attack table of the authorization endpoint:

@@ -186,9 +186,9 @@ func (is *Issuer) showError(w http.ResponseWriter, r *http.Request, status int, 
 // approve issues an authorization code for req and sends it back to the
 // client with state and iss (RFC 6749 §4.1.2, RFC 9207). The code is
 // random, stored only as a digest, one-time and short-lived, bound to the
-// client, redirect URI, PKCE challenge, user, tenant and scopes. fromPage
-// is true when the user approved on the consent page, which is then
-// remembered (Config.RememberConsent).
+// client, redirect URI, PKCE challenge, user, tenant and scopes, and
+// carries the user's tier. fromPage is true when the user approved on the
+// consent page, which is then remembered (Config.RememberConsent).
 func (is *Issuer) approve(w http.ResponseWriter, r *http.Request, u User, req *authzRequest, fromPage bool) {
 	code, err := apiauth.GenerateKey(codePrefix)
 	if err != nil {
@@ -199,7 +199,7 @@ func (is *Issuer) approve(w http.ResponseWriter, r *http.Request, u User, req *a
 	c := &Code{
 		Digest: apiauth.DigestKey(code), GrantID: "gr_" + randomBase62(22),
 		ClientID: req.client.ID, RedirectURI: req.asked, Challenge: req.challenge,
-		Subject: u.Subject, Tenant: u.Tenant, Scopes: req.scopes,
+		Subject: u.Subject, Tenant: u.Tenant, Tier: u.Tier, Scopes: req.scopes,
 		CreatedAt: now, ExpiresAt: now.Add(is.cfg.CodeTTL), GrantExpiresAt: now.Add(is.cfg.RefreshTTL),
 	}
 	if err := is.cfg.Grants.CreateCode(r.Context(), c); err != nil {

@@ -101,7 +101,7 @@ func (is *Issuer) authorizationCode(r *http.Request, form url.Values) (*tokenRes
 		_ = is.cfg.Grants.RevokeGrant(ctx, got.GrantID, now)
 		return nil, oauthErr(http.StatusBadRequest, "invalid_grant", "The code was not issued to this client, for this redirect URI and verifier.")
 	}
-	p := &apiauth.Principal{Subject: got.Subject, Tenant: got.Tenant, Scopes: got.Scopes, GrantID: got.GrantID}
+	p := &apiauth.Principal{Subject: got.Subject, Tenant: got.Tenant, Tier: got.Tier, Scopes: got.Scopes, GrantID: got.GrantID}
 	resp, err := is.issue(p, c.ID, now, now.Add(is.cfg.TTL), false)
 	if err != nil {
 		return nil, err
@@ -146,7 +146,7 @@ func (is *Issuer) refreshToken(r *http.Request, form url.Values) (*tokenResponse
 	if g, err = is.cfg.Grants.RotateRefresh(ctx, apiauth.DigestKey(old), apiauth.DigestKey(next), now, is.cfg.RefreshIdle); err != nil {
 		return nil, refreshError(err)
 	}
-	p := &apiauth.Principal{Subject: g.Subject, Tenant: g.Tenant, Scopes: scopes, GrantID: g.ID}
+	p := &apiauth.Principal{Subject: g.Subject, Tenant: g.Tenant, Tier: g.Tier, Scopes: scopes, GrantID: g.ID}
 	exp := now.Add(is.cfg.TTL)
 	resp, err := is.issue(p, c.ID, now, exp, false)
 	if err != nil {

@@ -71,6 +71,9 @@ type Code struct {
 	// Tenant the tenant it acts in.
 	Subject string
 	Tenant  string
+	// Tier is the rate-limit tier of the tokens issued from the code
+	// (User.Tier of the resource owner); empty for the default tier.
+	Tier string
 	// Scopes are the scopes granted, in order.
 	Scopes []apiauth.Scope
 	// CreatedAt is when the code was issued.
@@ -101,7 +104,10 @@ type Grant struct {
 	ClientID string
 	Subject  string
 	Tenant   string
-	Scopes   []apiauth.Scope
+	// Tier is the rate-limit tier of the grant's access tokens (the
+	// code's); empty for the default tier.
+	Tier   string
+	Scopes []apiauth.Scope
 	// CreatedAt is when the code was redeemed.
 	CreatedAt time.Time
 	// ExpiresAt is the absolute expiry (Code.GrantExpiresAt).
@@ -172,7 +178,7 @@ type GrantStore interface {
 	// §4.1.2), and starts its grant, in one atomic step: of any number of
 	// concurrent calls, through any number of stores on one database,
 	// exactly one succeeds. It returns the code, UsedAt set to now. The
-	// grant has the code's GrantID, client, subject, tenant and scopes,
+	// grant has the code's GrantID, client, subject, tenant, tier and scopes,
 	// is created at now, expires at the code's GrantExpiresAt and, idle,
 	// at IdleExpiry(now, idle, GrantExpiresAt); refresh is the digest of
 	// its first refresh token, or zero for none.

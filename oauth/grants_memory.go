@@ -126,6 +126,7 @@ func (m *MemoryGrantStore) RedeemCode(ctx context.Context, code, refresh apiauth
 		ClientID:      c.ClientID,
 		Subject:       c.Subject,
 		Tenant:        c.Tenant,
+		Tier:          c.Tier,
 		Scopes:        slices.Clone(c.Scopes),
 		CreatedAt:     now,
 		ExpiresAt:     c.GrantExpiresAt,

@@ -16,7 +16,8 @@ import (
 // The grant store of the authorization-code flow, on the tables of schema
 // version 3: apiauth_oauth_codes, apiauth_oauth_grants,
 // apiauth_oauth_refresh_tokens and apiauth_oauth_consents (the grants'
-// updated_at, their triggers and notifications since version 5).
+// updated_at, their triggers and notifications since version 5; the tier
+// of codes and grants since version 6).
 //
 // GetGrant, on the path of every request with an access token of the
 // flow, goes through the same cache as key lookups, with the same
@@ -51,8 +52,8 @@ var grantSQL = [...]grantQueries{
 }
 
 const (
-	codeCols  = `digest, grant_id, client_id, redirect_uri, challenge, subject, tenant, scopes, created_at, expires_at, grant_expires_at, used_at`
-	grantCols = `grant_id, client_id, subject, tenant, scopes, created_at, expires_at, idle_expires_at, revoked_at, refresh_digest`
+	codeCols  = `digest, grant_id, client_id, redirect_uri, challenge, subject, tenant, tier, scopes, created_at, expires_at, grant_expires_at, used_at`
+	grantCols = `grant_id, client_id, subject, tenant, tier, scopes, created_at, expires_at, idle_expires_at, revoked_at, refresh_digest`
 	// sweepBatch bounds the rows one sweep deletes from each table.
 	sweepBatch = 500
 	// sweepOdds: one CreateCode in sweepOdds sweeps.
@@ -80,22 +81,22 @@ func newGrantQueries(d Dialect) grantQueries {
 	return grantQueries{
 		grantExists: g(`SELECT 1 FROM apiauth_oauth_grants WHERE grant_id = ?`),
 		insertCode: g(`INSERT INTO apiauth_oauth_codes (` + codeCols + `)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL) ON CONFLICT DO NOTHING`),
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL) ON CONFLICT DO NOTHING`),
 		// The one step that spends a code: of concurrent redemptions,
 		// only the first to update the row finds used_at NULL.
 		redeemCode: g(`UPDATE apiauth_oauth_codes SET used_at = ?
 WHERE digest = ? AND used_at IS NULL AND expires_at > ? RETURNING ` + codeCols),
 		codeByDigest: g(`SELECT ` + codeCols + ` FROM apiauth_oauth_codes WHERE digest = ?`),
 		insertGrant: g(`INSERT INTO apiauth_oauth_grants (` + insertGrantCols + `)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?` + insertGrantNow + `) ON CONFLICT DO NOTHING`),
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?` + insertGrantNow + `) ON CONFLICT DO NOTHING`),
 		insertRefresh: g(`INSERT INTO apiauth_oauth_refresh_tokens (digest, grant_id, seq, issued_at)
 VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`),
 		grantByID: g(`SELECT ` + grantCols + `, updated_at FROM apiauth_oauth_grants WHERE grant_id = ?`),
-		grantByRefresh: g(`SELECT g.grant_id, g.client_id, g.subject, g.tenant, g.scopes, g.created_at, g.expires_at, g.idle_expires_at, g.revoked_at, g.refresh_digest
+		grantByRefresh: g(`SELECT g.grant_id, g.client_id, g.subject, g.tenant, g.tier, g.scopes, g.created_at, g.expires_at, g.idle_expires_at, g.revoked_at, g.refresh_digest
 FROM apiauth_oauth_refresh_tokens r JOIN apiauth_oauth_grants g ON g.grant_id = r.grant_id WHERE r.digest = ?`),
 		// A rotation reads the grant under its row lock (on SQLite, the
 		// transaction's write lock), decides, then writes.
-		lockByRefresh: g(`SELECT g.grant_id, g.client_id, g.subject, g.tenant, g.scopes, g.created_at, g.expires_at, g.idle_expires_at, g.revoked_at, g.refresh_digest, r.seq
+		lockByRefresh: g(`SELECT g.grant_id, g.client_id, g.subject, g.tenant, g.tier, g.scopes, g.created_at, g.expires_at, g.idle_expires_at, g.revoked_at, g.refresh_digest, r.seq
 FROM apiauth_oauth_refresh_tokens r JOIN apiauth_oauth_grants g ON g.grant_id = r.grant_id WHERE r.digest = ?` + forUpdate),
 		rotate: g(`UPDATE apiauth_oauth_grants SET refresh_digest = ?, idle_expires_at = ?
 WHERE grant_id = ? AND refresh_digest = ?`),
@@ -233,7 +234,7 @@ func (s *Store) CreateCode(ctx context.Context, c *oauth.Code) error {
 		return fmt.Errorf("sqlstore: create code of grant %s: %w", c.GrantID, err)
 	}
 	res, err := s.db.ExecContext(wctx, q.insertCode,
-		c.Digest[:], c.GrantID, c.ClientID, c.RedirectURI, c.Challenge, c.Subject, c.Tenant, scopes,
+		c.Digest[:], c.GrantID, c.ClientID, c.RedirectURI, c.Challenge, c.Subject, c.Tenant, c.Tier, scopes,
 		s.timeArg(c.CreatedAt), s.timeArg(c.ExpiresAt), s.timeArg(c.GrantExpiresAt))
 	if err != nil {
 		return fmt.Errorf("sqlstore: create code of grant %s: %w", c.GrantID, err)
@@ -328,7 +329,7 @@ func (s *Store) RedeemCode(ctx context.Context, code, refresh apiauth.KeyDigest,
 		if err != nil {
 			return false, fmt.Errorf("sqlstore: redeem code of grant %s: %w", c.GrantID, err)
 		}
-		if err := insertOne(ctx, tx, q.insertGrant, c.GrantID, c.ClientID, c.Subject, c.Tenant, scopes,
+		if err := insertOne(ctx, tx, q.insertGrant, c.GrantID, c.ClientID, c.Subject, c.Tenant, c.Tier, scopes,
 			s.timeArg(now), s.timeArg(c.GrantExpiresAt), s.timeArg(oauth.IdleExpiry(now, idle, c.GrantExpiresAt)), refreshArg); err != nil {
 			return false, fmt.Errorf("sqlstore: redeem code: grant ID %s: %w", c.GrantID, err)
 		}
@@ -611,7 +612,7 @@ func scanCode(row scanner) (*oauth.Code, error) {
 		scopes                                 string
 		created, expires, grantExpires, usedAt dbTime
 	)
-	err := row.Scan(&digest, &c.GrantID, &c.ClientID, &c.RedirectURI, &c.Challenge, &c.Subject, &c.Tenant, &scopes,
+	err := row.Scan(&digest, &c.GrantID, &c.ClientID, &c.RedirectURI, &c.Challenge, &c.Subject, &c.Tenant, &c.Tier, &scopes,
 		&created, &expires, &grantExpires, &usedAt)
 	if err != nil {
 		return nil, err
@@ -634,7 +635,7 @@ func scanGrant(row scanner, extra ...any) (*oauth.Grant, error) {
 		scopes                          string
 		created, expires, idle, revoked dbTime
 	)
-	dest := append([]any{&g.ID, &g.ClientID, &g.Subject, &g.Tenant, &scopes, &created, &expires, &idle, &revoked, &refresh}, extra...)
+	dest := append([]any{&g.ID, &g.ClientID, &g.Subject, &g.Tenant, &g.Tier, &scopes, &created, &expires, &idle, &revoked, &refresh}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}

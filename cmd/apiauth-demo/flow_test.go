@@ -510,6 +510,39 @@ func TestUserScopes(t *testing.T) {
 	assert.Equal(t, "access_denied", back.Query().Get("error"))
 }
 
+// TestUserTier: a config user's tier is the tier of the tokens they
+// approve (oauth.User.Tier), and of their refreshes: /v1/me shows it, and
+// the API rate-limits them in it.
+func TestUserTier(t *testing.T) {
+	d := startDemo(t, "-config", writeConfig(t, `{"users": [
+		{"username": "paid", "password": "`+cfgUserPassword+`", "subject": "user-paid", "tenant": "acme", "scopes": ["read"], "tier": "pro"}
+	]}`))
+	b := d.newBrowser()
+	cfg := d.oauthConfig("demo-app", "")
+	verifier := oauth2.GenerateVerifier()
+	login := b.get(t, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier))).location(t)
+	back := b.login(t, login.Query().Get("next"), "paid", cfgUserPassword).location(t)
+	p := b.get(t, back.String())
+	require.Equal(t, http.StatusOK, p.StatusCode)
+	code := b.consent(t, p, "approve").Query().Get("code")
+	tok, err := cfg.Exchange(d.oauthContext(), code, oauth2.VerifierOption(verifier))
+	require.NoError(t, err)
+	me := d.do(http.MethodGet, "/v1/me", tok.AccessToken, nil)
+	require.Equal(t, http.StatusOK, me.status, "body: %s", me.body)
+	assert.Equal(t, map[string]any{"subject": "user-paid", "tenant": "acme", "scopes": []any{"read"}, "tier": "pro", "key_id": ""}, me.json(t))
+	assert.Contains(t, me.header.Get("RateLimit-Policy"), "q=200", "the pro tier's limits: %s", me.header.Get("RateLimit-Policy"))
+
+	// A refresh keeps the tier.
+	expired := *tok
+	expired.Expiry = time.Now().Add(-time.Minute)
+	next, err := cfg.TokenSource(d.oauthContext(), &expired).Token()
+	require.NoError(t, err)
+	require.NotEqual(t, tok.AccessToken, next.AccessToken, "refreshed")
+	me = d.do(http.MethodGet, "/v1/me", next.AccessToken, nil)
+	require.Equal(t, http.StatusOK, me.status, "body: %s", me.body)
+	assert.Equal(t, "pro", me.json(t)["tier"], "after a refresh")
+}
+
 // TestConsentAfterSessionEnds: a consent form posted without a session
 // goes to the login page, which comes back to the same request.
 func TestConsentAfterSessionEnds(t *testing.T) {

@@ -66,7 +66,8 @@ func newSignIn(cfg *Config, users []demoUser, clients oauth.ClientStore, limits 
 }
 
 // User implements oauth.Users: the user of the request's session cookie,
-// with the scopes the config gives them, which cap what they can approve.
+// with the scopes the config gives them, which cap what they can approve,
+// and the tier of the tokens they approve.
 // Without a live session it sends the browser to the login page, which
 // comes back to the authorization request.
 func (s *signIn) User(w http.ResponseWriter, r *http.Request) (oauth.User, bool) {
@@ -75,7 +76,7 @@ func (s *signIn) User(w http.ResponseWriter, r *http.Request) (oauth.User, bool)
 		http.Redirect(w, r, loginPath+"?"+url.Values{"next": {resumeURL(r)}}.Encode(), http.StatusSeeOther)
 		return oauth.User{}, false
 	}
-	return oauth.User{Subject: u.Subject, Tenant: u.Tenant, Scopes: u.Scopes, Session: id}, true
+	return oauth.User{Subject: u.Subject, Tenant: u.Tenant, Scopes: u.Scopes, Tier: u.Tier, Session: id}, true
 }
 
 // resumeURL is where the login page sends the user back to: the

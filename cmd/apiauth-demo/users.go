@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/apiauth/apiauth"
@@ -62,7 +63,10 @@ type demoUser struct {
 	Subject  string
 	Tenant   string
 	// Scopes are those the user may approve for an application.
-	Scopes   []apiauth.Scope
+	Scopes []apiauth.Scope
+	// Tier is the rate-limit tier of the tokens the user approves; empty
+	// for the default tier.
+	Tier     string
 	password passwordHash
 }
 
@@ -73,6 +77,7 @@ type userConfig struct {
 	Subject  string   `json:"subject"`
 	Tenant   string   `json:"tenant"`
 	Scopes   []string `json:"scopes"`
+	Tier     string   `json:"tier"`
 }
 
 // parseUsers decodes and validates the "users" section, then hashes the
@@ -87,7 +92,7 @@ func parseUsers(raws []json.RawMessage, cfg *Config) error {
 		if err := decodeStrict(raw, &u); err != nil {
 			return jsonError(raw, field, err)
 		}
-		if err := checkUserConfig(&u); err != nil {
+		if err := checkUserConfig(&u, cfg.Tiers); err != nil {
 			return fmt.Errorf("%s.%w", field, err)
 		}
 		if j, dup := names[u.Username]; dup {
@@ -106,9 +111,10 @@ func parseUsers(raws []json.RawMessage, cfg *Config) error {
 	return nil
 }
 
-// checkUserConfig validates one user entry. Its errors start with the
-// member they are about; they never quote the password.
-func checkUserConfig(u *userConfig) error {
+// checkUserConfig validates one user entry against the configured tiers.
+// Its errors start with the member they are about; they never quote the
+// password.
+func checkUserConfig(u *userConfig, tiers apiauth.Tiers) error {
 	if err := checkUsername(u.Username); err != nil {
 		return fmt.Errorf("username %q: %w", u.Username, err)
 	}
@@ -143,6 +149,9 @@ func checkUserConfig(u *userConfig) error {
 			return fmt.Errorf("scopes[%d] %q: not a valid scope (want printable ASCII without spaces, '\"' or '\\')", j, s)
 		}
 	}
+	if _, known := tiers[u.Tier]; u.Tier != "" && !known {
+		return fmt.Errorf("tier %q: unknown tier (known: %s)", u.Tier, strings.Join(tierNames(tiers), ", "))
+	}
 	return nil
 }
 
@@ -166,7 +175,7 @@ func (u *userConfig) user() (demoUser, error) {
 	if err != nil {
 		return demoUser{}, err
 	}
-	du := demoUser{Username: u.Username, Subject: u.Subject, Tenant: u.Tenant, password: h}
+	du := demoUser{Username: u.Username, Subject: u.Subject, Tenant: u.Tenant, Tier: u.Tier, password: h}
 	for _, s := range u.Scopes {
 		du.Scopes = append(du.Scopes, apiauth.Scope(s))
 	}

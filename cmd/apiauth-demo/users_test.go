@@ -62,16 +62,20 @@ func TestUserDirectory(t *testing.T) {
 func TestConfigUsers(t *testing.T) {
 	cfg, err := parseConfig([]byte(`{"users": [
 		{"username": "bob", "password": "` + cfgUserPassword + `", "subject": "user-bob", "tenant": "globex", "scopes": ["read"]},
-		{"username": "carol@acme", "password": "pässwörd", "subject": "Carol", "tenant": "acme", "scopes": ["read", "orders:export"]}
-	]}`))
+		{"username": "carol@acme", "password": "pässwörd", "subject": "Carol", "tenant": "acme", "scopes": ["read", "orders:export"], "tier": "pro"},
+		{"username": "dan", "password": "` + cfgUserPassword + `", "subject": "user-dan", "tenant": "acme", "scopes": ["read"], "tier": "tiny"}
+	], "tiers": {"tiny": [{"requests": 5, "window": "1m"}]}}`))
 	require.NoError(t, err)
 	defer cfg.Close()
-	require.Len(t, cfg.Users, 2)
+	require.Len(t, cfg.Users, 3)
 	bob := cfg.Users[0]
 	assert.Equal(t, "bob", bob.Username)
 	assert.Equal(t, "user-bob", bob.Subject)
 	assert.Equal(t, "globex", bob.Tenant)
 	assert.Equal(t, []apiauth.Scope{"read"}, bob.Scopes)
+	assert.Equal(t, "", bob.Tier, "no tier: the default")
+	assert.Equal(t, "pro", cfg.Users[1].Tier, "a preset tier")
+	assert.Equal(t, "tiny", cfg.Users[2].Tier, "a tier of the config")
 	assert.True(t, bob.password.matches(cfgUserPassword))
 	assert.True(t, cfg.Users[1].password.matches("pässwörd"), "8 characters, not bytes")
 	assert.NotEqual(t, bob.password.salt, cfg.Users[1].password.salt)
@@ -103,6 +107,9 @@ func TestBadUsersConfig(t *testing.T) {
 			`config: users[0].scopes: want at least one scope`},
 		{"bad scope", `{"users": [{"username": "alice", ` + good + `, "scopes": ["read", "bad scope"]}]}`,
 			`config: users[0].scopes[1] "bad scope": not a valid scope`},
+		{"unknown tier", `{"users": [{"username": "alice", ` + good + `, "tier": "gold"}]}`,
+			`config: users[0].tier "gold": unknown tier (known: enterprise, free, pro)`},
+		{"tier not a string", `{"users": [{"username": "alice", ` + good + `, "tier": 1}]}`, `config: users[0].tier: want a string, got JSON number`},
 		{"unknown field", `{"users": [{"username": "alice", ` + good + `, "pasword": "x"}]}`, `config: users[0]: unknown field "pasword"`},
 		{"password not a string", `{"users": [{"username": "alice", "password": 12345678}]}`, `config: users[0].password: want a string, got JSON number`},
 		{"users not an array", `{"users": {"username": "alice"}}`, `config: users: want an array, got JSON object`},
