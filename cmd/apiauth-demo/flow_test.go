@@ -358,6 +358,17 @@ func TestPrintedWalkthrough(t *testing.T) {
 			vars["REFRESH_TOKEN"] = body["refresh_token"].(string)
 			_, body = requireToken(t, d.curl(t, redeems[1][1], vars))
 			assert.NotEqual(t, vars["REFRESH_TOKEN"], body["refresh_token"], "rotated")
+
+			// Step 7: a new grant, revoked by the printed line.
+			back = b.consent(t, b.get(t, authURL), "approve") // public: asked again
+			vars["CODE"] = back.Query().Get("code")
+			tok, body = requireToken(t, d.curl(t, line, vars))
+			vars["REFRESH_TOKEN"] = body["refresh_token"].(string)
+			revoke := regexp.MustCompile(`(?m)^  curl (-d client_id=\S+ -d token=\$REFRESH_TOKEN \S+/oauth/revoke)$`).FindStringSubmatch(out)
+			require.NotNil(t, revoke, "no revoke line in:\n%s", out)
+			res := d.curl(t, revoke[1], vars)
+			assert.Equal(t, http.StatusOK, res.status, "body: %s", res.body)
+			assert.Equal(t, http.StatusUnauthorized, d.do(http.MethodGet, "/v1/me", tok, nil).status, "revoked")
 		}
 	}
 }

@@ -56,6 +56,9 @@ func printWalkthrough(w io.Writer, base string, g *generated) {
 		access + "; " + refresh,
 		"# 6. The spent refresh token again: 400 invalid_grant, and the grant ends (RFC 9700 §4.14.2):",
 		"curl " + refreshWith + "$OLD " + token,
+		"# 7. With a new grant (steps 2 and 3 again), the app signs the user out by revoking its",
+		"#    refresh token (RFC 7009): the grant ends, its access token with it (then 401 at step 4):",
+		"curl -d client_id=" + g.app.ID + " -d token=$REFRESH_TOKEN " + base + "/oauth/revoke",
 	}
 	if c := g.client; c != nil {
 		lines = append(lines,
