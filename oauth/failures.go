@@ -19,15 +19,24 @@ func defaultFailureLimit() apiauth.Tier {
 
 // failures throttles guessing at the token endpoint: failed client
 // authentications and invalid API keys, counted per bucket in
-// Config.FailureStore. A credential reserves a unit of its buckets before it is
-// looked up and gives it back if it is valid, so that guesses arriving at
+// Config.FailureStore. A credential reserves a unit of its buckets before it
+// is looked up and gives it back if it is valid, so that guesses arriving at
 // once cannot all be looked up before the first is counted, and valid
-// credentials never spend the budget.
+// credentials never spend the budget. When the store fails (a shared Redis
+// that is down), the buckets are counted in an in-process store instead:
+// guessing stays throttled, per instance, rather than unlimited.
 type failures struct {
 	store    apiauth.Store
+	local    apiauth.Store // when store fails; store itself when in process
 	tier     apiauth.Tier
 	clientIP *apiauth.ClientIP
 	now      func() time.Time
+}
+
+// unit is a reserved unit: a bucket, in the store that holds it.
+type unit struct {
+	store apiauth.Store
+	key   string
 }
 
 // addr is the failure bucket of r's client address. The "oauth-f:" and
@@ -42,13 +51,20 @@ func (f *failures) addr(r *http.Request) string { return "oauth-f:" + f.clientIP
 func (f *failures) clientAt(addr, id string) string { return "oauth-c:" + addr + "\x00" + id }
 
 // reserve takes one unit of each bucket in keys, all or none, before a
-// credential is looked up. It returns the buckets that now hold a unit,
-// to be given back with release if the credential is valid, or else how
-// long the client must wait for the bucket that is spent. A store that
-// fails holds nothing and blocks nothing.
-func (f *failures) reserve(ctx context.Context, keys ...string) (held []string, wait time.Duration) {
+// credential is looked up. It returns the units it holds, to be given
+// back with release if the credential is valid, or else how long the
+// client must wait for the bucket that is spent. A bucket the store
+// cannot answer for is counted in the in-process store; if that fails
+// too, the bucket holds nothing and blocks nothing.
+func (f *failures) reserve(ctx context.Context, keys ...string) (held []unit, wait time.Duration) {
 	for _, k := range keys {
-		d, err := f.store.Take(ctx, k, f.tier.Limits, f.now())
+		now := f.now()
+		u := unit{f.store, k}
+		d, err := f.store.Take(ctx, k, f.tier.Limits, now)
+		if err != nil && f.local != f.store {
+			u.store = f.local
+			d, err = f.local.Take(ctx, k, f.tier.Limits, now)
+		}
 		switch {
 		case err != nil:
 			continue
@@ -56,15 +72,15 @@ func (f *failures) reserve(ctx context.Context, keys ...string) (held []string, 
 			f.release(ctx, held...)
 			return nil, max(d.RetryAfter, time.Nanosecond)
 		}
-		held = append(held, k)
+		held = append(held, u)
 	}
 	return held, 0
 }
 
 // release gives back the units that reserve held, for a valid credential.
-func (f *failures) release(ctx context.Context, held ...string) {
-	for _, k := range held {
-		_ = f.store.Refund(ctx, k, f.tier.Limits, f.now())
+func (f *failures) release(ctx context.Context, held ...unit) {
+	for _, u := range held {
+		_ = u.store.Refund(ctx, u.key, f.tier.Limits, f.now())
 	}
 }
 

@@ -283,3 +283,45 @@ func TestFailureStoreShared(t *testing.T) {
 		assert.Equal(t, want, guess(b, 6), "shared store: %v", shared)
 	}
 }
+
+// downStore is a shared store that cannot answer, as Redis when it is
+// down.
+type downStore struct{}
+
+func (downStore) Take(context.Context, string, []apiauth.Limit, time.Time) (apiauth.Decision, error) {
+	return apiauth.Decision{}, errors.New("store down")
+}
+
+func (downStore) Peek(context.Context, string, []apiauth.Limit, time.Time) (apiauth.Decision, error) {
+	return apiauth.Decision{}, errors.New("store down")
+}
+
+func (downStore) Refund(context.Context, string, []apiauth.Limit, time.Time) error {
+	return errors.New("store down")
+}
+
+// TestFailureStoreDown: while the shared failure store is down, guesses
+// are counted in process: throttled per instance, never unlimited.
+func TestFailureStoreDown(t *testing.T) {
+	ctx := context.Background()
+	clients := oauth.NewMemoryClientStore()
+	_, err := oauth.RegisterClient(ctx, clients, oauth.ClientSpec{ID: "svc-1", Tenant: "acme", Scopes: []apiauth.Scope{apiauth.Read}}, clientSecret)
+	require.NoError(t, err)
+	frozen := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	is, err := oauth.NewIssuer(oauth.Config{Issuer: "https://auth.test", Audience: "api", Clients: clients, FailureStore: downStore{},
+		Now: func() time.Time { return frozen }, FailureLimit: apiauth.Tier{Limits: []apiauth.Limit{{Requests: 5, Window: time.Minute}}}})
+	require.NoError(t, err)
+	h := is.TokenHandler()
+	send := func(addr, secret string) int {
+		return serve(ctx, h, addr, "application/x-www-form-urlencoded",
+			"grant_type=client_credentials&client_id=svc-1&client_secret="+url.QueryEscape(secret)).status
+	}
+	for range 3 {
+		require.Equal(t, http.StatusOK, send(clientAddr, clientSecret), "valid credentials give their unit back")
+	}
+	for i := range 5 {
+		require.Equal(t, http.StatusUnauthorized, send(attackerAddr, wrongSecret(i)))
+	}
+	assert.Equal(t, http.StatusTooManyRequests, send(attackerAddr, wrongSecret(5)))
+	assert.Equal(t, http.StatusOK, send(clientAddr, clientSecret), "another address is not refused")
+}

@@ -49,7 +49,8 @@ type Config struct {
 	// FailureStore counts the failures of FailureLimit: an in-process
 	// apiauth.MemoryStore when nil, which counts this instance's only.
 	// Give it the store the rate limits share (redisstore) so that every
-	// instance counts the same guesses.
+	// instance counts the same guesses. While it fails, failures are
+	// counted in process, per instance: guessing is never unthrottled.
 	FailureStore apiauth.Store
 	// ClientIP finds the client's address (RemoteAddr when nil).
 	ClientIP *apiauth.ClientIP
@@ -166,10 +167,10 @@ func NewIssuer(cfg Config) (*Issuer, error) {
 		return nil, err
 	}
 	is := &Issuer{cfg: cfg}
-	if cfg.FailureStore == nil {
-		cfg.FailureStore = apiauth.NewMemoryStore()
+	is.failures = &failures{store: cfg.FailureStore, local: apiauth.NewMemoryStore(), tier: cfg.FailureLimit, clientIP: cfg.ClientIP, now: cfg.Now}
+	if is.failures.store == nil {
+		is.failures.store = is.failures.local
 	}
-	is.failures = &failures{store: cfg.FailureStore, tier: cfg.FailureLimit, clientIP: cfg.ClientIP, now: cfg.Now}
 	key := cfg.SigningKey
 	if key == nil {
 		k, err := GenerateSigningKey("RS256")

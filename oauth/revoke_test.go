@@ -646,3 +646,18 @@ func TestTokenRequestAsJSON(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 	assert.Equal(t, "alice", me["subject"])
 }
+
+// TestTokenInURL: revocation and introspection refuse a token in the URL,
+// where logs would keep it, as the token endpoint refuses its credentials
+// there; the token is not revoked.
+func TestTokenInURL(t *testing.T) {
+	cs := newCodeServer(t)
+	tok := cs.appTokens(t)
+	for _, path := range []string{"/oauth/revoke", "/oauth/introspect"} {
+		status, body, _ := cs.call(t, path+"?token="+url.QueryEscape(tok.RefreshToken), "web", cs.secret, url.Values{"token": {"x"}})
+		assert.Equal(t, http.StatusBadRequest, status, path)
+		assert.Equal(t, "invalid_request", body["error"], path)
+	}
+	status, _ := cs.refresh(t, tok.RefreshToken)
+	assert.Equal(t, http.StatusOK, status, "not revoked")
+}

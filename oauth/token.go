@@ -147,7 +147,7 @@ func (is *Issuer) jsonExchange(r *http.Request) (*tokenResponse, error) {
 }
 
 // credentialParams may never be sent in a token request's URL.
-var credentialParams = [...]string{"client_secret", "subject_token", "access_token", "password", "client_assertion", "code", "code_verifier", "refresh_token"}
+var credentialParams = [...]string{"client_secret", "subject_token", "access_token", "password", "client_assertion", "code", "code_verifier", "refresh_token", "token"}
 
 // readForm reads a token request's form body (RFC 6749 §3.2): POST
 // x-www-form-urlencoded, no parameter twice, no credential in the URL.
