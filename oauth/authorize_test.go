@@ -140,14 +140,7 @@ func (cs *codeServer) consent(t *testing.T, page, decision string, change func(u
 // me calls the API with token and returns the status and the principal.
 func (cs *codeServer) me(t *testing.T, token string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", cs.URL+"/v1/me", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	var body map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&body)
-	return resp.StatusCode, body
+	return getMe(t, cs.URL, token)
 }
 
 // TestAuthorizationCodeWithOAuth2Client runs the whole flow with

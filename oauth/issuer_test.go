@@ -71,7 +71,14 @@ func newTokenServer(t *testing.T) *tokenServer {
 // me calls the protected API with a bearer token.
 func (ts *tokenServer) me(t *testing.T, token string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", ts.URL+"/v1/me", nil)
+	return getMe(t, ts.URL, token)
+}
+
+// getMe calls GET base/v1/me with a bearer token and returns the status
+// and the principal the test API echoes.
+func getMe(t *testing.T, base, token string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+"/v1/me", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
