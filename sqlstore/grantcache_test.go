@@ -54,62 +54,17 @@ func newTestCode(t testing.TB, s oauth.GrantStore) *oauth.Code {
 	return c
 }
 
-// A counted database: a driver wrapper that counts the queries whose text
-// holds a given one.
-type countConnector struct {
-	dsn   string
-	drv   driver.Driver
-	match string
-	n     *atomic.Int64
-}
-
-func (c *countConnector) Connect(context.Context) (driver.Conn, error) {
-	conn, err := c.drv.Open(c.dsn)
-	if err != nil {
-		return nil, err
-	}
-	return &countConn{Conn: conn, c: c}, nil
-}
-
-func (c *countConnector) Driver() driver.Driver { return c.drv }
-
-type countConn struct {
-	driver.Conn
-	c *countConnector
-}
-
-func (c *countConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
-	return c.Conn.(driver.ConnPrepareContext).PrepareContext(ctx, q)
-}
-
-func (c *countConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	return c.Conn.(driver.ConnBeginTx).BeginTx(ctx, opts)
-}
-
-func (c *countConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
-	return c.Conn.(driver.ExecerContext).ExecContext(ctx, q, args)
-}
-
-func (c *countConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
-	if strings.Contains(q, c.c.match) {
-		c.c.n.Add(1)
-	}
-	return c.Conn.(driver.QueryerContext).QueryContext(ctx, q, args)
-}
-
 // openCountedSQLite opens a SQLite database in dir that counts the queries
 // holding match.
 func openCountedSQLite(t testing.TB, dir, match string) (*sql.DB, *atomic.Int64) {
 	t.Helper()
-	plain, err := sql.Open("sqlite", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	drv := plain.Driver()
-	plain.Close()
 	n := new(atomic.Int64)
-	db := sql.OpenDB(&countConnector{dsn: sqliteDSN(dir), drv: drv, match: match, n: n})
-	t.Cleanup(func() { db.Close() })
+	db := openHookedSQLite(t, dir, hooks{query: func(q string, rows driver.Rows, err error) (driver.Rows, error) {
+		if strings.Contains(q, match) {
+			n.Add(1)
+		}
+		return rows, err
+	}})
 	return db, n
 }
 

@@ -116,24 +116,93 @@ const (
 
 var errRefused = errors.New("flaky: connection refused")
 
-type flakyConnector struct {
-	dsn   string
-	drv   driver.Driver
-	state *atomic.Int32
+// hooks change what a wrapped SQLite driver does: before runs ahead of
+// every connection and statement, and fails them with its error; query
+// sees the text and the answer of every query, and may replace the
+// answer. A nil hook changes nothing.
+type hooks struct {
+	before func(ctx context.Context) error
+	query  func(q string, rows driver.Rows, err error) (driver.Rows, error)
 }
 
-func (c *flakyConnector) Connect(ctx context.Context) (driver.Conn, error) {
-	if err := flakyWait(ctx, c.state); err != nil {
+// hookedConnector opens connections of drv to dsn, wrapped with hooks.
+type hookedConnector struct {
+	dsn string
+	drv driver.Driver
+	h   hooks
+}
+
+func (c *hookedConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	if err := c.h.run(ctx); err != nil {
 		return nil, err
 	}
 	conn, err := c.drv.Open(c.dsn)
 	if err != nil {
 		return nil, err
 	}
-	return &flakyConn{Conn: conn, state: c.state}, nil
+	return &hookedConn{Conn: conn, h: c.h}, nil
 }
 
-func (c *flakyConnector) Driver() driver.Driver { return c.drv }
+func (c *hookedConnector) Driver() driver.Driver { return c.drv }
+
+func (h hooks) run(ctx context.Context) error {
+	if h.before == nil {
+		return nil
+	}
+	return h.before(ctx)
+}
+
+type hookedConn struct {
+	driver.Conn
+	h hooks
+}
+
+func (c *hookedConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
+	if err := c.h.run(ctx); err != nil {
+		return nil, err
+	}
+	return c.Conn.(driver.ConnPrepareContext).PrepareContext(ctx, q)
+}
+
+func (c *hookedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if err := c.h.run(ctx); err != nil {
+		return nil, err
+	}
+	return c.Conn.(driver.ConnBeginTx).BeginTx(ctx, opts)
+}
+
+func (c *hookedConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
+	if err := c.h.run(ctx); err != nil {
+		return nil, err
+	}
+	rows, err := c.Conn.(driver.QueryerContext).QueryContext(ctx, q, args)
+	if c.h.query != nil {
+		return c.h.query(q, rows, err)
+	}
+	return rows, err
+}
+
+func (c *hookedConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
+	if err := c.h.run(ctx); err != nil {
+		return nil, err
+	}
+	return c.Conn.(driver.ExecerContext).ExecContext(ctx, q, args)
+}
+
+// openHookedSQLite opens a SQLite database in dir through a driver
+// wrapped with h, closed when the test ends.
+func openHookedSQLite(t testing.TB, dir string, h hooks) *sql.DB {
+	t.Helper()
+	plain, err := sql.Open("sqlite", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	drv := plain.Driver()
+	plain.Close()
+	db := sql.OpenDB(&hookedConnector{dsn: sqliteDSN(dir), drv: drv, h: h})
+	t.Cleanup(func() { db.Close() })
+	return db
+}
 
 func flakyWait(ctx context.Context, state *atomic.Int32) error {
 	switch state.Load() {
@@ -146,51 +215,11 @@ func flakyWait(ctx context.Context, state *atomic.Int32) error {
 	return nil
 }
 
-type flakyConn struct {
-	driver.Conn
-	state *atomic.Int32
-}
-
-func (c *flakyConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
-	if err := flakyWait(ctx, c.state); err != nil {
-		return nil, err
-	}
-	return c.Conn.(driver.ConnPrepareContext).PrepareContext(ctx, q)
-}
-
-func (c *flakyConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	if err := flakyWait(ctx, c.state); err != nil {
-		return nil, err
-	}
-	return c.Conn.(driver.ConnBeginTx).BeginTx(ctx, opts)
-}
-
-func (c *flakyConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
-	if err := flakyWait(ctx, c.state); err != nil {
-		return nil, err
-	}
-	return c.Conn.(driver.QueryerContext).QueryContext(ctx, q, args)
-}
-
-func (c *flakyConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
-	if err := flakyWait(ctx, c.state); err != nil {
-		return nil, err
-	}
-	return c.Conn.(driver.ExecerContext).ExecContext(ctx, q, args)
-}
-
 // openFlakySQLite opens a SQLite database in dir through the flaky wrapper.
 func openFlakySQLite(t testing.TB, dir string) (*sql.DB, *atomic.Int32) {
 	t.Helper()
-	plain, err := sql.Open("sqlite", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	drv := plain.Driver()
-	plain.Close()
 	state := new(atomic.Int32)
-	db := sql.OpenDB(&flakyConnector{dsn: sqliteDSN(dir), drv: drv, state: state})
-	t.Cleanup(func() { db.Close() })
+	db := openHookedSQLite(t, dir, hooks{before: func(ctx context.Context) error { return flakyWait(ctx, state) }})
 	return db, state
 }
 
@@ -212,47 +241,6 @@ func newHold(match string) *hold {
 // Release lets the held read, if any, go on; later reads are not held.
 func (h *hold) Release() { h.once.Do(func() { close(h.release) }) }
 
-type holdConnector struct {
-	dsn string
-	drv driver.Driver
-	h   *hold
-}
-
-func (c *holdConnector) Connect(context.Context) (driver.Conn, error) {
-	conn, err := c.drv.Open(c.dsn)
-	if err != nil {
-		return nil, err
-	}
-	return &holdConn{Conn: conn, h: c.h}, nil
-}
-
-func (c *holdConnector) Driver() driver.Driver { return c.drv }
-
-type holdConn struct {
-	driver.Conn
-	h *hold
-}
-
-func (c *holdConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
-	return c.Conn.(driver.ConnPrepareContext).PrepareContext(ctx, q)
-}
-
-func (c *holdConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	return c.Conn.(driver.ConnBeginTx).BeginTx(ctx, opts)
-}
-
-func (c *holdConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
-	return c.Conn.(driver.ExecerContext).ExecContext(ctx, q, args)
-}
-
-func (c *holdConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
-	rows, err := c.Conn.(driver.QueryerContext).QueryContext(ctx, q, args)
-	if err != nil || !strings.Contains(q, c.h.match) || !c.h.armed.CompareAndSwap(true, false) {
-		return rows, err
-	}
-	return &heldRows{Rows: rows, h: c.h}, nil
-}
-
 type heldRows struct {
 	driver.Rows
 	h    *hold
@@ -273,14 +261,13 @@ func (r *heldRows) Next(dest []driver.Value) error {
 // the read is released when the test ends, at the latest.
 func openHeldSQLite(t testing.TB, dir string, h *hold) *sql.DB {
 	t.Helper()
-	plain, err := sql.Open("sqlite", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	drv := plain.Driver()
-	plain.Close()
-	db := sql.OpenDB(&holdConnector{dsn: sqliteDSN(dir), drv: drv, h: h})
-	t.Cleanup(func() { h.Release(); db.Close() })
+	db := openHookedSQLite(t, dir, hooks{query: func(q string, rows driver.Rows, err error) (driver.Rows, error) {
+		if err != nil || !strings.Contains(q, h.match) || !h.armed.CompareAndSwap(true, false) {
+			return rows, err
+		}
+		return &heldRows{Rows: rows, h: h}, nil
+	}})
+	t.Cleanup(h.Release)
 	return db
 }
 
