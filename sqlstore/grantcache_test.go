@@ -6,7 +6,6 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -598,11 +597,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9)`
 	require.NoError(t, err, "GetGrant of a grant of version 4")
 	want := &oauth.Grant{ID: id, ClientID: "app", Subject: "alice", Tenant: "acme", Scopes: []apiauth.Scope{apiauth.Read, "orders:write"},
 		CreatedAt: now, ExpiresAt: now.Add(time.Hour), IdleExpiresAt: now.Add(30 * time.Minute), Refresh: refresh}
-	if got.ID != want.ID || got.ClientID != want.ClientID || got.Subject != want.Subject || got.Tenant != want.Tenant ||
-		!slices.Equal(got.Scopes, want.Scopes) || !got.CreatedAt.Equal(want.CreatedAt) || !got.ExpiresAt.Equal(want.ExpiresAt) ||
-		!got.IdleExpiresAt.Equal(want.IdleExpiresAt) || !got.RevokedAt.IsZero() || got.Refresh != want.Refresh {
-		t.Errorf("a grant of version 4 after the upgrade: %+v, want %+v", got, want)
-	}
+	checkUpgradedGrant(t, "a grant of version 4 after the upgrade", got, want)
 	require.NoError(t, a.Migrate(ctx), "Migrate again")
 
 	// Rotated through a, seen by b at its next poll.

@@ -145,8 +145,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL)`),
 	})
 }
 
-// checkUpgradedGrant compares a grant read after the upgrade with want,
-// whose tier is the default.
+// checkUpgradedGrant compares a grant read after an upgrade with want, as
+// an older version stored it: not revoked, and of the default tier.
 func checkUpgradedGrant(t *testing.T, what string, got, want *oauth.Grant) {
 	t.Helper()
 	if got.ID != want.ID || got.ClientID != want.ClientID || got.Subject != want.Subject || got.Tenant != want.Tenant || got.Tier != "" ||
