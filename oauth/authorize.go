@@ -201,7 +201,7 @@ func (is *Issuer) parseAuthz(r *http.Request, params url.Values) (*authzRequest,
 		return nil, &authzError{code: "invalid_request", desc: "The request names no client.", show: true}
 	}
 	c, err := is.cfg.Clients.GetClient(r.Context(), id)
-	if errors.Is(err, ErrClientNotFound) || (err == nil && !c.DisabledAt.IsZero() && !is.cfg.Now().Before(c.DisabledAt)) {
+	if errors.Is(err, ErrClientNotFound) || (err == nil && c.disabled(is.cfg.Now())) {
 		return nil, &authzError{code: "invalid_request", desc: "The client is unknown.", show: true}
 	}
 	if err != nil {

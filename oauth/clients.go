@@ -65,6 +65,11 @@ type ClientRecord struct {
 	DisabledAt time.Time `json:"disabled_at,omitzero"`
 }
 
+// disabled reports whether the client is disabled at now.
+func (c *ClientRecord) disabled(now time.Time) bool {
+	return !c.DisabledAt.IsZero() && !now.Before(c.DisabledAt)
+}
+
 // checkSecret reports whether secret is the client's, in constant time.
 func (c *ClientRecord) checkSecret(secret string) bool {
 	d := apiauth.DigestKey(secret)

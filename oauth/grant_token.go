@@ -57,7 +57,7 @@ func (is *Issuer) grantClient(r *http.Request, form url.Values) (*ClientRecord, 
 		return nil, errUnavailable
 	case !c.Public:
 		return nil, errInvalidClient // a confidential client authenticates
-	case !c.DisabledAt.IsZero() && !is.cfg.Now().Before(c.DisabledAt):
+	case c.disabled(is.cfg.Now()):
 		return nil, errInvalidClient
 	}
 	return c, nil

@@ -359,7 +359,7 @@ func (is *Issuer) authenticateClient(r *http.Request, form url.Values) (*ClientR
 	case err != nil:
 		return nil, errUnavailable
 	}
-	disabled := c != nil && !c.DisabledAt.IsZero() && !is.cfg.Now().Before(c.DisabledAt)
+	disabled := c != nil && c.disabled(is.cfg.Now())
 	if c == nil || !c.checkSecret(secret) || disabled {
 		return nil, errInvalidClient
 	}
