@@ -121,42 +121,32 @@ const authorizePolicy = "default-src 'none'; style-src 'unsafe-inline'; form-act
 // than blocking the user's decision or letting the URI write directives of
 // its own; one without even a safe scheme gets no form-action.
 func consentPolicy(redirectURI string) string {
-	src, ok := cspSource(redirectURI)
-	if !ok {
-		u, err := url.Parse(redirectURI)
-		if err != nil || !cspToken(u.Scheme, "+.-") {
-			return "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
-		}
-		src = strings.ToLower(u.Scheme) + ":"
+	src := cspSource(redirectURI)
+	if src == "" {
+		return "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
 	}
 	return "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' " + src + "; frame-ancestors 'none'"
 }
 
 // cspSource returns the CSP source expression of uri's origin: scheme,
-// host and port of an http or https URI, or the scheme alone of a
-// private-use one such as com.example.app:/callback. It reports false when
-// the URI has a host that is not letters, digits, dots and hyphens, or a
-// port that is not digits.
-func cspSource(uri string) (string, bool) {
+// host and port when the host is letters, digits, dots and hyphens and the
+// port digits; else the scheme alone (a private-use scheme such as
+// com.example.app:/callback has no host); "" when not even the scheme is
+// safe to write.
+func cspSource(uri string) string {
 	u, err := url.Parse(uri)
-	if err != nil || u.Scheme == "" || !cspToken(u.Scheme, "+.-") {
-		return "", false
+	if err != nil || !cspToken(u.Scheme, "+.-") {
+		return ""
 	}
 	scheme := strings.ToLower(u.Scheme)
-	if u.Host == "" {
-		if scheme == "http" || scheme == "https" {
-			return "", false
-		}
-		return scheme + ":", true
-	}
 	host, port := u.Hostname(), u.Port()
 	if !cspToken(host, ".-") || strings.Trim(port, "0123456789") != "" {
-		return "", false
+		return scheme + ":"
 	}
 	if port != "" {
-		return scheme + "://" + host + ":" + port, true
+		return scheme + "://" + host + ":" + port
 	}
-	return scheme + "://" + host, true
+	return scheme + "://" + host
 }
 
 // cspToken reports whether s is non-empty and only ASCII letters, digits
