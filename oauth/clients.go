@@ -120,7 +120,7 @@ func RegisterClient(ctx context.Context, store ClientStore, spec ClientSpec, sec
 		return nil, err
 	}
 	for _, u := range spec.RedirectURIs {
-		if err := checkRedirectURI(u); err != nil {
+		if err := CheckRedirectURI(u); err != nil {
 			return nil, fmt.Errorf("oauth: register client %s: redirect URI %q: %w", spec.ID, u, err)
 		}
 	}
@@ -190,11 +190,13 @@ func checkSecret(spec ClientSpec, secret string) error {
 	return nil
 }
 
-// checkRedirectURI applies the rules of a registered redirection endpoint:
-// absolute, no fragment (RFC 6749 §3.1.2), no user information, and https,
-// http to a loopback IP address (RFC 8252 §7.3), or a private-use scheme
-// with a dot, as in com.example.app:/callback (RFC 8252 §7.1).
-func checkRedirectURI(s string) error {
+// CheckRedirectURI reports why s cannot be a client's registered
+// redirection endpoint, or nil if it can: absolute, no fragment (RFC 6749
+// §3.1.2), no user information, and https, http to a loopback IP address
+// (RFC 8252 §7.3), or a private-use scheme with a dot, as in
+// com.example.app:/callback (RFC 8252 §7.1). RegisterClient applies it;
+// call it to check input before registering, as ValidClientCredential.
+func CheckRedirectURI(s string) error {
 	u, err := url.Parse(s)
 	switch {
 	case err != nil || !u.IsAbs():

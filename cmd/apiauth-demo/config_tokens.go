@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -125,7 +124,7 @@ func checkClientConfig(c *ClientConfig, tiers apiauth.Tiers) error {
 		return fmt.Errorf("name: %w", err)
 	}
 	for j, u := range c.RedirectURIs {
-		if err := checkRedirectURI(u); err != nil {
+		if err := oauth.CheckRedirectURI(u); err != nil {
 			return fmt.Errorf("redirect_uris[%d] %q: %w", j, u, err)
 		}
 	}
@@ -175,21 +174,6 @@ func checkClientSecret(c *ClientConfig, note string) error {
 		return fmt.Errorf("client_secret%s: want printable ASCII (RFC 6749 VSCHAR)", note)
 	}
 	return nil
-}
-
-// checkRedirectURI applies oauth.RegisterClient's rules for a redirect
-// URI, by registering a client with that one URI in a throwaway store, so
-// that the config accepts exactly what the library does; the error is
-// the library's reason alone.
-func checkRedirectURI(u string) error {
-	spec := oauth.ClientSpec{ID: "config-check", Tenant: "config-check", Public: true, RedirectURIs: []string{u}}
-	_, err := oauth.RegisterClient(context.Background(), oauth.NewMemoryClientStore(), spec, "")
-	if err != nil {
-		if reason := errors.Unwrap(err); reason != nil {
-			return reason
-		}
-	}
-	return err
 }
 
 // parseTrustedIssuers decodes the "trusted_issuers" section into

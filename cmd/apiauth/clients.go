@@ -60,7 +60,7 @@ comma, so there is no list syntax):
 				}
 			}
 			for _, u := range uris {
-				if err := checkRedirectURI(u); err != nil {
+				if err := oauth.CheckRedirectURI(u); err != nil {
 					return usagef("-redirect-uri %q: %v", u, err)
 				}
 				if looksLikeList(u) {
@@ -150,24 +150,9 @@ func looksLikeList(u string) bool {
 		return false
 	}
 	for _, p := range parts {
-		if checkRedirectURI(p) != nil {
+		if oauth.CheckRedirectURI(p) != nil {
 			return false
 		}
 	}
 	return true
-}
-
-// checkRedirectURI applies oauth.RegisterClient's rules for a redirect
-// URI, by registering a client with that one URI in a throwaway memory
-// store: the CLI refuses exactly what the library would, before it opens
-// the database, and says why in the library's words.
-func checkRedirectURI(u string) error {
-	spec := oauth.ClientSpec{ID: "cli-check", Tenant: "cli-check", Public: true, RedirectURIs: []string{u}}
-	_, err := oauth.RegisterClient(context.Background(), oauth.NewMemoryClientStore(), spec, "")
-	if err != nil {
-		if reason := errors.Unwrap(err); reason != nil {
-			return reason
-		}
-	}
-	return err
 }
