@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
 	"path/filepath"
 	"time"
 
@@ -186,11 +185,7 @@ func newCredentialStore(ctx context.Context, spec dbSpec, log *slog.Logger) (*cr
 		if dir := filepath.Dir(spec.path); !dbflag.IsDir(dir) {
 			return nil, fmt.Errorf("db: %s: cannot create the file: no directory %s", spec.display, dir)
 		}
-		// WAL, so that lookups do not wait for writers; a busy timeout, so
-		// that writers wait for each other rather than fail.
-		dsn := "file:" + (&url.URL{Path: spec.path}).EscapedPath() +
-			"?_pragma=busy_timeout(5000)&_pragma=journal_mode(wal)&_pragma=synchronous(normal)"
-		db, err = sql.Open("sqlite", dsn)
+		db, err = sql.Open("sqlite", dbflag.SQLiteDSN(spec.path))
 		opts = append(opts, sqlstore.WithDialect(sqlstore.SQLite))
 	case dbPostgres:
 		db, err = sql.Open("pgx", spec.url)
@@ -213,7 +208,7 @@ func newCredentialStore(ctx context.Context, spec dbSpec, log *slog.Logger) (*cr
 	}
 	sctx, cancel := context.WithTimeout(ctx, dbTimeout)
 	defer cancel()
-	if err := db.PingContext(sctx); err != nil {
+	if err := dbflag.Ping(sctx, db); err != nil {
 		return fail("cannot connect", err)
 	}
 	store, err := sqlstore.New(db, opts...)

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -97,11 +96,7 @@ func openDB(ctx context.Context, spec dbSpec, create bool) (*database, error) {
 		if _, err := os.Stat(spec.path); !create && errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("db %s: no such file (keys create, clients register and migrate create one)", spec.display)
 		}
-		// As apiauth-demo opens it: WAL, so that lookups do not wait for
-		// writers; a busy timeout, so that writers wait for each other.
-		dsn := "file:" + (&url.URL{Path: spec.path}).EscapedPath() +
-			"?_pragma=busy_timeout(5000)&_pragma=journal_mode(wal)&_pragma=synchronous(normal)"
-		db, err = sql.Open("sqlite", dsn)
+		db, err = sql.Open("sqlite", dbflag.SQLiteDSN(spec.path))
 		dialect = sqlstore.SQLite
 	case dbPostgres:
 		db, err = sql.Open("pgx", spec.url)
@@ -124,7 +119,7 @@ func openDB(ctx context.Context, spec dbSpec, create bool) (*database, error) {
 	}
 	pctx, cancel := context.WithTimeout(ctx, dbTimeout)
 	defer cancel()
-	if err := db.PingContext(pctx); err != nil {
+	if err := dbflag.Ping(pctx, db); err != nil {
 		return fail("cannot connect", dbTimeout, err)
 	}
 	store, err := sqlstore.New(db,

@@ -3,11 +3,14 @@
 package dbflag
 
 import (
+	"context"
+	"database/sql"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -95,4 +98,31 @@ func OneLine(s string) string {
 func IsDir(path string) bool {
 	fi, err := os.Stat(path)
 	return err == nil && fi.IsDir()
+}
+
+// SQLiteDSN is the data source name the commands open a SQLite file with:
+// WAL, so that lookups do not wait for writers; a busy timeout, so that
+// writers wait for each other rather than fail.
+func SQLiteDSN(path string) string {
+	return "file:" + (&url.URL{Path: path}).EscapedPath() +
+		"?_pragma=busy_timeout(5000)&_pragma=journal_mode(wal)&_pragma=synchronous(normal)"
+}
+
+// Ping pings db until it answers, fails otherwise than with SQLite's
+// SQLITE_BUSY, or ctx ends. Processes that open a new SQLite file at once
+// race to switch it to WAL, and the losers get SQLITE_BUSY when they
+// connect, whatever the busy timeout: they wait and try again, as writers
+// do.
+func Ping(ctx context.Context, db *sql.DB) error {
+	for {
+		err := db.PingContext(ctx)
+		if err == nil || !strings.Contains(err.Error(), "SQLITE_BUSY") {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
